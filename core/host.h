@@ -1,0 +1,28 @@
+/* The host function table handed to plugins, and the task a kind runs in.
+ * This is the child side of a task: it lives in the task's own process. */
+#ifndef NR_HOST_H
+#define NR_HOST_H
+
+#include "runnable.h"
+
+#include <nrunner/plugin.h>
+#include <signal.h>
+
+struct nr_task {
+	const nr_runnable *runnable;
+	const char *output_dir;
+	int msg_fd;      /* status messages go here, one JSON line each */
+	int finished;    /* a "finished" message was sent */
+	int broken;      /* the core went away: sends fail */
+};
+
+extern const nr_host nr_host_table;
+
+/* Set by SIGTERM in a task process; read by host->interrupted(). */
+extern volatile sig_atomic_t nr_task_interrupted;
+
+/* Sends a message object (status and fields already set; "time" is added)
+ * and takes ownership of it. */
+int nr_task_send(nr_task *t, cJSON *msg);
+
+#endif

@@ -1,0 +1,619 @@
+/* nrunner: the command line.  Argument handling and output only; the work
+ * is in the rest of core/. */
+#include "config.h"
+
+#include "registry.h"
+#include "runnable.h"
+#include "status.h"
+#include "task.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ERRLEN 4096
+/* Time between SIGTERM and SIGKILL when a task is interrupted. */
+#define GRACE_MS 5000
+#define STATUS_CONNECT_MS 5000
+
+static const char usage_main[] =
+	"Usage: nrunner [--version] [--help] COMMAND [OPTION]...\n"
+	"       nrunner --list-kinds [--json]\n"
+	"\n"
+	"A fast, native test runner: every kind of test is a plugin.\n"
+	"\n"
+	"Commands:\n"
+	"  list-kinds           list the kinds found, their plugins, and the\n"
+	"                       plugins that were refused or shadowed\n"
+	"  capabilities         print the runnable kinds, commands and config\n"
+	"                       keys, as JSON (Avocado's runner shape)\n"
+	"  runnable-run         run one runnable given by options\n"
+	"  runnable-run-recipe  run the runnable(s) in a recipe file\n"
+	"  task-run             run a runnable as a task, reporting to status\n"
+	"                       servers\n"
+	"  task-run-recipe      run a task from a task recipe file\n"
+	"\n"
+	"'nrunner COMMAND --help' describes a command.  Plugins are searched\n"
+	"in $NRUNNER_PLUGIN_PATH (colon-separated), then in " NR_PLUGINDIR ".\n"
+	"\n"
+	"Exit status: 0 passed (or skipped), 1 a test failed or errored,\n"
+	"2 bad input, 4 a runner crashed, 8 interrupted (bits may combine).\n"
+	"See nrunner(1), nrunner-recipe(5) and nrunner-plugin(7).\n";
+
+static const char usage_list_kinds[] =
+	"Usage: nrunner list-kinds [--json]\n"
+	"       nrunner --list-kinds [--json]\n"
+	"\n"
+	"Loads every plugin on the search path and prints a table of kind,\n"
+	"summary, plugin, version, ABI and path, then the plugins that were\n"
+	"refused (and why) and the kinds shadowed by an earlier plugin.\n"
+	"\n"
+	"  --json      the same data as one JSON object\n"
+	"  -h, --help  show this help\n";
+
+static const char usage_capabilities[] =
+	"Usage: nrunner capabilities\n"
+	"\n"
+	"Prints {\"runnables\":[...],\"commands\":[...],"
+	"\"configuration_used\":[...]}\n"
+	"as Avocado's runners do.\n";
+
+#define RUNNABLE_OPTIONS                                                       \
+	"  -k, --kind KIND        the kind of runnable (required)\n"            \
+	"  -u, --uri URI          what to run, e.g. a program's path\n"        \
+	"  -a, --arg ARG          an argument (repeatable); \"base64:DATA\" is\n" \
+	"                         decoded first\n"                              \
+	"  -c, --config JSON      config as a JSON object, e.g.\n"              \
+	"                         '{\"runner.exectest.exitcodes.skip\":[77]}'\n" \
+	"  -o, --output-dir DIR   write the task's stdout and stderr to files\n" \
+	"                         in DIR instead of streaming them\n"           \
+	"  KEY=VALUE              a keyword argument; \"json:TEXT\" is parsed\n" \
+	"                         as JSON.  exec-test makes them environment\n"  \
+	"                         variables\n"                                  \
+	"  -h, --help             show this help\n"
+
+static const char usage_runnable_run[] =
+	"Usage: nrunner runnable-run -k KIND [-u URI] [-a ARG]... [-c JSON]\n"
+	"                            [-o DIR] [KEY=VALUE]...\n"
+	"\n"
+	"Runs one runnable and prints its status messages on stdout, one JSON\n"
+	"object per line: started, running..., finished.\n"
+	"\n" RUNNABLE_OPTIONS;
+
+static const char usage_runnable_run_recipe[] =
+	"Usage: nrunner runnable-run-recipe [-o DIR] RECIPE\n"
+	"\n"
+	"Runs the runnable in a recipe file (an Avocado recipe runs as is), or\n"
+	"each runnable in turn when the file holds a JSON array, printing\n"
+	"their status messages on stdout.  See nrunner-recipe(5).\n"
+	"\n"
+	"  -o, --output-dir DIR   write stdout and stderr to files in DIR\n"
+	"  -h, --help             show this help\n";
+
+static const char usage_task_run[] =
+	"Usage: nrunner task-run -i ID [-s STATUS_URI]... [-j JOB_ID]\n"
+	"                        [-t CATEGORY] -k KIND [-u URI] [-a ARG]...\n"
+	"                        [-c JSON] [-o DIR] [KEY=VALUE]...\n"
+	"\n"
+	"Runs one runnable as a task: every status message gets \"id\" (and\n"
+	"\"job_id\") and goes to stdout and to each status server.\n"
+	"\n"
+	"  -i, --identifier ID    the task's identifier (required)\n"
+	"  -s, --status-uri URI   a status server: HOST:PORT for TCP, or the\n"
+	"                         path of a Unix socket (repeatable)\n"
+	"  -j, --job-id JOB_ID    the job the task belongs to\n"
+	"  -t, --category CAT     the task's category (default \"test\")\n" RUNNABLE_OPTIONS;
+
+static const char usage_task_run_recipe[] =
+	"Usage: nrunner task-run-recipe [-o DIR] RECIPE\n"
+	"\n"
+	"Runs a task from a task recipe: a JSON object with \"id\",\n"
+	"\"runnable\" (a runnable recipe), and optionally \"status_uris\",\n"
+	"\"job_id\" and \"category\".\n"
+	"\n"
+	"  -o, --output-dir DIR   write stdout and stderr to files in DIR\n"
+	"  -h, --help             show this help\n";
+
+static const char *const commands[] = {
+	"capabilities", "list-kinds",      "runnable-run",
+	"runnable-run-recipe", "task-run", "task-run-recipe", NULL};
+
+/* --- signals --------------------------------------------------------- */
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int e = errno;
+	unsigned char c = (unsigned char)sig;
+	(void)!write(sig_pipe[1], &c, 1);
+	errno = e;
+}
+
+static void setup_signals(void)
+{
+	if (sig_pipe[0] >= 0)
+		return;
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		nr_error("cannot create a pipe: %s", strerror(errno));
+		exit(NR_EXIT_RUNNER_FAIL);
+	}
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_flags |= SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* --- running one task ------------------------------------------------ */
+
+static void send_message(void *ctx, cJSON *msg)
+{
+	nr_status_out_send(ctx, msg);
+}
+
+static int result_exit_code(const char *result)
+{
+	if (!strcmp(result, NR_RESULT_PASS) || !strcmp(result, NR_RESULT_SKIP) ||
+	    !strcmp(result, NR_RESULT_WARN) || !strcmp(result, NR_RESULT_CANCEL))
+		return NR_EXIT_OK;
+	if (!strcmp(result, NR_RESULT_INTERRUPTED))
+		return NR_EXIT_INTERRUPTED;
+	return NR_EXIT_FAIL;
+}
+
+static int interrupted_by_user;
+
+static int run_task(nr_registry *reg, const nr_runnable *r,
+		    const char *output_dir, nr_status_out *out)
+{
+	char err[ERRLEN];
+	const nr_plugin_rec *plugin = NULL;
+	const nr_kind *kind = nr_registry_find(reg, r->kind, &plugin, err,
+					       sizeof err);
+	if (!kind) {
+		nr_error("%s", err);
+		return NR_EXIT_JOB_ERROR;
+	}
+	if (output_dir && nr_mkdir_p(output_dir, 0755) < 0) {
+		nr_error("%s: cannot create the output directory: %s",
+			 output_dir, strerror(errno));
+		return NR_EXIT_JOB_ERROR;
+	}
+	setup_signals();
+	fflush(stdout);
+	nr_task_spec spec = {.runnable = r,
+			     .kind = kind,
+			     .plugin_file = plugin->file,
+			     .output_dir = output_dir};
+	nr_task_proc *p = nr_task_start(&spec, send_message, out, err, sizeof err);
+	if (!p) {
+		nr_error("%s", err);
+		return NR_EXIT_RUNNER_FAIL;
+	}
+	long long kill_at = -1;
+	int sigints = 0;
+	for (;;) {
+		struct pollfd fds[4];
+		fds[0].fd = sig_pipe[0];
+		fds[0].events = POLLIN;
+		fds[0].revents = 0;
+		int n = nr_task_pollfds(p, fds + 1);
+		int timeout = -1;
+		if (kill_at >= 0) {
+			long long left = kill_at - nr_monotonic_ms();
+			timeout = left > 0 ? (int)left : 0;
+		}
+		if (poll(fds, (nfds_t)n + 1, timeout) < 0 && errno != EINTR) {
+			nr_error("poll: %s", strerror(errno));
+			nr_task_kill(p);
+		}
+		if (fds[0].revents) {
+			unsigned char sigs[64];
+			ssize_t k = read(sig_pipe[0], sigs, sizeof sigs);
+			for (ssize_t i = 0; i < k; i++) {
+				if (sigs[i] == SIGCHLD)
+					continue;
+				interrupted_by_user = 1;
+				if (++sigints > 1) {
+					nr_task_kill(p);
+					continue;
+				}
+				char *why = nr_xasprintf("interrupted by %s",
+							 nr_signal_name(sigs[i]));
+				nr_task_interrupt(p, why);
+				free(why);
+				kill_at = nr_monotonic_ms() + GRACE_MS;
+			}
+		}
+		nr_task_dispatch(p, fds + 1, n);
+		if (nr_task_check_exit(p))
+			break;
+		if (kill_at >= 0 && nr_monotonic_ms() >= kill_at) {
+			nr_task_kill(p);
+			kill_at = -1;
+		}
+	}
+	const cJSON *f = nr_task_finished(p);
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(f, "result");
+	int code = result_exit_code(cJSON_IsString(res) ? res->valuestring
+							: NR_RESULT_ERROR);
+	if (nr_task_runner_failed(p))
+		code |= NR_EXIT_RUNNER_FAIL;
+	nr_task_free(p);
+	return code;
+}
+
+/* --- option parsing -------------------------------------------------- */
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+	NR_PRINTF_ATTR(2, 3);
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (cmd)
+		nr_error("%s: %s; see 'nrunner %s --help'", cmd, msg, cmd);
+	else
+		nr_error("%s; see 'nrunner --help'", msg);
+	return NR_EXIT_JOB_ERROR;
+}
+
+/* getopt's message names the option; ours also says where to look. */
+static int bad_option(const char *cmd, char **argv)
+{
+	if (optopt)
+		return usage_error(cmd, "option -%c %s", optopt,
+				   strchr("kuacoisjt", optopt)
+					   ? "needs a value"
+					   : "is not known");
+	return usage_error(cmd, "option %s is not known or needs a value",
+			   argv[optind - 1]);
+}
+
+typedef struct run_opts {
+	nr_runnable *runnable;
+	const char *output_dir;
+	const char *id, *job_id, *category;
+	const char **uris;
+	size_t nuris;
+} run_opts;
+
+static void run_opts_free(run_opts *o)
+{
+	nr_runnable_free(o->runnable);
+	free(o->uris);
+}
+
+/* Parses runnable-run's options, and task-run's when `task` is set. */
+static int parse_run_opts(int argc, char **argv, int task, run_opts *o)
+{
+	const char *cmd = task ? "task-run" : "runnable-run";
+	static const struct option longopts[] = {
+		{"kind", required_argument, NULL, 'k'},
+		{"uri", required_argument, NULL, 'u'},
+		{"arg", required_argument, NULL, 'a'},
+		{"config", required_argument, NULL, 'c'},
+		{"output-dir", required_argument, NULL, 'o'},
+		{"identifier", required_argument, NULL, 'i'},
+		{"status-uri", required_argument, NULL, 's'},
+		{"job-id", required_argument, NULL, 'j'},
+		{"category", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *kind = NULL, *uri = NULL, *config = NULL;
+	const char **args = nr_xcalloc((size_t)argc, sizeof *args);
+	size_t nargs = 0;
+	o->uris = nr_xcalloc((size_t)argc, sizeof *o->uris);
+	int c, rc = -1;
+	optind = 1;
+	opterr = 0;
+	const char *optstring = task ? "+k:u:a:c:o:i:s:j:t:h" : "+k:u:a:c:o:h";
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': kind = optarg; break;
+		case 'u': uri = optarg; break;
+		case 'a': args[nargs++] = optarg; break;
+		case 'c': config = optarg; break;
+		case 'o': o->output_dir = optarg; break;
+		case 'i': o->id = optarg; break;
+		case 's': o->uris[o->nuris++] = optarg; break;
+		case 'j': o->job_id = optarg; break;
+		case 't': o->category = optarg; break;
+		case 'h':
+			fputs(task ? usage_task_run : usage_runnable_run, stdout);
+			rc = NR_EXIT_OK;
+			goto out;
+		default:
+			rc = bad_option(cmd, argv);
+			goto out;
+		}
+	}
+	if (!kind || !*kind) {
+		rc = usage_error(cmd, "-k KIND is required ('nrunner "
+				      "--list-kinds' lists them)");
+		goto out;
+	}
+	if (task && (!o->id || !*o->id)) {
+		rc = usage_error(cmd, "-i ID is required");
+		goto out;
+	}
+	char err[ERRLEN];
+	o->runnable = nr_runnable_new(kind);
+	if (uri)
+		o->runnable->uri = nr_xstrdup(uri);
+	for (size_t i = 0; i < nargs; i++)
+		if (nr_runnable_add_arg(o->runnable, args[i], err, sizeof err) < 0) {
+			rc = usage_error(cmd, "%s", err);
+			goto out;
+		}
+	if (config && nr_runnable_set_config(o->runnable, config, err, sizeof err) < 0) {
+		rc = usage_error(cmd, "%s", err);
+		goto out;
+	}
+	for (int i = optind; i < argc; i++)
+		if (nr_runnable_add_kwarg(o->runnable, argv[i], err, sizeof err) < 0) {
+			rc = usage_error(cmd, "%s", err);
+			goto out;
+		}
+	free(args);
+	return -1; /* parsed: go on */
+out:
+	free(args);
+	return rc;
+}
+
+static int connect_uris(nr_status_out *out, const char **uris, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		nr_status_out_connect(out, uris[i], STATUS_CONNECT_MS);
+	return 0;
+}
+
+static int cmd_runnable_run(int argc, char **argv, int task)
+{
+	run_opts o = {0};
+	int rc = parse_run_opts(argc, argv, task, &o);
+	if (rc >= 0) {
+		run_opts_free(&o);
+		return rc;
+	}
+	nr_status_out *out = nr_status_out_new(o.id, o.job_id);
+	connect_uris(out, o.uris, o.nuris);
+	nr_registry *reg = nr_registry_new();
+	rc = run_task(reg, o.runnable, o.output_dir, out);
+	nr_registry_free(reg);
+	nr_status_out_free(out);
+	run_opts_free(&o);
+	return rc;
+}
+
+/* Parses "[-o DIR] FILE" for the two recipe commands. */
+static int parse_recipe_opts(int argc, char **argv, const char *cmd,
+			     const char *usage, const char **file,
+			     const char **output_dir)
+{
+	static const struct option longopts[] = {
+		{"output-dir", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': *output_dir = optarg; break;
+		case 'h': fputs(usage, stdout); return NR_EXIT_OK;
+		default: return bad_option(cmd, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(cmd, argc == optind
+						? "a recipe file is required"
+						: "give exactly one recipe file");
+	*file = argv[optind];
+	return -1;
+}
+
+static int cmd_runnable_run_recipe(int argc, char **argv)
+{
+	const char *file = NULL, *output_dir = NULL;
+	int rc = parse_recipe_opts(argc, argv, "runnable-run-recipe",
+				   usage_runnable_run_recipe, &file, &output_dir);
+	if (rc >= 0)
+		return rc;
+	char err[ERRLEN];
+	nr_runnable_list list = {0};
+	if (nr_recipe_read(file, &list, err, sizeof err) < 0) {
+		nr_error("%s", err);
+		return NR_EXIT_JOB_ERROR;
+	}
+	nr_registry *reg = nr_registry_new();
+	/* Every kind is checked before anything runs. */
+	rc = NR_EXIT_OK;
+	for (size_t i = 0; i < list.n; i++) {
+		const nr_plugin_rec *p;
+		if (!nr_registry_find(reg, list.items[i]->kind, &p, err, sizeof err)) {
+			nr_error("%s: %s", file, err);
+			rc = NR_EXIT_JOB_ERROR;
+			break;
+		}
+	}
+	nr_status_out *out = nr_status_out_new(NULL, NULL);
+	for (size_t i = 0; rc == NR_EXIT_OK && i < list.n; i++) {
+		char *dir = NULL;
+		if (output_dir && list.n > 1)
+			dir = nr_xasprintf("%s/%zu", output_dir, i + 1);
+		rc |= run_task(reg, list.items[i], dir ? dir : output_dir, out);
+		free(dir);
+		if (interrupted_by_user)
+			break;
+	}
+	nr_status_out_free(out);
+	nr_registry_free(reg);
+	nr_runnable_list_free(&list);
+	return rc;
+}
+
+static int cmd_task_run_recipe(int argc, char **argv)
+{
+	const char *file = NULL, *output_dir = NULL;
+	int rc = parse_recipe_opts(argc, argv, "task-run-recipe",
+				   usage_task_run_recipe, &file, &output_dir);
+	if (rc >= 0)
+		return rc;
+	char *text = nr_read_file(file, NULL);
+	if (!text) {
+		nr_error("%s: cannot read task recipe: %s", file, strerror(errno));
+		return NR_EXIT_JOB_ERROR;
+	}
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	char err[ERRLEN], where[4096];
+	snprintf(where, sizeof where, "%s: \"runnable\"", file);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+	const cJSON *rn = cJSON_GetObjectItemCaseSensitive(root, "runnable");
+	const cJSON *uris = cJSON_GetObjectItemCaseSensitive(root, "status_uris");
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(root, "job_id");
+	const cJSON *cat = cJSON_GetObjectItemCaseSensitive(root, "category");
+	nr_runnable *r = NULL;
+	rc = NR_EXIT_JOB_ERROR;
+	if (!cJSON_IsObject(root)) {
+		nr_error("%s: not a task recipe: expected a JSON object with "
+			 "\"id\" and \"runnable\"", file);
+	} else if (!cJSON_IsString(id) || !id->valuestring[0]) {
+		nr_error("%s: \"id\": %s; give the task a non-empty string id",
+			 file, id ? "must be a string" : "missing");
+	} else if (uris && !cJSON_IsNull(uris) && !cJSON_IsArray(uris)) {
+		nr_error("%s: \"status_uris\": must be an array of strings", file);
+	} else if (job && !cJSON_IsNull(job) && !cJSON_IsString(job)) {
+		nr_error("%s: \"job_id\": must be a string", file);
+	} else if (cat && !cJSON_IsNull(cat) && !cJSON_IsString(cat)) {
+		nr_error("%s: \"category\": must be a string", file);
+	} else if (!rn) {
+		nr_error("%s: \"runnable\": missing; it holds the runnable "
+			 "recipe, e.g. {\"kind\": \"noop\"}", file);
+	} else if (!(r = nr_runnable_from_json(rn, where, err, sizeof err))) {
+		nr_error("%s", err);
+	} else {
+		rc = -1;
+		const cJSON *u;
+		int i = 0;
+		cJSON_ArrayForEach(u, uris)
+		{
+			if (!cJSON_IsString(u)) {
+				nr_error("%s: \"status_uris\"[%d]: must be a string",
+					 file, i);
+				rc = NR_EXIT_JOB_ERROR;
+			}
+			i++;
+		}
+	}
+	if (rc == -1) {
+		nr_status_out *out = nr_status_out_new(
+			id->valuestring, cJSON_IsString(job) ? job->valuestring : NULL);
+		const cJSON *u;
+		cJSON_ArrayForEach(u, uris)
+			nr_status_out_connect(out, u->valuestring, STATUS_CONNECT_MS);
+		nr_registry *reg = nr_registry_new();
+		rc = run_task(reg, r, output_dir, out);
+		nr_registry_free(reg);
+		nr_status_out_free(out);
+	}
+	nr_runnable_free(r);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int print_json(cJSON *o)
+{
+	char *s = cJSON_PrintUnformatted(o);
+	puts(s);
+	free(s);
+	cJSON_Delete(o);
+	return NR_EXIT_OK;
+}
+
+static int cmd_list_kinds(int argc, char **argv, int first)
+{
+	int json = 0;
+	for (int i = first; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return fputs(usage_list_kinds, stdout), NR_EXIT_OK;
+		else
+			return usage_error("list-kinds", "unexpected argument '%s'",
+					   argv[i]);
+	}
+	nr_registry *reg = nr_registry_new();
+	if (json)
+		print_json(nr_registry_to_json(reg));
+	else
+		nr_registry_print_table(reg, stdout);
+	nr_registry_free(reg);
+	return NR_EXIT_OK;
+}
+
+static int cmd_capabilities(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return fputs(usage_capabilities, stdout), NR_EXIT_OK;
+		return usage_error("capabilities", "unexpected argument '%s'",
+				   argv[i]);
+	}
+	nr_registry *reg = nr_registry_new();
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "runnables", nr_registry_kind_names(reg));
+	cJSON *cmds = cJSON_AddArrayToObject(o, "commands");
+	for (const char *const *c = commands; *c; c++)
+		cJSON_AddItemToArray(cmds, cJSON_CreateString(*c));
+	cJSON_AddItemToObject(o, "configuration_used", nr_registry_config_used(reg));
+	nr_registry_free(reg);
+	return print_json(o);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return NR_EXIT_JOB_ERROR;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return NR_EXIT_OK;
+	}
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("nrunner %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
+		       NR_ABI_MAJOR, NR_ABI_MINOR);
+		return NR_EXIT_OK;
+	}
+	if (!strcmp(cmd, "--list-kinds") || !strcmp(cmd, "list-kinds"))
+		return cmd_list_kinds(argc, argv, 2);
+	argc--, argv++;
+	if (!strcmp(cmd, "capabilities"))
+		return cmd_capabilities(argc, argv);
+	if (!strcmp(cmd, "runnable-run"))
+		return cmd_runnable_run(argc, argv, 0);
+	if (!strcmp(cmd, "task-run"))
+		return cmd_runnable_run(argc, argv, 1);
+	if (!strcmp(cmd, "runnable-run-recipe"))
+		return cmd_runnable_run_recipe(argc, argv);
+	if (!strcmp(cmd, "task-run-recipe"))
+		return cmd_task_run_recipe(argc, argv);
+	return usage_error(NULL, "'%s' is not a command", cmd);
+}

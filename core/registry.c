@@ -1,0 +1,261 @@
+#include "config.h"
+
+#include "registry.h"
+#include "host.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+	const nr_kind_info *kind;
+	nr_plugin_rec *plugin;
+	nr_plugin_rec *by; /* for a shadowed entry: the winner */
+} entry;
+
+struct nr_registry {
+	nr_loader *loader;
+	entry *kinds;
+	size_t nkinds;
+	entry *shadowed;
+	size_t nshadowed;
+	int loaded_all;
+};
+
+nr_registry *nr_registry_new(void)
+{
+	nr_registry *reg = nr_xcalloc(1, sizeof *reg);
+	reg->loader = nr_loader_new(&nr_host_table);
+	return reg;
+}
+
+void nr_registry_free(nr_registry *reg)
+{
+	if (!reg)
+		return;
+	nr_loader_save_cache(reg->loader);
+	nr_loader_free(reg->loader);
+	free(reg->kinds);
+	free(reg->shadowed);
+	free(reg);
+}
+
+static void push(entry **v, size_t *n, entry e)
+{
+	*v = nr_xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = e;
+}
+
+void nr_registry_load_all(nr_registry *reg)
+{
+	if (reg->loaded_all)
+		return;
+	reg->loaded_all = 1;
+	size_t n = nr_loader_count(reg->loader);
+	for (size_t i = 0; i < n; i++) {
+		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		if (p->refused || nr_loader_open(reg->loader, p) < 0)
+			continue;
+		for (size_t k = 0; k < p->nkinds; k++) {
+			const nr_kind_info *ki = &p->kinds[k];
+			nr_plugin_rec *winner = NULL;
+			for (size_t j = 0; j < reg->nkinds && !winner; j++)
+				if (!strcmp(reg->kinds[j].kind->name, ki->name))
+					winner = reg->kinds[j].plugin;
+			if (winner)
+				push(&reg->shadowed, &reg->nshadowed,
+				     (entry){ki, p, winner});
+			else
+				push(&reg->kinds, &reg->nkinds,
+				     (entry){ki, p, NULL});
+		}
+	}
+}
+
+const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
+				const nr_plugin_rec **plugin, char *err,
+				size_t errlen)
+{
+	size_t n = nr_loader_count(reg->loader);
+	const nr_plugin_rec *refused = NULL;
+	for (size_t i = 0; i < n; i++) {
+		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		const nr_kind_info *ki = NULL;
+		for (size_t k = 0; k < p->nkinds && !ki; k++)
+			if (!strcmp(p->kinds[k].name, kind))
+				ki = &p->kinds[k];
+		if (!ki)
+			continue;
+		if (p->refused || nr_loader_open(reg->loader, p) < 0) {
+			if (!refused)
+				refused = p;
+			continue;
+		}
+		/* After opening, p->kinds was refreshed from the live
+		 * descriptor: look the kind up again. */
+		for (size_t k = 0; k < p->nkinds; k++)
+			if (!strcmp(p->kinds[k].name, kind)) {
+				*plugin = p;
+				return p->kinds[k].live;
+			}
+	}
+	if (refused)
+		snprintf(err, errlen,
+			 "kind '%s': its plugin %s was refused: %s", kind,
+			 refused->file, refused->refused);
+	else if (!nr_loader_dir_count(reg->loader))
+		snprintf(err, errlen,
+			 "unknown kind '%s': no plugin directory exists; set "
+			 "NRUNNER_PLUGIN_PATH or install nrunner's plugins in %s",
+			 kind, NR_PLUGINDIR);
+	else
+		snprintf(err, errlen,
+			 "unknown kind '%s'; 'nrunner --list-kinds' shows the "
+			 "kinds that were found",
+			 kind);
+	return NULL;
+}
+
+static const char *abi_string(const nr_plugin_rec *p)
+{
+	static char buf[32];
+	snprintf(buf, sizeof buf, "%u.%u", p->abi_major, p->abi_minor);
+	return buf;
+}
+
+static size_t width(size_t cur, const char *s)
+{
+	size_t n = strlen(s);
+	return n > cur ? n : cur;
+}
+
+void nr_registry_print_table(nr_registry *reg, FILE *out)
+{
+	nr_registry_load_all(reg);
+	size_t wk = 4, ws = 7, wp = 6, wv = 7;
+	for (size_t i = 0; i < reg->nkinds; i++) {
+		entry *e = &reg->kinds[i];
+		wk = width(wk, e->kind->name);
+		ws = width(ws, e->kind->summary);
+		wp = width(wp, e->plugin->name);
+		wv = width(wv, e->plugin->version);
+	}
+	if (!reg->nkinds) {
+		fprintf(out, "No kinds found.  Searched:");
+		for (size_t i = 0; i < nr_loader_dir_count(reg->loader); i++)
+			fprintf(out, " %s", nr_loader_dir(reg->loader, i));
+		fprintf(out, "%s\n", nr_loader_dir_count(reg->loader)
+					     ? ""
+					     : " (no directory exists)");
+	} else {
+		fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-3s  %s\n", (int)wk,
+			"KIND", (int)ws, "SUMMARY", (int)wp, "PLUGIN", (int)wv,
+			"VERSION", "ABI", "PATH");
+	}
+	for (size_t i = 0; i < reg->nkinds; i++) {
+		entry *e = &reg->kinds[i];
+		fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-3s  %s\n", (int)wk,
+			e->kind->name, (int)ws, e->kind->summary, (int)wp,
+			e->plugin->name, (int)wv, e->plugin->version,
+			abi_string(e->plugin), e->plugin->file);
+	}
+	size_t n = nr_loader_count(reg->loader), nref = 0;
+	for (size_t i = 0; i < n; i++)
+		nref += nr_loader_describe(reg->loader, i)->refused != NULL;
+	if (nref) {
+		fprintf(out, "\nRefused plugins:\n");
+		for (size_t i = 0; i < n; i++) {
+			nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+			if (p->refused)
+				fprintf(out, "  %s: %s\n", p->file, p->refused);
+		}
+	}
+	if (reg->nshadowed) {
+		fprintf(out, "\nShadowed kinds (the first plugin in the search "
+			     "path wins):\n");
+		for (size_t i = 0; i < reg->nshadowed; i++) {
+			entry *e = &reg->shadowed[i];
+			fprintf(out, "  %s: kind '%s' is already provided by %s\n",
+				e->plugin->file, e->kind->name, e->by->file);
+		}
+	}
+}
+
+static cJSON *strings(char *const *v)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (; v && *v; v++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(*v));
+	return a;
+}
+
+cJSON *nr_registry_to_json(nr_registry *reg)
+{
+	nr_registry_load_all(reg);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *kinds = cJSON_AddArrayToObject(o, "kinds");
+	for (size_t i = 0; i < reg->nkinds; i++) {
+		entry *e = &reg->kinds[i];
+		cJSON *k = cJSON_CreateObject();
+		cJSON_AddStringToObject(k, "kind", e->kind->name);
+		cJSON_AddStringToObject(k, "summary", e->kind->summary);
+		cJSON_AddStringToObject(k, "plugin", e->plugin->name);
+		cJSON_AddStringToObject(k, "version", e->plugin->version);
+		cJSON_AddStringToObject(k, "abi", abi_string(e->plugin));
+		cJSON_AddStringToObject(k, "path", e->plugin->file);
+		cJSON_AddItemToObject(k, "configuration_used",
+				      strings(e->kind->config_used));
+		cJSON_AddItemToArray(kinds, k);
+	}
+	cJSON *refused = cJSON_AddArrayToObject(o, "refused");
+	size_t n = nr_loader_count(reg->loader);
+	for (size_t i = 0; i < n; i++) {
+		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		if (!p->refused)
+			continue;
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "path", p->file);
+		cJSON_AddStringToObject(r, "reason", p->refused);
+		cJSON_AddItemToArray(refused, r);
+	}
+	cJSON *shadowed = cJSON_AddArrayToObject(o, "shadowed");
+	for (size_t i = 0; i < reg->nshadowed; i++) {
+		entry *e = &reg->shadowed[i];
+		cJSON *s = cJSON_CreateObject();
+		cJSON_AddStringToObject(s, "kind", e->kind->name);
+		cJSON_AddStringToObject(s, "plugin", e->plugin->name);
+		cJSON_AddStringToObject(s, "path", e->plugin->file);
+		cJSON_AddStringToObject(s, "provided_by", e->by->file);
+		cJSON_AddItemToArray(shadowed, s);
+	}
+	cJSON *dirs = cJSON_AddArrayToObject(o, "plugin_path");
+	for (size_t i = 0; i < nr_loader_dir_count(reg->loader); i++)
+		cJSON_AddItemToArray(dirs,
+				     cJSON_CreateString(nr_loader_dir(reg->loader, i)));
+	return o;
+}
+
+cJSON *nr_registry_kind_names(nr_registry *reg)
+{
+	nr_registry_load_all(reg);
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < reg->nkinds; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(reg->kinds[i].kind->name));
+	return a;
+}
+
+cJSON *nr_registry_config_used(nr_registry *reg)
+{
+	nr_registry_load_all(reg);
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < reg->nkinds; i++) {
+		for (char **c = reg->kinds[i].kind->config_used; c && *c; c++) {
+			int seen = 0;
+			const cJSON *s;
+			cJSON_ArrayForEach(s, a) seen |= !strcmp(s->valuestring, *c);
+			if (!seen)
+				cJSON_AddItemToArray(a, cJSON_CreateString(*c));
+		}
+	}
+	return a;
+}

@@ -1,0 +1,32 @@
+/* The kind registry: which plugin provides each kind.  The first plugin in
+ * search-path order wins a kind; a later one is reported as shadowed. */
+#ifndef NR_REGISTRY_H
+#define NR_REGISTRY_H
+
+#include "loader.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+typedef struct nr_registry nr_registry;
+
+nr_registry *nr_registry_new(void);
+void nr_registry_free(nr_registry *reg);
+
+/* Describes, opens and initialises every plugin (for listings). */
+void nr_registry_load_all(nr_registry *reg);
+
+/* Finds the plugin for one kind, opening only that plugin when the cache
+ * knows the others.  On failure returns NULL with a one-line reason. */
+const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
+				const nr_plugin_rec **plugin, char *err,
+				size_t errlen);
+
+/* --list-kinds, as a table or as JSON. */
+void nr_registry_print_table(nr_registry *reg, FILE *out);
+cJSON *nr_registry_to_json(nr_registry *reg);
+/* The names of all kinds and the union of their config keys. */
+cJSON *nr_registry_kind_names(nr_registry *reg);
+cJSON *nr_registry_config_used(nr_registry *reg);
+
+#endif

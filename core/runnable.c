@@ -1,0 +1,353 @@
+#include "config.h"
+
+#include "runnable.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const recipe_keys[] = {"kind",   "uri",    "args",
+					  "kwargs", "config", "identifier",
+					  NULL};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	NR_PRINTF_ATTR(3, 4);
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *type_name(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return "a string";
+	if (cJSON_IsNumber(v))
+		return "a number";
+	if (cJSON_IsBool(v))
+		return "a boolean";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsArray(v))
+		return "an array";
+	if (cJSON_IsObject(v))
+		return "an object";
+	return "invalid";
+}
+
+nr_runnable *nr_runnable_new(const char *kind)
+{
+	nr_runnable *r = nr_xcalloc(1, sizeof *r);
+	r->kind = nr_xstrdup(kind);
+	r->args = cJSON_CreateArray();
+	r->kwargs = cJSON_CreateObject();
+	r->config = cJSON_CreateObject();
+	return r;
+}
+
+void nr_runnable_free(nr_runnable *r)
+{
+	if (!r)
+		return;
+	free(r->kind);
+	free(r->uri);
+	free(r->identifier);
+	cJSON_Delete(r->args);
+	cJSON_Delete(r->kwargs);
+	cJSON_Delete(r->config);
+	free(r);
+}
+
+const char *nr_runnable_identifier(const nr_runnable *r)
+{
+	if (r->identifier)
+		return r->identifier;
+	return r->uri ? r->uri : r->kind;
+}
+
+nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
+				   char *err, size_t errlen)
+{
+	if (!cJSON_IsObject(obj)) {
+		fail(err, errlen,
+		     "%s: a runnable must be a JSON object with at least "
+		     "\"kind\", not %s",
+		     where, type_name(obj));
+		return NULL;
+	}
+	const cJSON *f;
+	cJSON_ArrayForEach(f, obj)
+	{
+		int known = 0;
+		for (const char *const *k = recipe_keys; *k; k++)
+			known |= f->string && !strcmp(f->string, *k);
+		if (!known) {
+			fail(err, errlen,
+			     "%s: \"%s\": unknown key; a recipe has only kind, "
+			     "uri, args, kwargs, config and identifier",
+			     where, f->string ? f->string : "");
+			return NULL;
+		}
+	}
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+	if (!kind) {
+		fail(err, errlen,
+		     "%s: \"kind\": missing; say which kind runs this "
+		     "(see nrunner --list-kinds)",
+		     where);
+		return NULL;
+	}
+	if (!cJSON_IsString(kind) || !kind->valuestring[0]) {
+		fail(err, errlen, "%s: \"kind\": must be a non-empty string, not %s",
+		     where, cJSON_IsString(kind) ? "an empty string" : type_name(kind));
+		return NULL;
+	}
+	static const char *const string_keys[] = {"uri", "identifier"};
+	for (size_t i = 0; i < 2; i++) {
+		f = cJSON_GetObjectItemCaseSensitive(obj, string_keys[i]);
+		if (f && !cJSON_IsString(f) && !cJSON_IsNull(f)) {
+			fail(err, errlen, "%s: \"%s\": must be a string, not %s",
+			     where, string_keys[i], type_name(f));
+			return NULL;
+		}
+	}
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(obj, "args");
+	if (args && !cJSON_IsNull(args)) {
+		if (!cJSON_IsArray(args)) {
+			fail(err, errlen,
+			     "%s: \"args\": must be an array of strings, not %s",
+			     where, type_name(args));
+			return NULL;
+		}
+		int i = 0;
+		cJSON_ArrayForEach(f, args)
+		{
+			if (!cJSON_IsString(f)) {
+				fail(err, errlen,
+				     "%s: \"args\"[%d]: must be a string, not %s",
+				     where, i, type_name(f));
+				return NULL;
+			}
+			i++;
+		}
+	}
+	static const char *const object_keys[] = {"kwargs", "config"};
+	for (size_t i = 0; i < 2; i++) {
+		f = cJSON_GetObjectItemCaseSensitive(obj, object_keys[i]);
+		if (f && !cJSON_IsObject(f) && !cJSON_IsNull(f)) {
+			fail(err, errlen, "%s: \"%s\": must be an object, not %s",
+			     where, object_keys[i], type_name(f));
+			return NULL;
+		}
+	}
+
+	nr_runnable *r = nr_runnable_new(kind->valuestring);
+	f = cJSON_GetObjectItemCaseSensitive(obj, "uri");
+	if (cJSON_IsString(f))
+		r->uri = nr_xstrdup(f->valuestring);
+	f = cJSON_GetObjectItemCaseSensitive(obj, "identifier");
+	if (cJSON_IsString(f))
+		r->identifier = nr_xstrdup(f->valuestring);
+	if (cJSON_IsArray(args)) {
+		cJSON_Delete(r->args);
+		r->args = cJSON_Duplicate(args, 1);
+	}
+	f = cJSON_GetObjectItemCaseSensitive(obj, "kwargs");
+	if (cJSON_IsObject(f)) {
+		cJSON_Delete(r->kwargs);
+		r->kwargs = cJSON_Duplicate(f, 1);
+	}
+	f = cJSON_GetObjectItemCaseSensitive(obj, "config");
+	if (cJSON_IsObject(f)) {
+		cJSON_Delete(r->config);
+		r->config = cJSON_Duplicate(f, 1);
+	}
+	return r;
+}
+
+static void list_push(nr_runnable_list *l, nr_runnable *r)
+{
+	l->items = nr_xrealloc(l->items, (l->n + 1) * sizeof *l->items);
+	l->items[l->n++] = r;
+}
+
+void nr_runnable_list_free(nr_runnable_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		nr_runnable_free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+/* Line and column (1-based) of byte offset `off` in text. */
+static void position(const char *text, size_t off, int *line, int *col)
+{
+	*line = 1, *col = 1;
+	for (size_t i = 0; i < off && text[i]; i++) {
+		if (text[i] == '\n')
+			(*line)++, *col = 1;
+		else
+			(*col)++;
+	}
+}
+
+int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
+		    char *err, size_t errlen)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+	if (!root) {
+		int line, col;
+		size_t off = end ? (size_t)(end - text) : 0;
+		position(text, off, &line, &col);
+		if (!text[strspn(text, " \t\r\n")])
+			return fail(err, errlen,
+				    "%s: empty file; a recipe is a JSON object "
+				    "such as {\"kind\": \"noop\"}",
+				    path);
+		return fail(err, errlen,
+			    "%s:%d:%d: not valid JSON; fix the syntax near "
+			    "line %d, column %d",
+			    path, line, col, line, col);
+	}
+	nr_runnable_list l = {0};
+	char where[4096];
+	if (cJSON_IsArray(root)) {
+		int i = 0;
+		const cJSON *item;
+		if (!cJSON_GetArraySize(root)) {
+			cJSON_Delete(root);
+			return fail(err, errlen,
+				    "%s: the list of runnables is empty", path);
+		}
+		cJSON_ArrayForEach(item, root)
+		{
+			snprintf(where, sizeof where, "%s: [%d]", path, i++);
+			nr_runnable *r =
+				nr_runnable_from_json(item, where, err, errlen);
+			if (!r) {
+				nr_runnable_list_free(&l);
+				cJSON_Delete(root);
+				return -1;
+			}
+			list_push(&l, r);
+		}
+	} else {
+		nr_runnable *r = nr_runnable_from_json(root, path, err, errlen);
+		if (!r) {
+			cJSON_Delete(root);
+			return -1;
+		}
+		list_push(&l, r);
+	}
+	cJSON_Delete(root);
+	*out = l;
+	return 0;
+}
+
+int nr_recipe_read(const char *path, nr_runnable_list *out, char *err,
+		   size_t errlen)
+{
+	char *text = nr_read_file(path, NULL);
+	if (!text)
+		return fail(err, errlen, "%s: cannot read recipe: %s", path,
+			    strerror(errno));
+	int r = nr_recipe_parse(text, path, out, err, errlen);
+	free(text);
+	return r;
+}
+
+cJSON *nr_runnable_to_json(const nr_runnable *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "kind", r->kind);
+	if (r->uri)
+		cJSON_AddStringToObject(o, "uri", r->uri);
+	if (r->identifier)
+		cJSON_AddStringToObject(o, "identifier", r->identifier);
+	cJSON_AddItemToObject(o, "args", cJSON_Duplicate(r->args, 1));
+	cJSON_AddItemToObject(o, "kwargs", cJSON_Duplicate(r->kwargs, 1));
+	cJSON_AddItemToObject(o, "config", cJSON_Duplicate(r->config, 1));
+	return o;
+}
+
+int nr_runnable_add_arg(nr_runnable *r, const char *arg, char *err,
+			size_t errlen)
+{
+	static const char prefix[] = "base64:";
+	if (!strncmp(arg, prefix, sizeof prefix - 1)) {
+		size_t n;
+		unsigned char *dec = nr_base64_decode(arg + sizeof prefix - 1, &n);
+		if (!dec)
+			return fail(err, errlen,
+				    "-a %s: invalid base64 after \"base64:\"",
+				    arg);
+		if (memchr(dec, '\0', n) ||
+		    nr_utf8_valid_prefix(dec, n) != n) {
+			free(dec);
+			return fail(err, errlen,
+				    "-a %s: the decoded argument is not text "
+				    "(UTF-8 without NUL bytes)",
+				    arg);
+		}
+		cJSON_AddItemToArray(r->args, cJSON_CreateString((char *)dec));
+		free(dec);
+		return 0;
+	}
+	cJSON_AddItemToArray(r->args, cJSON_CreateString(arg));
+	return 0;
+}
+
+int nr_runnable_add_kwarg(nr_runnable *r, const char *keyval, char *err,
+			  size_t errlen)
+{
+	const char *eq = strchr(keyval, '=');
+	if (!eq || eq == keyval)
+		return fail(err, errlen,
+			    "\"%s\": invalid keyword argument; write it as "
+			    "KEY=VALUE",
+			    keyval);
+	char *key = strndup(keyval, (size_t)(eq - keyval));
+	const char *val = eq + 1;
+	cJSON *v;
+	static const char prefix[] = "json:";
+	if (!strncmp(val, prefix, sizeof prefix - 1)) {
+		v = cJSON_Parse(val + sizeof prefix - 1);
+		if (!v) {
+			fail(err, errlen,
+			     "%s: invalid JSON after \"json:\"; quote strings "
+			     "as in json:'\"text\"'",
+			     key);
+			free(key);
+			return -1;
+		}
+	} else {
+		v = cJSON_CreateString(val);
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(r->kwargs, key);
+	cJSON_AddItemToObject(r->kwargs, key, v);
+	free(key);
+	return 0;
+}
+
+int nr_runnable_set_config(nr_runnable *r, const char *json, char *err,
+			   size_t errlen)
+{
+	cJSON *c = cJSON_Parse(json);
+	if (!c || !cJSON_IsObject(c)) {
+		cJSON_Delete(c);
+		return fail(err, errlen,
+			    "-c: the config must be a JSON object, such as "
+			    "'{\"runner.exectest.exitcodes.skip\": [77]}'");
+	}
+	cJSON_Delete(r->config);
+	r->config = c;
+	return 0;
+}

@@ -1,0 +1,56 @@
+/* The runnable model and recipes (DESIGN.md, "Runnables and recipes").
+ *
+ * A runnable is Avocado's: kind, uri, args, kwargs, config, identifier.
+ * A recipe is a JSON file holding one runnable or an array of them. */
+#ifndef NR_RUNNABLE_H
+#define NR_RUNNABLE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+typedef struct nr_runnable {
+	char *kind;
+	char *uri;        /* NULL when absent */
+	char *identifier; /* NULL when absent; see nr_runnable_identifier() */
+	cJSON *args;      /* array of strings, never NULL */
+	cJSON *kwargs;    /* object, never NULL */
+	cJSON *config;    /* object, never NULL */
+} nr_runnable;
+
+typedef struct nr_runnable_list {
+	nr_runnable **items;
+	size_t n;
+} nr_runnable_list;
+
+nr_runnable *nr_runnable_new(const char *kind);
+void nr_runnable_free(nr_runnable *r);
+/* The identifier, or "<kind>" / "<uri>" when none was given. */
+const char *nr_runnable_identifier(const nr_runnable *r);
+
+/* Builds a runnable from one JSON object.  `where` names the source for
+ * errors ("recipes/x.json" or "recipes/x.json: [3]").  On error returns
+ * NULL and writes one line to err: "<where>: <field>: <what is wrong>". */
+nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
+				   char *err, size_t errlen);
+
+/* Reads a recipe file: one runnable or an array of them. */
+int nr_recipe_read(const char *path, nr_runnable_list *out, char *err,
+		   size_t errlen);
+/* Parses recipe text; `path` only names the source in errors. */
+int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
+		    char *err, size_t errlen);
+void nr_runnable_list_free(nr_runnable_list *l);
+
+/* The runnable as a recipe object (caller deletes). */
+cJSON *nr_runnable_to_json(const nr_runnable *r);
+
+/* Command-line pieces, with Avocado's encodings: an argument may be
+ * "base64:<data>"; a KEY=VALUE value may be "json:<json>". */
+int nr_runnable_add_arg(nr_runnable *r, const char *arg, char *err,
+			size_t errlen);
+int nr_runnable_add_kwarg(nr_runnable *r, const char *keyval, char *err,
+			  size_t errlen);
+int nr_runnable_set_config(nr_runnable *r, const char *json, char *err,
+			   size_t errlen);
+
+#endif

@@ -1,0 +1,19 @@
+/* The status stream: where a task's messages go (stdout, status servers).
+ * A status URI is Avocado's: "host:port" for TCP, or a Unix socket path. */
+#ifndef NR_STATUS_H
+#define NR_STATUS_H
+
+#include <cjson/cJSON.h>
+
+typedef struct nr_status_out nr_status_out;
+
+/* id and job_id (either may be NULL) are added to every message. */
+nr_status_out *nr_status_out_new(const char *id, const char *job_id);
+/* Connects to a status URI within timeout_ms.  On failure reports one
+ * line on stderr and returns -1; the stream goes on without it. */
+int nr_status_out_connect(nr_status_out *s, const char *uri, int timeout_ms);
+/* Prints msg as one JSON line on stdout and sends it to every URI. */
+void nr_status_out_send(nr_status_out *s, cJSON *msg);
+void nr_status_out_free(nr_status_out *s);
+
+#endif

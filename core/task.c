@@ -1,0 +1,427 @@
+#include "config.h"
+
+#include "task.h"
+#include "host.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHUNK 65536
+
+enum { FD_MSG, FD_OUT, FD_ERR, NFDS };
+
+struct nr_task_proc {
+	nr_task_spec spec;
+	nr_message_fn fn;
+	void *ctx;
+	pid_t pid;
+	int fds[NFDS];   /* read ends; -1 once closed */
+	nr_buf bufs[NFDS]; /* partial line (msg) or cut UTF-8 (out, err) */
+	cJSON *finished; /* held back until the output is drained */
+	int exited;
+	int interrupted;
+	char *interrupt_reason;
+	int runner_failed;
+};
+
+static const char *const fd_type[NFDS] = {NULL, "stdout", "stderr"};
+
+/* --- child ----------------------------------------------------------- */
+
+static void on_sigterm(int sig)
+{
+	(void)sig;
+	nr_task_interrupted = 1;
+}
+
+static void child_fail(const char *what)
+{
+	char line[512];
+	int n = snprintf(line, sizeof line, "nrunner: task setup: %s: %s\n",
+			 what, strerror(errno));
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+	_exit(127);
+}
+
+static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
+		       int err_w)
+{
+	/* Its own process group, so that a timeout or Ctrl-C can end the
+	 * task and everything it started with one kill(-pgid). */
+	setpgid(0, 0);
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	/* No SA_RESTART: a kind blocked in waitpid() or poll() wakes up
+	 * with EINTR and can look at host->interrupted(). */
+	sa.sa_handler = on_sigterm;
+	sigaction(SIGTERM, &sa, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	int null = open("/dev/null", O_RDONLY);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0)
+		child_fail("/dev/null");
+	if (null != STDIN_FILENO)
+		close(null);
+	if (dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0)
+		child_fail("dup2");
+	if (out_w > STDERR_FILENO)
+		close(out_w);
+	if (err_w > STDERR_FILENO && err_w != out_w)
+		close(err_w);
+
+	nr_task t = {.runnable = spec->runnable,
+		     .output_dir = spec->output_dir,
+		     .msg_fd = msg_w};
+	cJSON *started = cJSON_CreateObject();
+	cJSON_AddStringToObject(started, "status", "started");
+	if (spec->output_dir)
+		cJSON_AddStringToObject(started, "output_dir", spec->output_dir);
+	nr_task_send(&t, started);
+
+	int r = spec->kind->run(&nr_host_table, &t);
+	if (!t.finished && nr_task_interrupted) {
+		nr_host_table.finish(&t, NR_RESULT_INTERRUPTED,
+				     "interrupted before the kind finished");
+	} else if (!t.finished) {
+		char *why = nr_xasprintf(
+			"the runner of kind '%s' returned%s without a "
+			"finished message; this is a bug in plugin %s",
+			spec->kind->name, r ? " an error" : "",
+			spec->plugin_file ? spec->plugin_file : "(built in)");
+		nr_host_table.finish(&t, NR_RESULT_ERROR, why);
+		free(why);
+		fflush(NULL);
+		_exit(3);
+	}
+	fflush(NULL);
+	_exit(0);
+}
+
+/* --- parent ---------------------------------------------------------- */
+
+static void close_fd(nr_task_proc *p, int i)
+{
+	if (p->fds[i] >= 0)
+		close(p->fds[i]);
+	p->fds[i] = -1;
+}
+
+static void emit(nr_task_proc *p, cJSON *msg)
+{
+	p->fn(p->ctx, msg);
+	cJSON_Delete(msg);
+}
+
+static void emit_output(nr_task_proc *p, int i, const char *buf, size_t len)
+{
+	if (!len)
+		return;
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "status", "running");
+	cJSON_AddStringToObject(m, "type", fd_type[i]);
+	size_t ok = nr_utf8_valid_prefix((const unsigned char *)buf, len);
+	if (ok == len && !memchr(buf, '\0', len)) {
+		char *s = strndup(buf, len);
+		cJSON_AddStringToObject(m, "log", s);
+		cJSON_AddStringToObject(m, "encoding", "utf-8");
+		free(s);
+	} else {
+		char *b = nr_base64_encode(buf, len);
+		cJSON_AddStringToObject(m, "log", b);
+		cJSON_AddStringToObject(m, "encoding", "base64");
+		free(b);
+	}
+	cJSON_AddNumberToObject(m, "time", nr_now());
+	emit(p, m);
+}
+
+/* Output chunks are sent as they come, but a UTF-8 sequence cut by the
+ * chunk boundary is held back and sent with the next chunk, so that text
+ * stays text. */
+static void handle_output(nr_task_proc *p, int i, const char *data, size_t n,
+			  int eof)
+{
+	nr_buf *b = &p->bufs[i];
+	nr_buf_append(b, data, n);
+	size_t send = b->len;
+	if (!eof) {
+		size_t ok = nr_utf8_valid_prefix((unsigned char *)b->data, b->len);
+		if (ok != (size_t)-1 && b->len - ok <= 3)
+			send = ok;
+	}
+	emit_output(p, i, b->data, send);
+	nr_buf_consume(b, send);
+}
+
+static void handle_line(nr_task_proc *p, char *line)
+{
+	cJSON *m = cJSON_Parse(line);
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "status");
+	if (!cJSON_IsString(st)) {
+		cJSON_Delete(m);
+		return;
+	}
+	if (!strcmp(st->valuestring, "finished") && !p->finished) {
+		p->finished = m;
+		return;
+	}
+	emit(p, m);
+}
+
+static void handle_messages(nr_task_proc *p, const char *data, size_t n)
+{
+	nr_buf *b = &p->bufs[FD_MSG];
+	nr_buf_append(b, data, n);
+	size_t start = 0;
+	for (size_t i = 0; i < b->len; i++) {
+		if (b->data[i] != '\n')
+			continue;
+		b->data[i] = '\0';
+		handle_line(p, b->data + start);
+		start = i + 1;
+	}
+	nr_buf_consume(b, start);
+}
+
+/* Reads one fd until it would block (or to EOF when draining). */
+static void read_fd(nr_task_proc *p, int i)
+{
+	char buf[CHUNK];
+	while (p->fds[i] >= 0) {
+		ssize_t r = read(p->fds[i], buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return;
+		int eof = r <= 0;
+		if (i == FD_MSG) {
+			if (r > 0)
+				handle_messages(p, buf, (size_t)r);
+		} else {
+			handle_output(p, i, buf, r > 0 ? (size_t)r : 0, eof);
+		}
+		if (eof) {
+			close_fd(p, i);
+			return;
+		}
+		if ((size_t)r < sizeof buf)
+			return; /* probably drained; poll will say */
+	}
+}
+
+nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
+			    void *ctx, char *err, size_t errlen)
+{
+	int msg[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
+	int out_file = -1, err_file = -1;
+	if (pipe2(msg, O_CLOEXEC) < 0)
+		goto error;
+	if (spec->output_dir) {
+		char *o = nr_xasprintf("%s/stdout", spec->output_dir);
+		char *e = nr_xasprintf("%s/stderr", spec->output_dir);
+		out_file = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		err_file = open(e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out_file < 0 || err_file < 0)
+			snprintf(err, errlen, "%s: %s",
+				 out_file < 0 ? o : e, strerror(errno));
+		free(o);
+		free(e);
+		if (out_file < 0 || err_file < 0)
+			goto error_reported;
+	} else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		goto error;
+	}
+
+	pid_t pid = fork();
+	if (pid < 0)
+		goto error;
+	if (pid == 0) {
+		close(msg[0]);
+		if (out[0] >= 0)
+			close(out[0]), close(errp[0]);
+		child_main(spec, msg[1], out_file >= 0 ? out_file : out[1],
+			   err_file >= 0 ? err_file : errp[1]);
+	}
+	/* Set the group from this side too, so that a kill(-pid) right
+	 * after fork cannot miss the child (libuv and bash do the same). */
+	setpgid(pid, pid);
+
+	nr_task_proc *p = nr_xcalloc(1, sizeof *p);
+	p->spec = *spec;
+	p->fn = fn;
+	p->ctx = ctx;
+	p->pid = pid;
+	p->fds[FD_MSG] = msg[0];
+	p->fds[FD_OUT] = out[0];
+	p->fds[FD_ERR] = errp[0];
+	close(msg[1]);
+	if (out[1] >= 0)
+		close(out[1]), close(errp[1]);
+	if (out_file >= 0)
+		close(out_file), close(err_file);
+	for (int i = 0; i < NFDS; i++)
+		if (p->fds[i] >= 0)
+			fcntl(p->fds[i], F_SETFL, O_NONBLOCK);
+	return p;
+
+error:
+	snprintf(err, errlen, "cannot start a task process: %s",
+		 strerror(errno));
+error_reported:
+	for (int i = 0; i < 2; i++) {
+		if (msg[i] >= 0)
+			close(msg[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	if (out_file >= 0)
+		close(out_file);
+	if (err_file >= 0)
+		close(err_file);
+	return NULL;
+}
+
+int nr_task_pollfds(nr_task_proc *p, struct pollfd *fds)
+{
+	int n = 0;
+	for (int i = 0; i < NFDS; i++) {
+		if (p->fds[i] < 0)
+			continue;
+		fds[n].fd = p->fds[i];
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+		n++;
+	}
+	return n;
+}
+
+void nr_task_dispatch(nr_task_proc *p, const struct pollfd *fds, int n)
+{
+	for (int k = 0; k < n; k++) {
+		if (!fds[k].revents)
+			continue;
+		for (int i = 0; i < NFDS; i++)
+			if (p->fds[i] == fds[k].fd)
+				read_fd(p, i);
+	}
+}
+
+static void finish(nr_task_proc *p, int status)
+{
+	cJSON *f = p->finished;
+	p->finished = NULL;
+	if (!f) {
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "status", "finished");
+		char *why;
+		if (p->interrupted) {
+			cJSON_AddStringToObject(f, "result", NR_RESULT_INTERRUPTED);
+			why = nr_xstrdup(p->interrupt_reason);
+		} else if (WIFSIGNALED(status)) {
+			cJSON_AddStringToObject(f, "result", NR_RESULT_ERROR);
+			why = nr_xasprintf(
+				"the runner of kind '%s' crashed: %s (plugin %s)",
+				p->spec.kind->name, nr_signal_name(WTERMSIG(status)),
+				p->spec.plugin_file ? p->spec.plugin_file : "?");
+			p->runner_failed = 1;
+		} else {
+			cJSON_AddStringToObject(f, "result", NR_RESULT_ERROR);
+			why = nr_xasprintf(
+				"the runner of kind '%s' exited with status %d "
+				"without a finished message (plugin %s)",
+				p->spec.kind->name, WEXITSTATUS(status),
+				p->spec.plugin_file ? p->spec.plugin_file : "?");
+			p->runner_failed = 1;
+		}
+		cJSON_AddStringToObject(f, "fail_reason", why);
+		free(why);
+		cJSON_AddNumberToObject(f, "time", nr_now());
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+		p->runner_failed = 1; /* the child finished it for the kind */
+	}
+	p->finished = f;
+	p->fn(p->ctx, f);
+}
+
+int nr_task_check_exit(nr_task_proc *p)
+{
+	if (p->exited)
+		return 1;
+	siginfo_t si = {0};
+	/* WNOWAIT: while the child is a zombie its pid, and so its process
+	 * group id, cannot be reused, so the kill() below cannot hit an
+	 * unrelated group. */
+	if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+	    si.si_pid != p->pid)
+		return 0;
+	/* Everything the task wrote before it exited is in the pipes. */
+	for (int i = 0; i < NFDS; i++)
+		read_fd(p, i);
+	/* Nothing the task started outlives it. */
+	kill(-p->pid, SIGKILL);
+	int status = 0;
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	for (int i = 0; i < NFDS; i++) {
+		if (i != FD_MSG && p->bufs[i].len) {
+			emit_output(p, i, p->bufs[i].data, p->bufs[i].len);
+			p->bufs[i].len = 0;
+		}
+		close_fd(p, i);
+	}
+	p->exited = 1;
+	finish(p, status);
+	return 1;
+}
+
+void nr_task_interrupt(nr_task_proc *p, const char *reason)
+{
+	if (p->exited)
+		return;
+	if (!p->interrupted) {
+		p->interrupted = 1;
+		p->interrupt_reason = nr_xstrdup(reason);
+	}
+	kill(-p->pid, SIGTERM);
+}
+
+void nr_task_kill(nr_task_proc *p)
+{
+	if (!p->exited)
+		kill(-p->pid, SIGKILL);
+}
+
+pid_t nr_task_pid(const nr_task_proc *p) { return p->pid; }
+const cJSON *nr_task_finished(const nr_task_proc *p) { return p->finished; }
+int nr_task_runner_failed(const nr_task_proc *p) { return p->runner_failed; }
+
+void nr_task_free(nr_task_proc *p)
+{
+	if (!p)
+		return;
+	if (!p->exited) {
+		kill(-p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
+	for (int i = 0; i < NFDS; i++) {
+		close_fd(p, i);
+		nr_buf_free(&p->bufs[i]);
+	}
+	cJSON_Delete(p->finished);
+	free(p->interrupt_reason);
+	free(p);
+}

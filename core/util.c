@@ -1,0 +1,303 @@
+#include "config.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void nr_error(const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	/* One write, so lines from parallel processes do not interleave. */
+	char out[4200];
+	int n = snprintf(out, sizeof out, "nrunner: %s\n", line);
+	if (n > (int)sizeof out - 1)
+		n = sizeof out - 1;
+	(void)nr_write_all(STDERR_FILENO, out, (size_t)n);
+}
+
+static void oom(void)
+{
+	static const char msg[] = "nrunner: out of memory\n";
+	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	abort();
+}
+
+void *nr_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *nr_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *nr_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *nr_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *nr_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	va_start(ap, fmt);
+	int n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	return p;
+}
+
+double nr_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6;
+}
+
+long long nr_monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t nr_utf8_valid_prefix(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			n = 2, min = 0x80;
+		} else if ((c & 0xF0) == 0xE0) {
+			n = 3, min = 0x800;
+		} else if ((c & 0xF8) == 0xF0) {
+			n = 4, min = 0x10000;
+		} else {
+			return (size_t)-1;
+		}
+		unsigned cp = c & (0x7F >> n);
+		for (size_t k = 1; k < n; k++) {
+			if (i + k >= len)
+				return i; /* cut short: the rest may follow */
+			if ((s[i + k] & 0xC0) != 0x80)
+				return (size_t)-1;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return (size_t)-1;
+		i += n;
+	}
+	return i;
+}
+
+static const char b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *nr_base64_encode(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	char *out = nr_xmalloc((len + 2) / 3 * 4 + 1), *o = out;
+	size_t i = 0;
+	for (; i + 2 < len; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+		*o++ = b64[v >> 18];
+		*o++ = b64[(v >> 12) & 63];
+		*o++ = b64[(v >> 6) & 63];
+		*o++ = b64[v & 63];
+	}
+	if (i < len) {
+		unsigned v = (unsigned)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned)p[i + 1] << 8;
+		*o++ = b64[v >> 18];
+		*o++ = b64[(v >> 12) & 63];
+		*o++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+unsigned char *nr_base64_decode(const char *s, size_t *outlen)
+{
+	size_t len = strlen(s);
+	unsigned char *out = nr_xmalloc(len / 4 * 3 + 3);
+	size_t n = 0;
+	unsigned acc = 0;
+	int bits = 0, pad = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+			continue;
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		const char *q = strchr(b64, c);
+		if (!q || !c || pad) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)(q - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	/* Leftover bits must be padding zeros of a well-formed quantum. */
+	if (bits >= 6 || pad > 2) {
+		free(out);
+		return NULL;
+	}
+	out[n] = '\0';
+	*outlen = n;
+	return out;
+}
+
+char *nr_read_file(const char *path, size_t *lenp)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		errno = EISDIR;
+		return NULL;
+	}
+	nr_buf b = {0};
+	char chunk[65536];
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			nr_buf_free(&b);
+			close(fd);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		nr_buf_append(&b, chunk, (size_t)r);
+	}
+	close(fd);
+	nr_buf_append(&b, "", 1);
+	if (lenp)
+		*lenp = b.len - 1;
+	return b.data;
+}
+
+int nr_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int nr_mkdir_p(const char *path, mode_t mode)
+{
+	char *p = nr_xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int r = mkdir(p, mode);
+	free(p);
+	return r < 0 && errno != EEXIST ? -1 : 0;
+}
+
+void nr_buf_append(nr_buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		b->data = nr_xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void nr_buf_consume(nr_buf *b, size_t n)
+{
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+void nr_buf_free(nr_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+const char *nr_signal_name(int sig)
+{
+	static char buf[64];
+	const char *abbrev = sigabbrev_np(sig);
+	const char *desc = sigdescr_np(sig);
+	snprintf(buf, sizeof buf, "SIG%s (%s)", abbrev ? abbrev : "?",
+		 desc ? desc : "unknown signal");
+	return buf;
+}

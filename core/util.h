@@ -1,0 +1,66 @@
+/* Small helpers every part of the core uses: errors, memory, time,
+ * encodings.  Internal to the core; plugins never see these. */
+#ifndef NR_UTIL_H
+#define NR_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define NR_PRINTF_ATTR(f, a) __attribute__((format(printf, f, a)))
+
+/* Exit status bits, as Avocado's (see nrunner(1)). */
+enum {
+	NR_EXIT_OK = 0,
+	NR_EXIT_FAIL = 1,        /* a test failed or errored */
+	NR_EXIT_JOB_ERROR = 2,   /* bad input: usage, recipe, unknown kind */
+	NR_EXIT_RUNNER_FAIL = 4, /* a runner crashed or broke its contract */
+	NR_EXIT_INTERRUPTED = 8,
+};
+
+/* "nrunner: <message>" on stderr, one line. */
+void nr_error(const char *fmt, ...) NR_PRINTF_ATTR(1, 2);
+
+void *nr_xmalloc(size_t n);
+void *nr_xcalloc(size_t n, size_t size);
+void *nr_xrealloc(void *p, size_t n);
+char *nr_xstrdup(const char *s);
+char *nr_xasprintf(const char *fmt, ...) NR_PRINTF_ATTR(1, 2);
+
+/* Seconds since the epoch, as a double with microseconds. */
+double nr_now(void);
+/* Monotonic milliseconds. */
+long long nr_monotonic_ms(void);
+
+/* Length of the longest prefix of buf that is complete, valid UTF-8, or
+ * (size_t)-1 if the bytes are invalid (not just cut short at the end). */
+size_t nr_utf8_valid_prefix(const unsigned char *buf, size_t len);
+
+/* Base64 (RFC 4648).  encode returns a NUL-terminated string; decode
+ * returns NULL on invalid input and sets *outlen.  Whitespace is ignored
+ * when decoding, as Python's base64.decodebytes does. */
+char *nr_base64_encode(const void *buf, size_t len);
+unsigned char *nr_base64_decode(const char *s, size_t *outlen);
+
+/* Reads a whole file; NULL with errno set on failure. */
+char *nr_read_file(const char *path, size_t *len);
+
+/* Writes all of buf, retrying on EINTR and short writes. */
+int nr_write_all(int fd, const void *buf, size_t len);
+
+/* mkdir -p. */
+int nr_mkdir_p(const char *path, mode_t mode);
+
+/* A growable byte buffer. */
+typedef struct nr_buf {
+	char *data;
+	size_t len, cap;
+} nr_buf;
+void nr_buf_append(nr_buf *b, const void *p, size_t n);
+void nr_buf_consume(nr_buf *b, size_t n);
+void nr_buf_free(nr_buf *b);
+
+/* "SIGSEGV (Segmentation fault)". */
+const char *nr_signal_name(int sig);
+
+#endif

@@ -1,0 +1,29 @@
+/* Running a program for a kind: the helper shared by exec, exec-test and
+ * any kind that starts a command.  The program inherits the task's stdout
+ * and stderr, which the core captures, and stays in the task's process
+ * group, so a timeout or Ctrl-C reaches it too. */
+#ifndef NR_PLUGIN_SPAWN_H
+#define NR_PLUGIN_SPAWN_H
+
+#include <nrunner/plugin.h>
+
+typedef struct nr_spawn_result {
+	int started;     /* the program was executed */
+	int error;       /* errno when it could not be started */
+	int exited;      /* it exited: code holds the status */
+	int code;
+	int signaled;    /* it was killed: sig holds the signal */
+	int sig;
+	int interrupted; /* the task was asked to stop meanwhile */
+} nr_spawn_result;
+
+/* Runs the runnable's uri with its args.  kwargs become environment
+ * variables (strings as they are, other values as JSON text), and
+ * NRUNNER_TEST_OUTPUTDIR names the task's output directory, if any.
+ * A uri without a slash is searched in PATH. */
+void nr_spawn_runnable(const nr_host *host, nr_task *task, nr_spawn_result *res);
+
+/* "SIGSEGV" for SIGSEGV. */
+const char *nr_spawn_signame(int sig);
+
+#endif
