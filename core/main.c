@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define ERRLEN 4096
@@ -152,6 +153,9 @@ static void setup_signals(void)
 	sa.sa_flags |= SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Orphans of a task (a daemon it forked) are reparented to nrunner
+	 * rather than to init, so they stay ours to kill and to reap. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
 /* --- running one task ------------------------------------------------ */
@@ -446,13 +450,16 @@ static int cmd_runnable_run_recipe(int argc, char **argv)
 	for (size_t i = 0; i < list.n; i++) {
 		const nr_plugin_rec *p;
 		if (!nr_registry_find(reg, list.items[i]->kind, &p, err, sizeof err)) {
-			nr_error("%s: %s", file, err);
+			if (list.n > 1)
+				nr_error("%s: [%zu]: %s", file, i, err);
+			else
+				nr_error("%s: %s", file, err);
 			rc = NR_EXIT_JOB_ERROR;
 			break;
 		}
 	}
 	nr_status_out *out = nr_status_out_new(NULL, NULL);
-	for (size_t i = 0; rc == NR_EXIT_OK && i < list.n; i++) {
+	for (size_t i = 0; rc != NR_EXIT_JOB_ERROR && i < list.n; i++) {
 		char *dir = NULL;
 		if (output_dir && list.n > 1)
 			dir = nr_xasprintf("%s/%zu", output_dir, i + 1);

@@ -376,6 +376,10 @@ int nr_task_check_exit(nr_task_proc *p)
 	int status = 0;
 	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	/* Members of the group that were orphaned came to us (nrunner is a
+	 * child subreaper): reap those already dead. */
+	while (waitpid(-p->pid, NULL, WNOHANG) > 0)
+		;
 	for (int i = 0; i < NFDS; i++) {
 		if (i != FD_MSG && p->bufs[i].len) {
 			emit_output(p, i, p->bufs[i].data, p->bufs[i].len);

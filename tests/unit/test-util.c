@@ -1,0 +1,57 @@
+/* Unit tests of the core's encodings: base64 and UTF-8 validation. */
+#include "config.h"
+
+#include "tap.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+static void base64_roundtrip(const char *plain, const char *encoded)
+{
+	char *e = nr_base64_encode(plain, strlen(plain));
+	is_str(e, encoded, "base64 encodes '%s'", plain);
+	free(e);
+	size_t n = 0;
+	unsigned char *d = nr_base64_decode(encoded, &n);
+	ok(d && n == strlen(plain) && !memcmp(d, plain, n),
+	   "base64 decodes '%s'", encoded);
+	free(d);
+}
+
+int main(void)
+{
+	/* RFC 4648, section 10. */
+	base64_roundtrip("", "");
+	base64_roundtrip("f", "Zg==");
+	base64_roundtrip("fo", "Zm8=");
+	base64_roundtrip("foo", "Zm9v");
+	base64_roundtrip("foob", "Zm9vYg==");
+	base64_roundtrip("fooba", "Zm9vYmE=");
+	base64_roundtrip("foobar", "Zm9vYmFy");
+
+	size_t n;
+	unsigned char *d = nr_base64_decode("Zm9v\nYmFy\n", &n);
+	ok(d && n == 6 && !memcmp(d, "foobar", 6),
+	   "base64 ignores line breaks, as Python's decodebytes");
+	free(d);
+	ok(nr_base64_decode("Zm9v!", &n) == NULL, "base64 rejects '!'");
+	ok(nr_base64_decode("Zg=a", &n) == NULL, "base64 rejects data after padding");
+	ok(nr_base64_decode("Z", &n) == NULL, "base64 rejects a lone sextet");
+
+	const unsigned char ascii[] = "plain text\n";
+	ok(nr_utf8_valid_prefix(ascii, sizeof ascii - 1) == sizeof ascii - 1,
+	   "ASCII is valid UTF-8");
+	const unsigned char euro[] = {'a', 0xE2, 0x82, 0xAC};
+	ok(nr_utf8_valid_prefix(euro, 4) == 4, "a euro sign is valid");
+	ok(nr_utf8_valid_prefix(euro, 3) == 1,
+	   "a sequence cut at the end gives the complete prefix");
+	const unsigned char bad[] = {'a', 0xFF, 'b'};
+	ok(nr_utf8_valid_prefix(bad, 3) == (size_t)-1, "0xFF is invalid");
+	const unsigned char overlong[] = {0xC0, 0xAF};
+	ok(nr_utf8_valid_prefix(overlong, 2) == (size_t)-1,
+	   "an overlong encoding is invalid");
+	const unsigned char surrogate[] = {0xED, 0xA0, 0x80};
+	ok(nr_utf8_valid_prefix(surrogate, 3) == (size_t)-1,
+	   "a UTF-16 surrogate is invalid");
+	return tap_done();
+}
