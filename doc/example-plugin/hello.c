@@ -18,10 +18,10 @@
 
 #include <string.h>
 
-/* A string kwarg, the default when it is absent or null, or NULL when it
- * is there with another type (json:... on the command line). */
-static const char *kwarg(const nr_host *host, nr_task *task, const char *key,
-			 const char *dflt)
+/* The kwarg `key` as a string: dflt when absent or null, NULL when it
+ * has another type (key=json:... on the command line). */
+static const char *kwarg(const nr_host *host, nr_task *task,
+			 const char *key, const char *dflt)
 {
 	const nr_value *v = host->get(host->kwargs(task), key);
 	switch (host->type(v)) {
@@ -40,31 +40,33 @@ static int hello_run(const nr_host *host, nr_task *task)
 	const char *name = host->uri(task) ? host->uri(task) : "world";
 	const char *greeting = kwarg(host, task, "greeting", "Hello");
 	const char *fail = kwarg(host, task, "fail", "no");
+	const char *why = NULL;
 
 	/* Bad input is the runnable's fault: say so in the result. */
 	if (!greeting)
-		return host->finish(task, NR_RESULT_ERROR,
-				    "kwarg \"greeting\" must be a string");
-	if (!fail)
-		return host->finish(task, NR_RESULT_ERROR,
-				    "kwarg \"fail\" must be a string");
+		why = "kwarg \"greeting\" must be a string";
+	else if (!fail)
+		why = "kwarg \"fail\" must be a string";
+	if (why)
+		return host->finish(task, NR_RESULT_ERROR, why);
 
-	/* A "running" message with "type":"log"; -1 means the core has
-	 * gone, and there is nobody left to report to. */
+	/* A "running" message with "type":"log".  -1 means the core has
+	 * gone: there is nobody left to report to. */
 	if (host->log(task, "%s, %s!", greeting, name) < 0)
 		return -1;
 
-	/* The task was asked to stop (Ctrl-C, timeout): stop politely. */
-	if (host->interrupted(task))
-		return host->finish(task, NR_RESULT_INTERRUPTED,
-				    "interrupted before the greeting was judged");
+	/* Asked to stop (Ctrl-C, timeout): stop, and say so. */
+	if (host->interrupted(task)) {
+		why = "interrupted before it was done";
+		return host->finish(task, NR_RESULT_INTERRUPTED, why);
+	}
 
-	/* Exactly one "finished" message, here with a field of our own. */
+	/* Exactly one "finished" message, with a field of our own. */
 	nr_msg *m = host->msg_new(task, "finished");
 	if (!strcmp(fail, "yes")) {
+		why = "asked to fail (kwarg fail=yes)";
 		host->msg_string(m, "result", NR_RESULT_FAIL);
-		host->msg_string(m, "fail_reason",
-				 "asked to fail (kwarg fail=yes)");
+		host->msg_string(m, "fail_reason", why);
 	} else {
 		host->msg_string(m, "result", NR_RESULT_PASS);
 	}
