@@ -73,7 +73,8 @@ static void scan_dir(nr_loader *l, const char *dir)
 		names[n++] = nr_xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_str);
+	if (n)
+		qsort(names, n, sizeof *names, cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(names[i]);
 		const char *stem_end = names[i] + len - 3;
@@ -105,8 +106,8 @@ static char *cache_file_path(void)
 	const char *v = getenv("NRUNNER_PLUGIN_CACHE");
 	if (v && (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "no")))
 		return NULL;
-	if (v && v[0] == '/')
-		return nr_xstrdup(v);
+	if (v && v[0])
+		return nr_xstrdup(v); /* a path, relative to the working directory */
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	if (xdg && xdg[0] == '/')
 		return nr_xasprintf("%s/nrunner/plugins.json", xdg);

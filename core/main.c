@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +76,8 @@ static const char usage_capabilities[] =
 	"  -o, --output-dir DIR   write the task's stdout and stderr to files\n" \
 	"                         in DIR instead of streaming them\n"           \
 	"  KEY=VALUE              a keyword argument; \"json:TEXT\" is parsed\n" \
-	"                         as JSON.  exec-test makes them environment\n"  \
-	"                         variables\n"                                  \
+	"                         as JSON.  exec and exec-test make them\n"     \
+	"                         environment variables\n"                      \
 	"  -h, --help             show this help\n"
 
 static const char usage_runnable_run[] =
@@ -188,11 +189,16 @@ static int run_task(nr_registry *reg, const nr_runnable *r,
 		nr_error("%s", err);
 		return NR_EXIT_JOB_ERROR;
 	}
-	if (output_dir && nr_mkdir_p(output_dir, 0755) < 0) {
+	char abs_dir[PATH_MAX];
+	if (output_dir && (nr_mkdir_p(output_dir, 0755) < 0 ||
+			   !realpath(output_dir, abs_dir))) {
 		nr_error("%s: cannot create the output directory: %s",
 			 output_dir, strerror(errno));
 		return NR_EXIT_JOB_ERROR;
 	}
+	/* The task may change directory: it gets an absolute path. */
+	if (output_dir)
+		output_dir = abs_dir;
 	setup_signals();
 	fflush(stdout);
 	nr_task_spec spec = {.runnable = r,
@@ -486,9 +492,27 @@ static int cmd_task_run_recipe(int argc, char **argv)
 		nr_error("%s: cannot read task recipe: %s", file, strerror(errno));
 		return NR_EXIT_JOB_ERROR;
 	}
-	cJSON *root = cJSON_Parse(text);
-	free(text);
 	char err[ERRLEN], where[4096];
+	cJSON *root = nr_json_parse(text, file, err, sizeof err);
+	free(text);
+	if (!root) {
+		nr_error("%s", err);
+		return NR_EXIT_JOB_ERROR;
+	}
+	static const char *const task_keys[] = {"id", "runnable", "status_uris",
+						"job_id", "category", NULL};
+	for (const cJSON *k = root->child; cJSON_IsObject(root) && k; k = k->next) {
+		int known = 0;
+		for (const char *const *t = task_keys; *t; t++)
+			known |= !strcmp(k->string, *t);
+		if (!known) {
+			nr_error("%s: \"%s\": unknown key; a task recipe has "
+				 "only id, runnable, status_uris, job_id and "
+				 "category", file, k->string);
+			cJSON_Delete(root);
+			return NR_EXIT_JOB_ERROR;
+		}
+	}
 	snprintf(where, sizeof where, "%s: \"runnable\"", file);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
 	const cJSON *rn = cJSON_GetObjectItemCaseSensitive(root, "runnable");
@@ -502,7 +526,8 @@ static int cmd_task_run_recipe(int argc, char **argv)
 			 "\"id\" and \"runnable\"", file);
 	} else if (!cJSON_IsString(id) || !id->valuestring[0]) {
 		nr_error("%s: \"id\": %s; give the task a non-empty string id",
-			 file, id ? "must be a string" : "missing");
+			 file, !id ? "missing" : cJSON_IsString(id) ? "empty"
+							 : "must be a string");
 	} else if (uris && !cJSON_IsNull(uris) && !cJSON_IsArray(uris)) {
 		nr_error("%s: \"status_uris\": must be an array of strings", file);
 	} else if (job && !cJSON_IsNull(job) && !cJSON_IsString(job)) {

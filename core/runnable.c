@@ -94,6 +94,13 @@ nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
 			     where, f->string ? f->string : "");
 			return NULL;
 		}
+		for (const cJSON *g = obj->child; g != f; g = g->next)
+			if (!strcmp(g->string, f->string)) {
+				fail(err, errlen,
+				     "%s: \"%s\": given twice; keep one",
+				     where, f->string);
+				return NULL;
+			}
 	}
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
 	if (!kind) {
@@ -198,25 +205,35 @@ static void position(const char *text, size_t off, int *line, int *col)
 	}
 }
 
-int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
-		    char *err, size_t errlen)
+cJSON *nr_json_parse(const char *text, const char *path, char *err,
+		     size_t errlen)
 {
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-	if (!root) {
-		int line, col;
-		size_t off = end ? (size_t)(end - text) : 0;
-		position(text, off, &line, &col);
-		if (!text[strspn(text, " \t\r\n")])
-			return fail(err, errlen,
-				    "%s: empty file; a recipe is a JSON object "
-				    "such as {\"kind\": \"noop\"}",
-				    path);
-		return fail(err, errlen,
-			    "%s:%d:%d: not valid JSON; fix the syntax near "
-			    "line %d, column %d",
-			    path, line, col, line, col);
-	}
+	if (root)
+		return root;
+	int line, col;
+	size_t off = end ? (size_t)(end - text) : 0;
+	position(text, off, &line, &col);
+	if (!text[strspn(text, " \t\r\n")])
+		fail(err, errlen,
+		     "%s: empty file; a recipe is a JSON object such as "
+		     "{\"kind\": \"noop\"}",
+		     path);
+	else
+		fail(err, errlen,
+		     "%s:%d:%d: not valid JSON; fix the syntax near line %d, "
+		     "column %d",
+		     path, line, col, line, col);
+	return NULL;
+}
+
+int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
+		    char *err, size_t errlen)
+{
+	cJSON *root = nr_json_parse(text, path, err, errlen);
+	if (!root)
+		return -1;
 	nr_runnable_list l = {0};
 	char where[4096];
 	if (cJSON_IsArray(root)) {

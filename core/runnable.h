@@ -33,6 +33,11 @@ const char *nr_runnable_identifier(const nr_runnable *r);
 nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
 				   char *err, size_t errlen);
 
+/* Parses JSON text; on a syntax error writes "<path>:<line>:<col>: not
+ * valid JSON; ..." (or "<path>: empty file; ...") to err. */
+cJSON *nr_json_parse(const char *text, const char *path, char *err,
+		     size_t errlen);
+
 /* Reads a recipe file: one runnable or an array of them. */
 int nr_recipe_read(const char *path, nr_runnable_list *out, char *err,
 		   size_t errlen);

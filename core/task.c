@@ -95,11 +95,15 @@ static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
 		nr_host_table.finish(&t, NR_RESULT_INTERRUPTED,
 				     "interrupted before the kind finished");
 	} else if (!t.finished) {
-		char *why = nr_xasprintf(
-			"the runner of kind '%s' returned%s without a "
-			"finished message; this is a bug in plugin %s",
-			spec->kind->name, r ? " an error" : "",
-			spec->plugin_file ? spec->plugin_file : "(built in)");
+		const char *plugin = spec->plugin_file ? spec->plugin_file : "?";
+		char *why = r ? nr_xasprintf("the runner of kind '%s' failed "
+					     "(run() returned %d) without a "
+					     "finished message (plugin %s)",
+					     spec->kind->name, r, plugin)
+			      : nr_xasprintf("the runner of kind '%s' returned "
+					     "without a finished message; this "
+					     "is a bug in plugin %s",
+					     spec->kind->name, plugin);
 		nr_host_table.finish(&t, NR_RESULT_ERROR, why);
 		free(why);
 		fflush(NULL);

@@ -268,6 +268,8 @@ int nr_mkdir_p(const char *path, mode_t mode)
 
 void nr_buf_append(nr_buf *b, const void *p, size_t n)
 {
+	if (!n)
+		return;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
 		while (cap < b->len + n)
@@ -281,6 +283,8 @@ void nr_buf_append(nr_buf *b, const void *p, size_t n)
 
 void nr_buf_consume(nr_buf *b, size_t n)
 {
+	if (!n)
+		return;
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
 }

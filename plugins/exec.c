@@ -16,9 +16,12 @@ static int exec_run(const nr_host *h, nr_task *t)
 	nr_spawn_result res;
 	nr_spawn_runnable(h, t, &res);
 	char why[512];
-	if (!res.started) {
-		snprintf(why, sizeof why, "cannot run '%s': %s",
-			 h->uri(t) ? h->uri(t) : "(no uri given: use -u PATH)",
+	if (!res.started && !h->uri(t)) {
+		return h->finish(t, NR_RESULT_ERROR,
+				 "no program to run: give its path with -u PATH, "
+				 "or \"uri\" in the recipe");
+	} else if (!res.started) {
+		snprintf(why, sizeof why, "cannot run '%s': %s", h->uri(t),
 			 strerror(res.error));
 		return h->finish(t, NR_RESULT_ERROR, why);
 	}
