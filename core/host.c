@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "host.h"
+#include "resolve.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -266,4 +267,7 @@ const nr_host nr_host_table = {
 	.log = h_log,
 	.interrupted = h_interrupted,
 	.output_dir = h_output_dir,
+	.resolve_add = nr_resolver_add,
+	.resolve_add_json = nr_resolver_add_json,
+	.resolve_error = nr_resolver_error,
 };

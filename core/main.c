@@ -2,8 +2,13 @@
  * is in the rest of core/. */
 #include "config.h"
 
+#include "job.h"
+#include "progress.h"
 #include "registry.h"
+#include "report.h"
+#include "resolve.h"
 #include "runnable.h"
+#include "signals.h"
 #include "status.h"
 #include "task.h"
 #include "util.h"
@@ -16,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define ERRLEN 4096
@@ -31,6 +36,10 @@ static const char usage_main[] =
 	"A fast, native test runner: every kind of test is a plugin.\n"
 	"\n"
 	"Commands:\n"
+	"  run                  run tests (recipes, files a kind claims,\n"
+	"                       directories of them) in parallel, with\n"
+	"                       results and reports\n"
+	"  report merge         merge the results.json of several shards\n"
 	"  list-kinds           list the kinds found, their plugins, and the\n"
 	"                       plugins that were refused or shadowed\n"
 	"  capabilities         print the runnable kinds, commands and config\n"
@@ -122,42 +131,52 @@ static const char usage_task_run_recipe[] =
 	"  -o, --output-dir DIR   write stdout and stderr to files in DIR\n"
 	"  -h, --help             show this help\n";
 
+static const char usage_run[] =
+	"Usage: nrunner run [OPTION]... TARGET...\n"
+	"\n"
+	"Runs every test found in the targets, each in its own process and\n"
+	"process group, several at a time.  A target is a recipe file, a file\n"
+	"that a kind claims (an executable file is an exec-test), or a\n"
+	"directory searched recursively for both.\n"
+	"\n"
+	"  -j, --jobs N            run N tasks at a time (default: CPUs)\n"
+	"      --serial            one at a time (-j 1)\n"
+	"      --timeout SECONDS   stop a task after this long (SIGTERM to its\n"
+	"                          process group, SIGKILL after the grace)\n"
+	"      --job-timeout SECONDS  stop the whole job after this long\n"
+	"      --grace SECONDS     between SIGTERM and SIGKILL (default 5)\n"
+	"      --failfast          start nothing more after a failure\n"
+	"      --shuffle[=SEED]    run in a random order; the seed is printed\n"
+	"  -f, --filter TEXT       only tasks whose identifier contains TEXT\n"
+	"                          (repeatable: any of them)\n"
+	"  -t, --tag EXPR          only tasks with these tags (config \"tags\"):\n"
+	"                          \"a,b\" both, \"-a\" not a; repeatable: any\n"
+	"      --shard K/N         only the K-th of N deterministic shares\n"
+	"      --list              print what would run, run nothing\n"
+	"      --results-dir DIR   where job results go (default\n"
+	"                          ./nrunner-results)\n"
+	"      --report-junit FILE also write the JUnit XML report to FILE\n"
+	"      --report-tap FILE   also write the TAP 13 report to FILE\n"
+	"  -q, --quiet             show only failures and the summary\n"
+	"  -h, --help              show this help\n"
+	"\n"
+	"Each job writes results.json, junit.xml and results.tap into\n"
+	"DIR/job-<time>-<id>/, with a folder per task (stdout, stderr,\n"
+	"status.jsonl); DIR/latest points at the newest job.\n"
+	"Exit status: 0 all passed, 1 a test failed, 2 bad input, 4 a runner\n"
+	"crashed, 8 interrupted (bits combine).\n";
+
+static const char usage_report[] =
+	"Usage: nrunner report merge [-o DIR] [--report-junit FILE]\n"
+	"                            [--report-tap FILE] RESULTS.json...\n"
+	"\n"
+	"Merges the results.json of several shards (nrunner run --shard K/N)\n"
+	"into one results.json, junit.xml and results.tap in DIR (default\n"
+	"./nrunner-results/merged), tasks in input order.\n";
+
 static const char *const commands[] = {
 	"capabilities", "list-kinds",      "runnable-run",
 	"runnable-run-recipe", "task-run", "task-run-recipe", NULL};
-
-/* --- signals --------------------------------------------------------- */
-
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-	int e = errno;
-	unsigned char c = (unsigned char)sig;
-	(void)!write(sig_pipe[1], &c, 1);
-	errno = e;
-}
-
-static void setup_signals(void)
-{
-	if (sig_pipe[0] >= 0)
-		return;
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		nr_error("cannot create a pipe: %s", strerror(errno));
-		exit(NR_EXIT_RUNNER_FAIL);
-	}
-	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_flags |= SA_NOCLDSTOP;
-	sigaction(SIGCHLD, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* Orphans of a task (a daemon it forked) are reparented to nrunner
-	 * rather than to init, so they stay ours to kill and to reap. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-}
 
 /* --- running one task ------------------------------------------------ */
 
@@ -199,7 +218,7 @@ static int run_task(nr_registry *reg, const nr_runnable *r,
 	/* The task may change directory: it gets an absolute path. */
 	if (output_dir)
 		output_dir = abs_dir;
-	setup_signals();
+	int sigfd = nr_signals_fd();
 	fflush(stdout);
 	nr_task_spec spec = {.runnable = r,
 			     .kind = kind,
@@ -214,7 +233,7 @@ static int run_task(nr_registry *reg, const nr_runnable *r,
 	int sigints = 0;
 	for (;;) {
 		struct pollfd fds[4];
-		fds[0].fd = sig_pipe[0];
+		fds[0].fd = sigfd;
 		fds[0].events = POLLIN;
 		fds[0].revents = 0;
 		int n = nr_task_pollfds(p, fds + 1);
@@ -228,9 +247,9 @@ static int run_task(nr_registry *reg, const nr_runnable *r,
 			nr_task_kill(p);
 		}
 		if (fds[0].revents) {
-			unsigned char sigs[64];
-			ssize_t k = read(sig_pipe[0], sigs, sizeof sigs);
-			for (ssize_t i = 0; i < k; i++) {
+			int sigs[64];
+			size_t k = nr_signals_read(sigs, 64);
+			for (size_t i = 0; i < k; i++) {
 				if (sigs[i] == SIGCHLD)
 					continue;
 				interrupted_by_user = 1;
@@ -569,6 +588,346 @@ static int cmd_task_run_recipe(int argc, char **argv)
 	return rc;
 }
 
+/* --- nrunner run ------------------------------------------------------- */
+
+static int parse_seconds(const char *cmd, const char *opt, const char *s,
+			 double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < 0 || v > 1e9)
+		return usage_error(cmd, "%s %s: give a number of seconds, e.g. "
+				   "30 or 0.5", opt, s);
+	*out = v;
+	return -1;
+}
+
+/* Tags live in a runnable's config, as "tags": ["fast", "db"]. */
+static int has_tag(const nr_runnable *r, const char *tag, size_t len)
+{
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(r->config, "tags");
+	const cJSON *t;
+	cJSON_ArrayForEach(t, tags)
+		if (cJSON_IsString(t) && strlen(t->valuestring) == len &&
+		    !strncmp(t->valuestring, tag, len))
+			return 1;
+	return 0;
+}
+
+/* One --tag expression: "a,b" needs both, "-a" excludes a. */
+static int tags_match(const nr_runnable *r, const char *expr)
+{
+	const char *p = expr;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		int neg = *p == '-';
+		if (len - (size_t)neg > 0 &&
+		    has_tag(r, p + neg, len - (size_t)neg) == neg)
+			return 0;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 1;
+}
+
+static int selected(const nr_runnable *r, const char **filters, size_t nf,
+		    const char **tags, size_t nt)
+{
+	int ok = nf == 0;
+	for (size_t i = 0; i < nf && !ok; i++)
+		ok = strstr(nr_runnable_identifier(r), filters[i]) != NULL;
+	if (!ok)
+		return 0;
+	ok = nt == 0;
+	for (size_t i = 0; i < nt && !ok; i++)
+		ok = tags_match(r, tags[i]);
+	return ok;
+}
+
+static int write_reports(nr_job *job, const char *junit, const char *tap,
+			 nr_progress *progress)
+{
+	char err[ERRLEN];
+	cJSON *res = nr_job_results(job);
+	char *json_path = nr_xasprintf("%s/results.json", job->dir);
+	char *junit_path = nr_xasprintf("%s/junit.xml", job->dir);
+	char *tap_path = nr_xasprintf("%s/results.tap", job->dir);
+	int rc = 0;
+	if (nr_report_json(res, json_path, err, sizeof err) < 0 ||
+	    nr_report_junit(res, junit_path, err, sizeof err) < 0 ||
+	    nr_report_tap(res, tap_path, err, sizeof err) < 0 ||
+	    (junit && nr_report_junit(res, junit, err, sizeof err) < 0) ||
+	    (tap && nr_report_tap(res, tap, err, sizeof err) < 0)) {
+		nr_error("%s", err);
+		rc = NR_EXIT_RUNNER_FAIL;
+	}
+	const char *files[] = {"RESULTS", json_path, "JUNIT", junit ? junit : junit_path,
+			       "TAP", tap ? tap : tap_path, NULL, NULL};
+	nr_progress_summary(progress, job, files);
+	free(json_path);
+	free(junit_path);
+	free(tap_path);
+	cJSON_Delete(res);
+	return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	const char *cmd = "run";
+	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
+	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP };
+	static const struct option longopts[] = {
+		{"jobs", required_argument, NULL, 'j'},
+		{"serial", no_argument, NULL, O_SERIAL},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"job-timeout", required_argument, NULL, O_JOB_TIMEOUT},
+		{"grace", required_argument, NULL, O_GRACE},
+		{"failfast", no_argument, NULL, O_FAILFAST},
+		{"shuffle", optional_argument, NULL, O_SHUFFLE},
+		{"filter", required_argument, NULL, 'f'},
+		{"tag", required_argument, NULL, 't'},
+		{"shard", required_argument, NULL, O_SHARD},
+		{"list", no_argument, NULL, O_LIST},
+		{"results-dir", required_argument, NULL, O_RESULTS},
+		{"report-junit", required_argument, NULL, O_JUNIT},
+		{"report-tap", required_argument, NULL, O_TAP},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	nr_job_opts opts = {.jobs = ncpu > 0 ? (int)ncpu : 1,
+			    .grace = 5,
+			    .results_base = "nrunner-results"};
+	const char **filters = nr_xcalloc((size_t)argc, sizeof *filters);
+	const char **tags = nr_xcalloc((size_t)argc, sizeof *tags);
+	size_t nf = 0, nt = 0;
+	unsigned long shard_k = 0, shard_n = 0;
+	int list_only = 0, quiet = 0, rc = -1, c;
+	const char *junit = NULL, *tap = NULL;
+	optind = 1;
+	opterr = 0;
+	while (rc < 0 && (c = getopt_long(argc, argv, "+j:f:t:qh", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'j':
+			errno = 0;
+			opts.jobs = (int)strtol(optarg, &end, 10);
+			if (errno || *end || opts.jobs < 1 || opts.jobs > 4096)
+				rc = usage_error(cmd, "-j %s: give a number of tasks "
+						 "from 1 to 4096", optarg);
+			break;
+		case O_SERIAL: opts.jobs = 1; break;
+		case O_TIMEOUT: rc = parse_seconds(cmd, "--timeout", optarg, &opts.timeout); break;
+		case O_JOB_TIMEOUT: rc = parse_seconds(cmd, "--job-timeout", optarg, &opts.job_timeout); break;
+		case O_GRACE: rc = parse_seconds(cmd, "--grace", optarg, &opts.grace); break;
+		case O_FAILFAST: opts.failfast = 1; break;
+		case O_SHUFFLE:
+			opts.shuffled = 1;
+			if (optarg) {
+				errno = 0;
+				opts.seed = strtoull(optarg, &end, 10);
+				if (errno || *end || !*optarg)
+					rc = usage_error(cmd, "--shuffle=%s: the seed is "
+							 "a whole number", optarg);
+			} else {
+				unsigned char b[8];
+				if (getrandom(b, sizeof b, 0) == sizeof b)
+					memcpy(&opts.seed, b, sizeof b);
+				else
+					opts.seed = (unsigned long long)nr_monotonic_ms() ^
+						    (unsigned long long)getpid();
+				opts.seed %= 1000000000ULL; /* easy to type back */
+			}
+			break;
+		case 'f': filters[nf++] = optarg; break;
+		case 't': tags[nt++] = optarg; break;
+		case O_SHARD:
+			if (sscanf(optarg, "%lu/%lu%c", &shard_k, &shard_n, (char[2]){0}) != 2 ||
+			    shard_n < 1 || shard_k < 1 || shard_k > shard_n)
+				rc = usage_error(cmd, "--shard %s: write it as K/N "
+						 "with 1 <= K <= N, e.g. 2/4", optarg);
+			opts.shard = optarg;
+			break;
+		case O_LIST: list_only = 1; break;
+		case O_RESULTS: opts.results_base = optarg; break;
+		case O_JUNIT: junit = optarg; break;
+		case O_TAP: tap = optarg; break;
+		case 'q': quiet = 1; break;
+		case 'h': fputs(usage_run, stdout); rc = NR_EXIT_OK; break;
+		default: rc = bad_option(cmd, argv); break;
+		}
+	}
+	if (rc < 0 && optind >= argc)
+		rc = usage_error(cmd, "give at least one target: a recipe, a "
+				      "test file or a directory");
+	if (rc >= 0) {
+		free(filters);
+		free(tags);
+		return rc;
+	}
+
+	char err[ERRLEN];
+	nr_registry *reg = nr_registry_new();
+	nr_runnable_list all = {0}, sel = {0};
+	nr_job *job = NULL;
+	size_t *indexes = NULL;
+	if (nr_resolve_targets(reg, argv + optind, (size_t)(argc - optind), &all,
+			       err, sizeof err) < 0) {
+		nr_error("%s", err);
+		rc = NR_EXIT_JOB_ERROR;
+		goto out;
+	}
+	/* Select, number in input order, then take this shard's share: the
+	 * shards of one input are disjoint and together are the whole. */
+	indexes = nr_xcalloc(all.n + 1, sizeof *indexes);
+	sel.items = nr_xcalloc(all.n + 1, sizeof *sel.items);
+	size_t pos = 0;
+	for (size_t i = 0; i < all.n; i++) {
+		nr_runnable *r = all.items[i];
+		all.items[i] = NULL;
+		if (!selected(r, filters, nf, tags, nt)) {
+			nr_runnable_free(r);
+			continue;
+		}
+		pos++;
+		if (shard_n && (pos - 1) % shard_n != shard_k - 1) {
+			nr_runnable_free(r);
+			continue;
+		}
+		indexes[sel.n] = pos;
+		sel.items[sel.n++] = r;
+	}
+	if (!sel.n) {
+		nr_error("nothing to run: %s",
+			 nf || nt ? "no test matches the --filter/--tag selection"
+				  : shard_n ? "this shard is empty" : "no tests found");
+		rc = NR_EXIT_JOB_ERROR;
+		goto out;
+	}
+	job = nr_job_new(reg, &sel, &opts, err, sizeof err);
+	if (!job) {
+		nr_error("%s", err);
+		rc = NR_EXIT_JOB_ERROR;
+		goto out;
+	}
+	for (size_t i = 0; i < job->n; i++)
+		job->tasks[i].index = indexes[i];
+	if (opts.shuffled)
+		nr_job_shuffle(job, opts.seed);
+	if (list_only) {
+		for (size_t i = 0; i < job->n; i++) {
+			const nr_job_task *t = &job->tasks[job->order[i]];
+			printf("%zu-%s\t%s\n", t->index,
+			       nr_runnable_identifier(t->runnable), t->runnable->kind);
+		}
+		rc = NR_EXIT_OK;
+		goto out;
+	}
+	int tty = isatty(STDOUT_FILENO);
+	const char *no_color = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+	int color = tty && !(no_color && *no_color) && !(term && !strcmp(term, "dumb"));
+	nr_progress *progress = nr_progress_new(stdout, tty, color,
+						quiet ? NR_SHOW_FAILURES : NR_SHOW_ALL);
+	rc = nr_job_run(job, progress, err, sizeof err);
+	if (rc == NR_EXIT_JOB_ERROR && job->dir == NULL) {
+		nr_error("%s", err);
+	} else {
+		rc |= write_reports(job, junit, tap, progress);
+	}
+	nr_progress_free(progress);
+out:
+	nr_job_free(job);
+	nr_runnable_list_free(&all);
+	nr_runnable_list_free(&sel);
+	free(indexes);
+	nr_registry_free(reg);
+	free(filters);
+	free(tags);
+	return rc;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	const char *cmd = "report";
+	if (argc < 2 || strcmp(argv[1], "merge")) {
+		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+			return fputs(usage_report, stdout), NR_EXIT_OK;
+		return usage_error(cmd, "the report command is 'nrunner report "
+				   "merge RESULTS.json...'");
+	}
+	argc--, argv++;
+	enum { O_JUNIT = 256, O_TAP };
+	static const struct option longopts[] = {
+		{"output-dir", required_argument, NULL, 'o'},
+		{"report-junit", required_argument, NULL, O_JUNIT},
+		{"report-tap", required_argument, NULL, O_TAP},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *dir = "nrunner-results/merged", *junit = NULL, *tap = NULL;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': dir = optarg; break;
+		case O_JUNIT: junit = optarg; break;
+		case O_TAP: tap = optarg; break;
+		case 'h': fputs(usage_report, stdout); return NR_EXIT_OK;
+		default: return bad_option("report merge", argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("report merge", "give the results.json files "
+				   "to merge");
+	char err[ERRLEN];
+	cJSON *m = nr_report_merge(argv + optind, (size_t)(argc - optind), err,
+				   sizeof err);
+	if (!m) {
+		nr_error("%s", err);
+		return NR_EXIT_JOB_ERROR;
+	}
+	int rc = NR_EXIT_OK;
+	if (nr_mkdir_p(dir, 0755) < 0) {
+		nr_error("%s: cannot create: %s", dir, strerror(errno));
+		cJSON_Delete(m);
+		return NR_EXIT_JOB_ERROR;
+	}
+	char *jp = nr_xasprintf("%s/results.json", dir);
+	char *xp = nr_xasprintf("%s/junit.xml", dir);
+	char *tp = nr_xasprintf("%s/results.tap", dir);
+	if (nr_report_json(m, jp, err, sizeof err) < 0 ||
+	    nr_report_junit(m, xp, err, sizeof err) < 0 ||
+	    nr_report_tap(m, tp, err, sizeof err) < 0 ||
+	    (junit && nr_report_junit(m, junit, err, sizeof err) < 0) ||
+	    (tap && nr_report_tap(m, tap, err, sizeof err) < 0)) {
+		nr_error("%s", err);
+		rc = NR_EXIT_RUNNER_FAIL;
+	}
+	size_t n = 0, bad = 0;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tasks"))
+	{
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(t, "result");
+		n++;
+		if (cJSON_IsString(r) && (!strcmp(r->valuestring, "fail") ||
+					  !strcmp(r->valuestring, "error")))
+			bad++;
+	}
+	printf("Merged %zu tasks from %d results: %zu failed\nRESULTS    : %s\n"
+	       "JUNIT      : %s\nTAP        : %s\n",
+	       n, argc - optind, bad, jp, junit ? junit : xp, tap ? tap : tp);
+	if (bad)
+		rc |= NR_EXIT_FAIL;
+	free(jp);
+	free(xp);
+	free(tp);
+	cJSON_Delete(m);
+	return rc;
+}
+
 static int print_json(cJSON *o)
 {
 	char *s = cJSON_PrintUnformatted(o);
@@ -637,6 +996,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "--list-kinds") || !strcmp(cmd, "list-kinds"))
 		return cmd_list_kinds(argc, argv, 2);
 	argc--, argv++;
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc, argv);
+	if (!strcmp(cmd, "report"))
+		return cmd_report(argc, argv);
 	if (!strcmp(cmd, "capabilities"))
 		return cmd_capabilities(argc, argv);
 	if (!strcmp(cmd, "runnable-run"))

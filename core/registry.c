@@ -2,6 +2,7 @@
 
 #include "registry.h"
 #include "host.h"
+#include "resolve.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -114,6 +115,23 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 			 "kinds that were found",
 			 kind);
 	return NULL;
+}
+
+int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
+{
+	nr_registry_load_all(reg);
+	for (size_t i = 0; i < reg->nkinds; i++) {
+		const entry *e = &reg->kinds[i];
+		/* nr_kind.resolve exists only in plugins built for 1.1+. */
+		if (e->plugin->abi_minor < 1 || !e->kind->live ||
+		    !e->kind->live->resolve)
+			continue;
+		r->kind = e->kind->name;
+		int c = e->kind->live->resolve(&nr_host_table, r, path);
+		if (c != NR_RESOLVE_NOT_MINE)
+			return c == NR_RESOLVE_CLAIMED ? c : NR_RESOLVE_ERROR;
+	}
+	return NR_RESOLVE_NOT_MINE;
 }
 
 static const char *abi_string(const nr_plugin_rec *p)

@@ -22,6 +22,14 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 				const nr_plugin_rec **plugin, char *err,
 				size_t errlen);
 
+/* Asks each kind that can claim paths (nr_kind.resolve, plugins of ABI
+ * minor >= 1), in registry order, whether `path` is one of its tests.
+ * Returns NR_RESOLVE_CLAIMED, NR_RESOLVE_NOT_MINE or NR_RESOLVE_ERROR; the
+ * resolver collects the runnables. */
+struct nr_resolver;
+int nr_registry_claim(nr_registry *reg, const char *path,
+		      struct nr_resolver *r);
+
 /* --list-kinds, as a table or as JSON. */
 void nr_registry_print_table(nr_registry *reg, FILE *out);
 cJSON *nr_registry_to_json(nr_registry *reg);

@@ -6,9 +6,13 @@
 
 #include "common/spawn.h"
 
+#include <limits.h>
 #include <nrunner/plugin.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SKIP_KEY "runner.exectest.exitcodes.skip"
 #define ERROR_KEY "runner.exectest.exitcodes.error"
@@ -92,6 +96,24 @@ static int exec_test_run(const nr_host *h, nr_task *t)
 	return h->msg_emit(m);
 }
 
+/* `nrunner run` claims: an executable regular file is a test. */
+static int exec_test_resolve(const nr_host *h, nr_resolver *r, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+		return NR_RESOLVE_NOT_MINE;
+	char abs[PATH_MAX];
+	if (!realpath(path, abs)) {
+		h->resolve_error(r, "cannot resolve the path");
+		return NR_RESOLVE_ERROR;
+	}
+	/* The uri is absolute, so that a bare name is never searched in
+	 * PATH; the identifier is the path as the user gave it. */
+	if (h->resolve_add(r, "exec-test", abs, path) < 0)
+		return NR_RESOLVE_ERROR;
+	return NR_RESOLVE_CLAIMED;
+}
+
 static const char *const exec_test_config[] = {SKIP_KEY, ERROR_KEY, NULL};
 
 static const nr_kind exec_test_kind = {
@@ -99,6 +121,7 @@ static const nr_kind exec_test_kind = {
 	.summary = "Runs a program as a test: 0 passes, 77 skips, 99 errors",
 	.run = exec_test_run,
 	.config_used = exec_test_config,
+	.resolve = exec_test_resolve,
 };
 
 static const nr_kind *const kinds[] = {&exec_test_kind, NULL};

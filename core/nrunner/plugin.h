@@ -26,7 +26,12 @@ extern "C" {
 #endif
 
 #define NR_ABI_MAJOR 1
-#define NR_ABI_MINOR 0
+#define NR_ABI_MINOR 1
+
+/* ABI history:
+ *   1.0  entry symbol, descriptor, host table, kinds with run().
+ *   1.1  nr_kind.resolve and host->resolve_add, resolve_add_json and
+ *        resolve_error: a kind may claim paths given to `nrunner run`. */
 
 /* The entry symbol's name, for the core's lookup and libtool's
  * -export-symbols-regex. */
@@ -47,6 +52,8 @@ typedef struct nr_task nr_task;
 typedef struct nr_value nr_value;
 /* A status message being built; sent and freed by msg_emit(). */
 typedef struct nr_msg nr_msg;
+/* Collects the runnables a kind makes of a path (ABI 1.1). */
+typedef struct nr_resolver nr_resolver;
 
 typedef enum nr_type {
 	NR_TYPE_ABSENT = 0, /* a NULL handle: the key or index is not there */
@@ -121,6 +128,19 @@ typedef struct nr_host {
 	int (*interrupted)(nr_task *t);
 	/* The task's own output directory, or NULL when it has none. */
 	const char *(*output_dir)(nr_task *t);
+
+	/* --- claiming paths (ABI 1.1) ----------------------------------- */
+	/* Adds a runnable of `kind` for `uri`, identified as `identifier`
+	 * (NULL: by the uri).  Returns -1 on error. */
+	int (*resolve_add)(nr_resolver *r, const char *kind, const char *uri,
+			   const char *identifier);
+	/* Adds a runnable written as a recipe object in JSON text, for one
+	 * that needs args, kwargs or config (see nrunner-recipe(5)); it is
+	 * checked as a recipe file is.  Returns -1 if it is not valid. */
+	int (*resolve_add_json)(nr_resolver *r, const char *recipe_json);
+	/* Says why a claimed path cannot be run; the job then stops before
+	 * anything starts, with this line naming the path. */
+	void (*resolve_error)(nr_resolver *r, const char *fmt, ...) NR_PRINTF(2, 3);
 } nr_host;
 
 /* Runs one runnable of this kind.  The task's stdin is /dev/null and its
@@ -129,6 +149,17 @@ typedef struct nr_host {
  * core then finishes the task with "error" if the kind did not). */
 typedef int (*nr_run_fn)(const nr_host *host, nr_task *task);
 
+/* Return values of nr_kind.resolve. */
+#define NR_RESOLVE_NOT_MINE 0
+#define NR_RESOLVE_CLAIMED 1
+#define NR_RESOLVE_ERROR (-1)
+
+/* ABI 1.1, optional: is this path (a file given to `nrunner run`, or found
+ * in a directory given to it) a test of this kind?  If so, add its
+ * runnables with host->resolve_add() and return NR_RESOLVE_CLAIMED. */
+typedef int (*nr_resolve_fn)(const nr_host *host, nr_resolver *r,
+			     const char *path);
+
 typedef struct nr_kind {
 	const char *name;    /* e.g. "exec-test" */
 	const char *summary; /* one line, for --list-kinds */
@@ -136,6 +167,9 @@ typedef struct nr_kind {
 	/* NULL-terminated list of the config keys the kind reads, for
 	 * "nrunner capabilities" (may be NULL). */
 	const char *const *config_used;
+
+	/* ABI 1.1.  Read only from plugins that declare minor >= 1. */
+	nr_resolve_fn resolve;
 } nr_kind;
 
 typedef struct nr_plugin {

@@ -1,0 +1,531 @@
+#include "config.h"
+
+#include "job.h"
+#include "progress.h"
+#include "signals.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A task directory name: the id with anything but [A-Za-z0-9._-] made
+ * '_', cut to a length every file system takes. */
+static char *safe_name(const char *id)
+{
+	size_t n = strlen(id);
+	if (n > 120)
+		n = 120;
+	char *s = nr_xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		s[i] = ok ? c : '_';
+	}
+	s[n] = '\0';
+	return s;
+}
+
+nr_job *nr_job_new(nr_registry *reg, nr_runnable_list *list,
+		   const nr_job_opts *opts, char *err, size_t errlen)
+{
+	/* Every kind is found before anything starts. */
+	const nr_kind **kinds = nr_xcalloc(list->n, sizeof *kinds);
+	const nr_plugin_rec **plugins = nr_xcalloc(list->n, sizeof *plugins);
+	for (size_t i = 0; i < list->n; i++) {
+		char e[2048];
+		kinds[i] = nr_registry_find(reg, list->items[i]->kind, &plugins[i],
+					    e, sizeof e);
+		if (!kinds[i]) {
+			snprintf(err, errlen, "%s: %s",
+				 nr_runnable_identifier(list->items[i]), e);
+			free(kinds);
+			free(plugins);
+			return NULL;
+		}
+	}
+	nr_job *job = nr_xcalloc(1, sizeof *job);
+	job->opts = *opts;
+	job->n = list->n;
+	job->tasks = nr_xcalloc(list->n, sizeof *job->tasks);
+	job->order = nr_xcalloc(list->n, sizeof *job->order);
+	for (size_t i = 0; i < list->n; i++) {
+		nr_job_task *t = &job->tasks[i];
+		t->runnable = list->items[i];
+		t->index = i + 1;
+		t->kind = kinds[i];
+		t->plugin = plugins[i];
+		t->log_fd = -1;
+		job->order[i] = i;
+	}
+	free(kinds);
+	free(plugins);
+	free(list->items);
+	list->items = NULL;
+	list->n = 0;
+	return job;
+}
+
+void nr_job_free(nr_job *job)
+{
+	if (!job)
+		return;
+	for (size_t i = 0; i < job->n; i++) {
+		nr_job_task *t = &job->tasks[i];
+		nr_runnable_free(t->runnable);
+		free(t->id);
+		free(t->dir);
+		free(t->result);
+		free(t->fail_reason);
+		free(t->stop_reason_buf);
+		cJSON_Delete(t->finished);
+		nr_task_free(t->proc);
+		if (t->log_fd >= 0)
+			close(t->log_fd);
+	}
+	free(job->tasks);
+	free(job->order);
+	free(job->id);
+	free(job->dir);
+	free(job->interrupt_reason);
+	free(job);
+}
+
+/* splitmix64: a small generator whose sequence is the same everywhere, so
+ * that a seed repeats a shuffle on any machine. */
+static unsigned long long next_rand(unsigned long long *s)
+{
+	unsigned long long z = (*s += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+void nr_job_shuffle(nr_job *job, unsigned long long seed)
+{
+	unsigned long long s = seed;
+	for (size_t i = job->n; i > 1; i--) {
+		size_t j = (size_t)(next_rand(&s) % i);
+		size_t tmp = job->order[i - 1];
+		job->order[i - 1] = job->order[j];
+		job->order[j] = tmp;
+	}
+}
+
+/* --- the results directory ------------------------------------------- */
+
+static int make_job_dir(nr_job *job, char *err, size_t errlen)
+{
+	const char *base = job->opts.results_base;
+	if (nr_mkdir_p(base, 0755) < 0) {
+		snprintf(err, errlen, "%s: cannot create the results directory: %s",
+			 base, strerror(errno));
+		return -1;
+	}
+	char absbase[PATH_MAX];
+	if (!realpath(base, absbase)) {
+		snprintf(err, errlen, "%s: %s", base, strerror(errno));
+		return -1;
+	}
+	unsigned char rnd[4] = {0};
+	if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
+		unsigned v = (unsigned)getpid() ^ (unsigned)nr_monotonic_ms();
+		memcpy(rnd, &v, sizeof rnd);
+	}
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	char stamp[32];
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+	job->id = nr_xasprintf("%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1],
+			       rnd[2], rnd[3]);
+	job->dir = nr_xasprintf("%s/job-%s", absbase, job->id);
+	char *tasks = nr_xasprintf("%s/tasks", job->dir);
+	int rc = nr_mkdir_p(tasks, 0755);
+	free(tasks);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot create: %s", job->dir,
+			 strerror(errno));
+		return -1;
+	}
+	/* "latest" points at the newest job; replaced atomically. */
+	char *link = nr_xasprintf("%s/latest", absbase);
+	char *tmp = nr_xasprintf("%s/.latest.%ld", absbase, (long)getpid());
+	char *target = nr_xasprintf("job-%s", job->id);
+	unlink(tmp);
+	if (symlink(target, tmp) == 0 && rename(tmp, link) < 0)
+		unlink(tmp);
+	free(link);
+	free(tmp);
+	free(target);
+	return 0;
+}
+
+/* --- one task -------------------------------------------------------- */
+
+typedef struct sched {
+	nr_job *job;
+	nr_progress *progress;
+	size_t next;     /* next position in job->order to start */
+	size_t running;
+	int stop_starting;
+	int sigints;
+	long long job_deadline_ms;
+	nr_job_task **live; /* the running tasks */
+} sched;
+
+static void on_message(void *ctx, cJSON *msg)
+{
+	nr_job_task *t = ctx;
+	char *line = cJSON_PrintUnformatted(msg);
+	size_t n = strlen(line);
+	line[n] = '\n';
+	if (t->log_fd >= 0)
+		(void)nr_write_all(t->log_fd, line, n + 1);
+	free(line);
+}
+
+static void set_result(nr_job_task *t, const char *result, const char *reason)
+{
+	free(t->result);
+	free(t->fail_reason);
+	t->result = nr_xstrdup(result);
+	t->fail_reason = reason ? nr_xstrdup(reason) : NULL;
+}
+
+static int start_task(sched *s, nr_job_task *t)
+{
+	nr_job *job = s->job;
+	char *name = safe_name(t->id);
+	t->dir = nr_xasprintf("%s/tasks/%s", job->dir, name);
+	free(name);
+	char err[2048];
+	if (mkdir(t->dir, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, sizeof err, "cannot create %s: %s", t->dir,
+			 strerror(errno));
+		goto failed;
+	}
+	char *log = nr_xasprintf("%s/status.jsonl", t->dir);
+	t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND,
+			 0644);
+	free(log);
+	nr_task_spec spec = {.runnable = t->runnable,
+			     .kind = t->kind,
+			     .plugin_file = t->plugin->file,
+			     .output_dir = t->dir};
+	t->start = nr_now();
+	t->started_ms = nr_monotonic_ms();
+	t->proc = nr_task_start(&spec, on_message, t, err, sizeof err);
+	if (!t->proc)
+		goto failed;
+	t->state = NR_JT_RUNNING;
+	t->was_running = 1;
+	t->deadline_ms = job->opts.timeout > 0
+				 ? t->started_ms + (long long)(job->opts.timeout * 1000)
+				 : -1;
+	t->kill_at_ms = -1;
+	s->live[s->running++] = t;
+	nr_progress_started(s->progress, t);
+	return 0;
+failed:
+	/* The runner could not start the task (out of processes, disk
+	 * full): an error of this task, and the job goes on. */
+	t->state = NR_JT_DONE;
+	t->runner_failed = 1;
+	set_result(t, NR_RESULT_ERROR, err);
+	nr_progress_finished(s->progress, t);
+	return -1;
+}
+
+static void stop_task(sched *s, nr_job_task *t, const char *reason,
+		      int timed_out)
+{
+	if (t->stop_reason)
+		return;
+	t->stop_reason_buf = nr_xstrdup(reason);
+	t->stop_reason = t->stop_reason_buf;
+	t->timed_out = timed_out;
+	nr_task_interrupt(t->proc, reason);
+	long long grace = (long long)(s->job->opts.grace * 1000);
+	t->kill_at_ms = nr_monotonic_ms() + grace;
+}
+
+static void finish_task(sched *s, nr_job_task *t)
+{
+	const cJSON *f = nr_task_finished(t->proc);
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(f, "result");
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(f, "fail_reason");
+	const char *result = cJSON_IsString(res) ? res->valuestring : NR_RESULT_ERROR;
+	const char *reason = cJSON_IsString(why) ? why->valuestring : NULL;
+	/* A task we stopped is interrupted, with our reason, unless it got
+	 * to pass or skip before the signal landed. */
+	if (t->stop_reason && strcmp(result, NR_RESULT_PASS) &&
+	    strcmp(result, NR_RESULT_SKIP)) {
+		result = NR_RESULT_INTERRUPTED;
+		reason = t->stop_reason;
+	}
+	set_result(t, result, reason);
+	t->finished = cJSON_Duplicate(f, 1);
+	t->runner_failed = nr_task_runner_failed(t->proc);
+	t->duration = (double)(nr_monotonic_ms() - t->started_ms) / 1000.0;
+	t->state = NR_JT_DONE;
+	nr_task_free(t->proc);
+	t->proc = NULL;
+	if (t->log_fd >= 0)
+		close(t->log_fd);
+	t->log_fd = -1;
+	for (size_t i = 0; i < s->running; i++)
+		if (s->live[i] == t) {
+			s->live[i] = s->live[--s->running];
+			break;
+		}
+	nr_progress_finished(s->progress, t);
+	if (s->job->opts.failfast && !s->stop_starting &&
+	    (!strcmp(t->result, NR_RESULT_FAIL) ||
+	     !strcmp(t->result, NR_RESULT_ERROR)))
+		s->stop_starting = 1;
+}
+
+static void stop_all(sched *s, const char *reason)
+{
+	s->stop_starting = 1;
+	for (size_t i = 0; i < s->running; i++)
+		stop_task(s, s->live[i], reason, 0);
+}
+
+static void handle_signals(sched *s)
+{
+	int sigs[64];
+	size_t n = nr_signals_read(sigs, 64);
+	for (size_t i = 0; i < n; i++) {
+		if (sigs[i] == SIGCHLD)
+			continue;
+		if (++s->sigints > 1) {
+			/* The second Ctrl-C: no more waiting. */
+			for (size_t k = 0; k < s->running; k++)
+				nr_task_kill(s->live[k]->proc);
+			continue;
+		}
+		s->job->interrupted = 1;
+		free(s->job->interrupt_reason);
+		s->job->interrupt_reason =
+			nr_xasprintf("interrupted by %s", nr_signal_name(sigs[i]));
+		nr_progress_note(s->progress, sigs[i] == SIGINT
+			? "Ctrl-C: stopping the running tasks (Ctrl-C again to kill them now)"
+			: "signal: stopping the running tasks");
+		stop_all(s, s->job->interrupt_reason);
+	}
+}
+
+/* Deadlines: task timeouts, kill after grace, the job timeout. */
+static int handle_deadlines(sched *s, long long now)
+{
+	long long next = -1;
+#define EARLIER(x) (next < 0 || (x) < next ? (next = (x)) : 0)
+	if (s->job_deadline_ms >= 0) {
+		if (now >= s->job_deadline_ms && !s->job->interrupted) {
+			s->job->interrupted = 1;
+			s->job->interrupt_reason = nr_xasprintf(
+				"job timeout after %g s", s->job->opts.job_timeout);
+			stop_all(s, s->job->interrupt_reason);
+		} else if (!s->job->interrupted) {
+			EARLIER(s->job_deadline_ms);
+		}
+	}
+	for (size_t i = 0; i < s->running; i++) {
+		nr_job_task *t = s->live[i];
+		if (t->deadline_ms >= 0 && !t->stop_reason) {
+			if (now >= t->deadline_ms) {
+				char *why = nr_xasprintf("timeout after %g s",
+							 s->job->opts.timeout);
+				stop_task(s, t, why, 1);
+				free(why);
+			} else {
+				EARLIER(t->deadline_ms);
+			}
+		}
+		if (t->kill_at_ms >= 0) {
+			if (now >= t->kill_at_ms) {
+				nr_task_kill(t->proc);
+				t->kill_at_ms = -1;
+			} else {
+				EARLIER(t->kill_at_ms);
+			}
+		}
+	}
+#undef EARLIER
+	if (next < 0)
+		return -1;
+	return next > now ? (int)(next - now) : 0;
+}
+
+static int exit_bits(const nr_job *job)
+{
+	int bits = 0;
+	for (size_t i = 0; i < job->n; i++) {
+		const nr_job_task *t = &job->tasks[i];
+		if (t->runner_failed)
+			bits |= NR_EXIT_RUNNER_FAIL;
+		if (!t->result)
+			continue;
+		if (!strcmp(t->result, NR_RESULT_FAIL) ||
+		    !strcmp(t->result, NR_RESULT_ERROR) ||
+		    (!strcmp(t->result, NR_RESULT_INTERRUPTED) && t->timed_out))
+			bits |= NR_EXIT_FAIL;
+	}
+	if (job->interrupted)
+		bits |= NR_EXIT_INTERRUPTED;
+	return bits;
+}
+
+int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
+{
+	if (make_job_dir(job, err, errlen) < 0)
+		return NR_EXIT_JOB_ERROR;
+	for (size_t i = 0; i < job->n; i++) {
+		nr_job_task *t = &job->tasks[i];
+		t->id = nr_xasprintf("%zu-%s", t->index,
+				     nr_runnable_identifier(t->runnable));
+	}
+	int sigfd = nr_signals_fd();
+	int jobs = job->opts.jobs > 0 ? job->opts.jobs : 1;
+	sched s = {.job = job, .progress = progress, .job_deadline_ms = -1};
+	s.live = nr_xcalloc((size_t)jobs, sizeof *s.live);
+	struct pollfd *fds = nr_xcalloc(1 + 3 * (size_t)jobs, sizeof *fds);
+	nr_job_task **owner = nr_xcalloc(1 + 3 * (size_t)jobs, sizeof *owner);
+	job->start = nr_now();
+	long long t0 = nr_monotonic_ms();
+	if (job->opts.job_timeout > 0)
+		s.job_deadline_ms = t0 + (long long)(job->opts.job_timeout * 1000);
+	nr_progress_begin(progress, job);
+	fflush(NULL); /* nothing buffered may be duplicated by fork() */
+
+	for (;;) {
+		while (!s.stop_starting && s.running < (size_t)jobs &&
+		       s.next < job->n)
+			start_task(&s, &job->tasks[job->order[s.next++]]);
+		if (!s.running && (s.stop_starting || s.next >= job->n))
+			break;
+
+		int nfds = 0;
+		fds[nfds].fd = sigfd;
+		fds[nfds].events = POLLIN;
+		fds[nfds].revents = 0;
+		owner[nfds++] = NULL;
+		for (size_t i = 0; i < s.running; i++) {
+			int k = nr_task_pollfds(s.live[i]->proc, fds + nfds);
+			for (int j = 0; j < k; j++)
+				owner[nfds + j] = s.live[i];
+			nfds += k;
+		}
+		long long now = nr_monotonic_ms();
+		int timeout = handle_deadlines(&s, now);
+		int tick = nr_progress_tick_ms(progress);
+		if (tick >= 0 && (timeout < 0 || tick < timeout))
+			timeout = tick;
+		int r = poll(fds, (nfds_t)nfds, timeout);
+		if (r < 0 && errno != EINTR) {
+			snprintf(err, errlen, "poll: %s", strerror(errno));
+			stop_all(&s, "the runner failed");
+		}
+		int reap = 0;
+		if (fds[0].revents) {
+			handle_signals(&s);
+			reap = 1;
+		}
+		for (int i = 1; i < nfds; i++) {
+			if (!fds[i].revents)
+				continue;
+			nr_task_dispatch(owner[i]->proc, &fds[i], 1);
+			/* A closed pipe usually means the task ended. */
+			if (fds[i].revents & (POLLHUP | POLLERR))
+				reap = 1;
+		}
+		if (reap) {
+			for (size_t i = 0; i < s.running;) {
+				nr_job_task *t = s.live[i];
+				if (nr_task_check_exit(t->proc))
+					finish_task(&s, t); /* removes it from live */
+				else
+					i++;
+			}
+		}
+		handle_deadlines(&s, nr_monotonic_ms());
+		nr_progress_tick(progress);
+	}
+	job->duration = (double)(nr_monotonic_ms() - t0) / 1000.0;
+
+	/* Tasks that never started: the job was interrupted or failfast. */
+	const char *why = job->interrupted ? "not started: the job was interrupted"
+					   : "not started: --failfast after a failure";
+	for (size_t i = 0; i < job->n; i++) {
+		nr_job_task *t = &job->tasks[i];
+		if (t->state == NR_JT_PENDING) {
+			t->state = NR_JT_DONE;
+			set_result(t, NR_RESULT_CANCEL, why);
+		}
+	}
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		job->max_rss_kb = ru.ru_maxrss;
+	free(fds);
+	free(owner);
+	free(s.live);
+	return exit_bits(job);
+}
+
+cJSON *nr_job_results(const nr_job *job)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "nrunner", PACKAGE_VERSION);
+	cJSON_AddStringToObject(o, "job_id", job->id ? job->id : "");
+	cJSON_AddStringToObject(o, "results_dir", job->dir ? job->dir : "");
+	cJSON_AddNumberToObject(o, "start", job->start);
+	cJSON_AddNumberToObject(o, "duration", job->duration);
+	cJSON_AddNumberToObject(o, "jobs", job->opts.jobs);
+	if (job->opts.shard)
+		cJSON_AddStringToObject(o, "shard", job->opts.shard);
+	if (job->opts.shuffled)
+		cJSON_AddNumberToObject(o, "shuffle_seed", (double)job->opts.seed);
+	cJSON_AddBoolToObject(o, "interrupted", job->interrupted);
+	if (job->interrupt_reason)
+		cJSON_AddStringToObject(o, "interrupt_reason", job->interrupt_reason);
+	cJSON_AddNumberToObject(o, "runner_max_rss_kb", (double)job->max_rss_kb);
+	cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
+	for (size_t i = 0; i < job->n; i++) {
+		const nr_job_task *t = &job->tasks[i];
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddNumberToObject(j, "index", (double)t->index);
+		cJSON_AddStringToObject(j, "id", t->id ? t->id : "");
+		cJSON_AddStringToObject(j, "identifier",
+					nr_runnable_identifier(t->runnable));
+		cJSON_AddStringToObject(j, "kind", t->runnable->kind);
+		if (t->runnable->uri)
+			cJSON_AddStringToObject(j, "uri", t->runnable->uri);
+		cJSON_AddStringToObject(j, "result", t->result ? t->result : NR_RESULT_CANCEL);
+		if (t->fail_reason)
+			cJSON_AddStringToObject(j, "fail_reason", t->fail_reason);
+		else
+			cJSON_AddNullToObject(j, "fail_reason");
+		cJSON_AddNumberToObject(j, "start", t->start);
+		cJSON_AddNumberToObject(j, "duration", t->duration);
+		const cJSON *rc = cJSON_GetObjectItemCaseSensitive(t->finished, "returncode");
+		if (cJSON_IsNumber(rc))
+			cJSON_AddNumberToObject(j, "returncode", rc->valuedouble);
+		if (t->dir)
+			cJSON_AddStringToObject(j, "logs", t->dir);
+		cJSON_AddItemToArray(tasks, j);
+	}
+	return o;
+}

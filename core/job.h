@@ -1,0 +1,82 @@
+/* A job: the tasks of one `nrunner run`, the scheduler that runs them in
+ * parallel (DESIGN.md, "Isolation"), and their outcomes. */
+#ifndef NR_JOB_H
+#define NR_JOB_H
+
+#include "registry.h"
+#include "runnable.h"
+#include "task.h"
+
+#include <cjson/cJSON.h>
+
+typedef enum { NR_JT_PENDING, NR_JT_RUNNING, NR_JT_DONE } nr_jt_state;
+
+typedef struct nr_job_task {
+	size_t index;           /* 1-based position in the whole input */
+	nr_runnable *runnable;
+	char *id;               /* "<index>-<identifier>" */
+	char *dir;              /* absolute: <job dir>/tasks/<safe id> */
+	const nr_kind *kind;
+	const nr_plugin_rec *plugin;
+
+	nr_jt_state state;
+	char *result;
+	char *fail_reason;
+	double start, duration; /* epoch seconds; seconds */
+	cJSON *finished;        /* the kind's finished message */
+	int runner_failed;
+
+	/* while running */
+	nr_task_proc *proc;
+	int log_fd;             /* the task's status log */
+	long long started_ms, deadline_ms, kill_at_ms;
+	const char *stop_reason; /* why we interrupted it, if we did */
+	char *stop_reason_buf;
+	int timed_out;
+	int was_running;
+} nr_job_task;
+
+typedef struct nr_job_opts {
+	int jobs;
+	double timeout;      /* per task, seconds; 0: none */
+	double job_timeout;  /* seconds; 0: none */
+	double grace;        /* SIGTERM to SIGKILL, seconds */
+	int failfast;
+	const char *results_base; /* e.g. "nrunner-results" */
+	const char *shard;        /* "K/N", for the record */
+	unsigned long long seed;  /* shuffle seed, 0: input order */
+	int shuffled;
+} nr_job_opts;
+
+typedef struct nr_progress nr_progress;
+
+typedef struct nr_job {
+	nr_job_task *tasks;
+	size_t n;
+	size_t *order;      /* run order: indexes into tasks */
+	char *id;
+	char *dir;          /* absolute path of this job's results */
+	double start, duration;
+	int interrupted;    /* by a signal or the job timeout */
+	char *interrupt_reason;
+	nr_job_opts opts;
+	long max_rss_kb;
+} nr_job;
+
+/* Takes the runnables (the list is emptied).  Every kind must be known:
+ * on an unknown kind returns NULL with one line in err. */
+nr_job *nr_job_new(nr_registry *reg, nr_runnable_list *runnables,
+		   const nr_job_opts *opts, char *err, size_t errlen);
+void nr_job_free(nr_job *job);
+
+/* Deterministic shuffle of the run order. */
+void nr_job_shuffle(nr_job *job, unsigned long long seed);
+
+/* Creates the results directory and runs every task; returns the exit
+ * status bits.  Writes results.json (and nothing else) into the job dir. */
+int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen);
+
+/* The job's results as results.json holds them (tasks in input order). */
+cJSON *nr_job_results(const nr_job *job);
+
+#endif

@@ -1,0 +1,199 @@
+#include "config.h"
+
+#include "progress.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 500
+
+struct nr_progress {
+	FILE *out;
+	int tty, color;
+	nr_show show;
+	size_t total, done, running;
+	size_t pass, fail, error, skip, other;
+	long long t0, last_draw;
+	int line_drawn;
+};
+
+static const char *paint(const nr_progress *p, const char *result)
+{
+	if (!p->color)
+		return "";
+	if (!strcmp(result, NR_RESULT_PASS))
+		return "\033[32m";
+	if (!strcmp(result, NR_RESULT_FAIL) || !strcmp(result, NR_RESULT_ERROR))
+		return "\033[31;1m";
+	if (!strcmp(result, NR_RESULT_INTERRUPTED))
+		return "\033[35m";
+	return "\033[33m";
+}
+
+static const char *reset(const nr_progress *p) { return p->color ? "\033[0m" : ""; }
+
+nr_progress *nr_progress_new(FILE *out, int tty, int color, nr_show show)
+{
+	nr_progress *p = nr_xcalloc(1, sizeof *p);
+	p->out = out;
+	p->tty = tty;
+	p->color = color;
+	p->show = show;
+	return p;
+}
+
+void nr_progress_free(nr_progress *p) { free(p); }
+
+static void clear_line(nr_progress *p)
+{
+	if (p->line_drawn) {
+		fputs("\r\033[K", p->out);
+		p->line_drawn = 0;
+	}
+}
+
+static void draw(nr_progress *p)
+{
+	if (!p->tty || p->show == NR_SHOW_NONE)
+		return;
+	double el = (double)(nr_monotonic_ms() - p->t0) / 1000.0;
+	fprintf(p->out, "\r\033[K[%zu/%zu] %s%zu passed%s, %s%zu failed%s, "
+		"%zu skipped, %zu running, %.1f s",
+		p->done, p->total, p->pass ? paint(p, "pass") : "", p->pass,
+		reset(p), p->fail + p->error ? paint(p, "fail") : "",
+		p->fail + p->error, reset(p), p->skip, p->running, el);
+	fflush(p->out);
+	p->line_drawn = 1;
+	p->last_draw = nr_monotonic_ms();
+}
+
+void nr_progress_begin(nr_progress *p, const nr_job *job)
+{
+	p->total = job->n;
+	p->t0 = nr_monotonic_ms();
+	if (p->show != NR_SHOW_NONE) {
+		fprintf(p->out, "JOB ID     : %s\nJOB LOG    : %s\n", job->id,
+			job->dir);
+		if (job->opts.shuffled)
+			fprintf(p->out, "SHUFFLE    : seed %llu (repeat with "
+				"--shuffle=%llu)\n", job->opts.seed, job->opts.seed);
+		fprintf(p->out, "TASKS      : %zu, %d at a time\n", job->n,
+			job->opts.jobs);
+	}
+	draw(p);
+}
+
+void nr_progress_started(nr_progress *p, const nr_job_task *t)
+{
+	(void)t;
+	p->running++;
+}
+
+void nr_progress_finished(nr_progress *p, const nr_job_task *t)
+{
+	if (t->was_running)
+		p->running--;
+	p->done++;
+	const char *r = t->result;
+	if (!strcmp(r, NR_RESULT_PASS))
+		p->pass++;
+	else if (!strcmp(r, NR_RESULT_FAIL))
+		p->fail++;
+	else if (!strcmp(r, NR_RESULT_ERROR))
+		p->error++;
+	else if (!strcmp(r, NR_RESULT_SKIP))
+		p->skip++;
+	else
+		p->other++;
+	int bad = strcmp(r, NR_RESULT_PASS) && strcmp(r, NR_RESULT_SKIP) &&
+		  strcmp(r, NR_RESULT_WARN);
+	if (p->show == NR_SHOW_ALL || (p->show == NR_SHOW_FAILURES && bad)) {
+		clear_line(p);
+		char tag[16];
+		size_t i = 0;
+		for (; r[i] && i < sizeof tag - 1; i++)
+			tag[i] = (char)(r[i] >= 'a' && r[i] <= 'z' ? r[i] - 32 : r[i]);
+		tag[i] = '\0';
+		fprintf(p->out, "%s%-11s%s %s (%.3f s)", paint(p, r), tag, reset(p),
+			t->id, t->duration);
+		if (bad && t->fail_reason)
+			fprintf(p->out, ": %s", t->fail_reason);
+		fputc('\n', p->out);
+	}
+	/* On a terminal, redraw at most every 50 ms: a thousand quick tasks
+	 * must not cost a thousand screen updates. */
+	if (p->tty && (bad || nr_monotonic_ms() - p->last_draw >= 50 ||
+		       p->done == p->total))
+		draw(p);
+}
+
+void nr_progress_note(nr_progress *p, const char *msg)
+{
+	if (p->show == NR_SHOW_NONE)
+		return;
+	clear_line(p);
+	fprintf(p->out, "%s\n", msg);
+	draw(p);
+}
+
+int nr_progress_tick_ms(nr_progress *p)
+{
+	if (!p->tty || p->show == NR_SHOW_NONE)
+		return -1;
+	long long left = p->last_draw + TICK_MS - nr_monotonic_ms();
+	return left > 0 ? (int)left : 0;
+}
+
+void nr_progress_tick(nr_progress *p)
+{
+	if (p->tty && nr_monotonic_ms() - p->last_draw >= TICK_MS)
+		draw(p);
+}
+
+void nr_progress_summary(nr_progress *p, const nr_job *job,
+			 const char *const *files)
+{
+	clear_line(p);
+	if (p->show == NR_SHOW_NONE)
+		return;
+	size_t counts[7] = {0};
+	static const char *const names[7] = {
+		NR_RESULT_PASS, NR_RESULT_FAIL, NR_RESULT_ERROR, NR_RESULT_SKIP,
+		NR_RESULT_WARN, NR_RESULT_INTERRUPTED, NR_RESULT_CANCEL};
+	size_t nbad = 0;
+	for (size_t i = 0; i < job->n; i++) {
+		const char *r = job->tasks[i].result;
+		for (int k = 0; k < 7; k++)
+			if (r && !strcmp(r, names[k]))
+				counts[k]++;
+		if (r && strcmp(r, NR_RESULT_PASS) && strcmp(r, NR_RESULT_SKIP) &&
+		    strcmp(r, NR_RESULT_WARN) && strcmp(r, NR_RESULT_CANCEL))
+			nbad++;
+	}
+	if (nbad) {
+		fprintf(p->out, "\nFailures:\n");
+		for (size_t i = 0; i < job->n; i++) {
+			const nr_job_task *t = &job->tasks[i];
+			const char *r = t->result;
+			if (!r || !strcmp(r, NR_RESULT_PASS) || !strcmp(r, NR_RESULT_SKIP) ||
+			    !strcmp(r, NR_RESULT_WARN) || !strcmp(r, NR_RESULT_CANCEL))
+				continue;
+			fprintf(p->out, "  %s%s%s %s: %s\n", paint(p, r), r, reset(p),
+				t->id, t->fail_reason ? t->fail_reason : "(no reason given)");
+			if (t->dir)
+				fprintf(p->out, "      logs: %s\n", t->dir);
+		}
+	}
+	fprintf(p->out, "\nSUMMARY    : %zu passed, %zu failed, %zu errors, "
+		"%zu skipped, %zu warned, %zu interrupted, %zu cancelled\n",
+		counts[0], counts[1], counts[2], counts[3], counts[4], counts[5],
+		counts[6]);
+	if (job->interrupt_reason)
+		fprintf(p->out, "INTERRUPTED: %s\n", job->interrupt_reason);
+	for (size_t i = 0; files && files[i] && files[i + 1]; i += 2)
+		fprintf(p->out, "%-11s: %s\n", files[i], files[i + 1]);
+	fprintf(p->out, "JOB TIME   : %.2f s (%zu tasks, %d at a time)\n",
+		job->duration, job->n, job->opts.jobs);
+	fflush(p->out);
+}

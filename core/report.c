@@ -1,0 +1,388 @@
+#include "config.h"
+
+#include "report.h"
+#include "runnable.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Output of a failed task shown in the JUnit report, from its end. */
+#define OUTPUT_TAIL 8192
+
+static const char *str(const cJSON *o, const char *key, const char *dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* Writes to a temporary file beside path, then renames: a reader never
+ * sees half a report. */
+typedef struct out {
+	FILE *f;
+	char *tmp;
+	const char *path;
+} out;
+
+static int out_open(out *o, const char *path, char *err, size_t errlen)
+{
+	o->path = path;
+	o->tmp = nr_xasprintf("%s.tmp.%ld", path, (long)getpid());
+	o->f = fopen(o->tmp, "w");
+	if (!o->f) {
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		free(o->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int out_close(out *o, char *err, size_t errlen)
+{
+	int bad = ferror(o->f);
+	bad |= fclose(o->f) != 0;
+	if (bad || rename(o->tmp, o->path) < 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", o->path,
+			 strerror(errno ? errno : EIO));
+		unlink(o->tmp);
+		free(o->tmp);
+		return -1;
+	}
+	free(o->tmp);
+	return 0;
+}
+
+int nr_report_json(const cJSON *results, const char *path, char *err,
+		   size_t errlen)
+{
+	out o;
+	if (out_open(&o, path, err, errlen) < 0)
+		return -1;
+	char *text = cJSON_Print(results);
+	fputs(text, o.f);
+	fputc('\n', o.f);
+	free(text);
+	return out_close(&o, err, errlen);
+}
+
+/* --- JUnit XML --------------------------------------------------------- */
+
+/* Text or attribute content: escaped, and with what XML 1.0 cannot hold
+ * (control characters, invalid UTF-8) replaced. */
+static void xml_text(FILE *f, const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '&')
+			fputs("&amp;", f);
+		else if (c == '<')
+			fputs("&lt;", f);
+		else if (c == '>')
+			fputs("&gt;", f);
+		else if (c == '"')
+			fputs("&quot;", f);
+		else if (c == '\n' || c == '\t' || c == '\r')
+			fputc(c, f);
+		else if (c < 0x20 || c == 0x7f)
+			fputc('?', f);
+		else if (c < 0x80)
+			fputc(c, f);
+		else {
+			size_t n = nr_utf8_valid_prefix((const unsigned char *)s + i,
+							len - i < 4 ? len - i : 4);
+			size_t seq = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+			if (n != (size_t)-1 && n >= seq) {
+				fwrite(s + i, 1, seq, f);
+				i += seq;
+				continue;
+			}
+			fputc('?', f);
+		}
+		i++;
+	}
+}
+
+static void xml_str(FILE *f, const char *s) { xml_text(f, s, strlen(s)); }
+
+/* The end of a task's stdout or stderr file, for <system-out>. */
+static void output_tail(FILE *f, const char *dir, const char *name,
+			const char *tag)
+{
+	if (!dir)
+		return;
+	char *path = nr_xasprintf("%s/%s", dir, name);
+	FILE *in = fopen(path, "rb");
+	free(path);
+	if (!in)
+		return;
+	fseek(in, 0, SEEK_END);
+	long size = ftell(in);
+	if (size > 0) {
+		long from = size > OUTPUT_TAIL ? size - OUTPUT_TAIL : 0;
+		fseek(in, from, SEEK_SET);
+		char *buf = nr_xmalloc(OUTPUT_TAIL);
+		size_t n = fread(buf, 1, OUTPUT_TAIL, in);
+		fprintf(f, "      <%s>", tag);
+		if (from)
+			fprintf(f, "[... %ld bytes before ...]\n", from);
+		xml_text(f, buf, n);
+		fprintf(f, "</%s>\n", tag);
+		free(buf);
+	}
+	fclose(in);
+}
+
+int nr_report_junit(const cJSON *results, const char *path, char *err,
+		    size_t errlen)
+{
+	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(results, "tasks");
+	size_t n = 0, failures = 0, errors = 0, skipped = 0;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const char *r = str(t, "result", "");
+		n++;
+		failures += !strcmp(r, "fail");
+		errors += !strcmp(r, "error") || !strcmp(r, "interrupted");
+		skipped += !strcmp(r, "skip") || !strcmp(r, "cancel");
+	}
+	out o;
+	if (out_open(&o, path, err, errlen) < 0)
+		return -1;
+	FILE *f = o.f;
+	char stamp[32] = "1970-01-01T00:00:00";
+	time_t start = (time_t)num(results, "start");
+	struct tm tm;
+	if (gmtime_r(&start, &tm))
+		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	char host[256] = "localhost";
+	gethostname(host, sizeof host - 1);
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	fprintf(f, "<testsuites name=\"nrunner\" tests=\"%zu\" failures=\"%zu\" "
+		"errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n",
+		n, failures, errors, skipped, num(results, "duration"));
+	fprintf(f, "  <testsuite name=\"nrunner\" tests=\"%zu\" failures=\"%zu\" "
+		"errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\" "
+		"hostname=\"",
+		n, failures, errors, skipped, num(results, "duration"), stamp);
+	xml_str(f, host);
+	fprintf(f, "\" id=\"0\" package=\"nrunner\">\n");
+	fprintf(f, "    <properties>\n      <property name=\"job_id\" value=\"");
+	xml_str(f, str(results, "job_id", ""));
+	fprintf(f, "\"/>\n    </properties>\n");
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const char *r = str(t, "result", "");
+		const char *why = str(t, "fail_reason", NULL);
+		fprintf(f, "    <testcase classname=\"");
+		xml_str(f, str(t, "kind", ""));
+		fprintf(f, "\" name=\"");
+		xml_str(f, str(t, "id", ""));
+		fprintf(f, "\" time=\"%.3f\"", num(t, "duration"));
+		const char *elem = !strcmp(r, "fail") ? "failure"
+				   : !strcmp(r, "error") || !strcmp(r, "interrupted") ? "error"
+				   : !strcmp(r, "skip") || !strcmp(r, "cancel") ? "skipped"
+				   : NULL;
+		if (!elem) {
+			fprintf(f, "/>\n");
+			continue;
+		}
+		fprintf(f, ">\n      <%s message=\"", elem);
+		xml_str(f, why ? why : r);
+		if (strcmp(elem, "skipped")) {
+			fprintf(f, "\" type=\"%s\">", r);
+			fprintf(f, "result: %s\n", r);
+			if (why) {
+				fprintf(f, "fail_reason: ");
+				xml_str(f, why);
+				fputc('\n', f);
+			}
+			if (str(t, "logs", NULL)) {
+				fprintf(f, "logs: ");
+				xml_str(f, str(t, "logs", ""));
+				fputc('\n', f);
+			}
+			fprintf(f, "</%s>\n", elem);
+			output_tail(f, str(t, "logs", NULL), "stdout", "system-out");
+			output_tail(f, str(t, "logs", NULL), "stderr", "system-err");
+		} else {
+			fprintf(f, "\"/>\n");
+		}
+		fprintf(f, "    </testcase>\n");
+	}
+	fprintf(f, "  </testsuite>\n</testsuites>\n");
+	return out_close(&o, err, errlen);
+}
+
+/* --- TAP 13 ------------------------------------------------------------ */
+
+/* A YAML double-quoted scalar. */
+static void yaml_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c < 0x20)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* A test description: no '#' (it starts a directive) and no newline. */
+static void tap_desc(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc(*s == '#' ? '_' : *s == '\n' ? ' ' : *s, f);
+}
+
+int nr_report_tap(const cJSON *results, const char *path, char *err,
+		  size_t errlen)
+{
+	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(results, "tasks");
+	out o;
+	if (out_open(&o, path, err, errlen) < 0)
+		return -1;
+	FILE *f = o.f;
+	fprintf(f, "TAP version 13\n1..%d\n", cJSON_GetArraySize(tasks));
+	const cJSON *t;
+	int i = 0;
+	cJSON_ArrayForEach(t, tasks)
+	{
+		const char *r = str(t, "result", "");
+		const char *why = str(t, "fail_reason", NULL);
+		int okay = !strcmp(r, "pass") || !strcmp(r, "skip") ||
+			   !strcmp(r, "warn") || !strcmp(r, "cancel");
+		fprintf(f, "%sok %d - ", okay ? "" : "not ", ++i);
+		tap_desc(f, str(t, "id", ""));
+		if (!strcmp(r, "skip") || !strcmp(r, "cancel")) {
+			fprintf(f, " # SKIP ");
+			tap_desc(f, why ? why : r);
+		}
+		fputc('\n', f);
+		if (okay)
+			continue;
+		fprintf(f, "  ---\n  kind: ");
+		yaml_str(f, str(t, "kind", ""));
+		fprintf(f, "\n  result: %s\n", r);
+		if (why) {
+			fprintf(f, "  fail_reason: ");
+			yaml_str(f, why);
+			fputc('\n', f);
+		}
+		fprintf(f, "  duration_s: %.3f\n", num(t, "duration"));
+		if (str(t, "logs", NULL)) {
+			fprintf(f, "  logs: ");
+			yaml_str(f, str(t, "logs", ""));
+			fputc('\n', f);
+		}
+		fprintf(f, "  ...\n");
+	}
+	return out_close(&o, err, errlen);
+}
+
+/* --- merge ------------------------------------------------------------- */
+
+static int by_index(const void *a, const void *b)
+{
+	double x = num(*(cJSON *const *)a, "index");
+	double y = num(*(cJSON *const *)b, "index");
+	return (x > y) - (x < y);
+}
+
+cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
+{
+	cJSON **all = NULL;
+	const char **from = NULL;
+	size_t count = 0;
+	double start = 0, end = 0, jobs = 0;
+	int interrupted = 0;
+	cJSON *merged = NULL;
+	cJSON **docs = nr_xcalloc(n, sizeof *docs);
+	for (size_t i = 0; i < n; i++) {
+		char *text = nr_read_file(paths[i], NULL);
+		if (!text) {
+			snprintf(err, errlen, "%s: cannot read results: %s", paths[i],
+				 strerror(errno));
+			goto out;
+		}
+		docs[i] = nr_json_parse(text, paths[i], err, errlen);
+		free(text);
+		if (!docs[i])
+			goto out;
+		cJSON *tasks = cJSON_GetObjectItemCaseSensitive(docs[i], "tasks");
+		if (!cJSON_IsArray(tasks)) {
+			snprintf(err, errlen, "%s: \"tasks\": missing; is this an "
+				 "nrunner results.json?", paths[i]);
+			goto out;
+		}
+		double s = num(docs[i], "start"), d = num(docs[i], "duration");
+		if (!start || s < start)
+			start = s;
+		if (s + d > end)
+			end = s + d;
+		jobs += num(docs[i], "jobs");
+		interrupted |= cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(docs[i], "interrupted"));
+		cJSON *t;
+		int k = 0;
+		cJSON_ArrayForEach(t, tasks)
+		{
+			if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "index"))) {
+				snprintf(err, errlen, "%s: \"tasks\"[%d]: \"index\": "
+					 "missing", paths[i], k);
+				goto out;
+			}
+			all = nr_xrealloc(all, (count + 1) * sizeof *all);
+			from = nr_xrealloc(from, (count + 1) * sizeof *from);
+			all[count] = t;
+			from[count++] = paths[i];
+			k++;
+		}
+	}
+	if (count)
+		qsort(all, count, sizeof *all, by_index);
+	for (size_t i = 1; i < count; i++)
+		if (num(all[i], "index") == num(all[i - 1], "index")) {
+			snprintf(err, errlen,
+				 "task %g (%s) is in more than one of the results; "
+				 "merge the results of disjoint shards only",
+				 num(all[i], "index"), str(all[i], "id", "?"));
+			goto out;
+		}
+	merged = cJSON_CreateObject();
+	cJSON_AddStringToObject(merged, "nrunner", PACKAGE_VERSION);
+	cJSON_AddStringToObject(merged, "job_id", "merged");
+	cJSON_AddNumberToObject(merged, "start", start);
+	cJSON_AddNumberToObject(merged, "duration", end - start);
+	cJSON_AddNumberToObject(merged, "jobs", jobs);
+	cJSON_AddBoolToObject(merged, "interrupted", interrupted);
+	cJSON *src = cJSON_AddArrayToObject(merged, "merged_from");
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(src, cJSON_CreateString(paths[i]));
+	cJSON *tasks = cJSON_AddArrayToObject(merged, "tasks");
+	for (size_t i = 0; i < count; i++)
+		cJSON_AddItemToArray(tasks, cJSON_Duplicate(all[i], 1));
+out:
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(docs[i]);
+	free(docs);
+	free(all);
+	free(from);
+	return merged;
+}

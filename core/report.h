@@ -1,0 +1,20 @@
+/* Reports from a job's results (the object results.json holds): JUnit XML
+ * and TAP 13, and merging the results of several shards. */
+#ifndef NR_REPORT_H
+#define NR_REPORT_H
+
+#include <cjson/cJSON.h>
+
+/* Each writes to path and returns 0, or -1 with a one-line reason. */
+int nr_report_json(const cJSON *results, const char *path, char *err,
+		   size_t errlen);
+int nr_report_junit(const cJSON *results, const char *path, char *err,
+		    size_t errlen);
+int nr_report_tap(const cJSON *results, const char *path, char *err,
+		  size_t errlen);
+
+/* Reads several results.json files into one results object, tasks in
+ * input order.  Overlapping shards (a task index twice) are an error. */
+cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen);
+
+#endif
