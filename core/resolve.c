@@ -88,6 +88,8 @@ static int has_suffix(const char *s, const char *suf)
 
 static void list_move(nr_runnable_list *to, nr_runnable_list *from)
 {
+	if (!from->n)
+		return;
 	to->items = nr_xrealloc(to->items, (to->n + from->n) * sizeof *to->items);
 	memcpy(to->items + to->n, from->items, from->n * sizeof *from->items);
 	to->n += from->n;
