@@ -649,26 +649,18 @@ static int selected(const nr_runnable *r, const char **filters, size_t nf,
 static int write_reports(nr_job *job, const char *junit, const char *tap,
 			 nr_progress *progress)
 {
-	char err[ERRLEN];
+	char err[ERRLEN], *paths[3];
 	cJSON *res = nr_job_results(job);
-	char *json_path = nr_xasprintf("%s/results.json", job->dir);
-	char *junit_path = nr_xasprintf("%s/junit.xml", job->dir);
-	char *tap_path = nr_xasprintf("%s/results.tap", job->dir);
 	int rc = 0;
-	if (nr_report_json(res, json_path, err, sizeof err) < 0 ||
-	    nr_report_junit(res, junit_path, err, sizeof err) < 0 ||
-	    nr_report_tap(res, tap_path, err, sizeof err) < 0 ||
-	    (junit && nr_report_junit(res, junit, err, sizeof err) < 0) ||
-	    (tap && nr_report_tap(res, tap, err, sizeof err) < 0)) {
+	if (nr_report_write_set(res, job->dir, junit, tap, paths, err, sizeof err) < 0) {
 		nr_error("%s", err);
 		rc = NR_EXIT_RUNNER_FAIL;
 	}
-	const char *files[] = {"RESULTS", json_path, "JUNIT", junit ? junit : junit_path,
-			       "TAP", tap ? tap : tap_path, NULL, NULL};
+	const char *files[] = {"RESULTS", paths[0], "JUNIT", paths[1],
+			       "TAP", paths[2], NULL, NULL};
 	nr_progress_summary(progress, job, files);
-	free(json_path);
-	free(junit_path);
-	free(tap_path);
+	for (int i = 0; i < 3; i++)
+		free(paths[i]);
 	cJSON_Delete(res);
 	return rc;
 }
@@ -895,14 +887,8 @@ static int cmd_report(int argc, char **argv)
 		cJSON_Delete(m);
 		return NR_EXIT_JOB_ERROR;
 	}
-	char *jp = nr_xasprintf("%s/results.json", dir);
-	char *xp = nr_xasprintf("%s/junit.xml", dir);
-	char *tp = nr_xasprintf("%s/results.tap", dir);
-	if (nr_report_json(m, jp, err, sizeof err) < 0 ||
-	    nr_report_junit(m, xp, err, sizeof err) < 0 ||
-	    nr_report_tap(m, tp, err, sizeof err) < 0 ||
-	    (junit && nr_report_junit(m, junit, err, sizeof err) < 0) ||
-	    (tap && nr_report_tap(m, tap, err, sizeof err) < 0)) {
+	char *paths[3];
+	if (nr_report_write_set(m, dir, junit, tap, paths, err, sizeof err) < 0) {
 		nr_error("%s", err);
 		rc = NR_EXIT_RUNNER_FAIL;
 	}
@@ -918,12 +904,11 @@ static int cmd_report(int argc, char **argv)
 	}
 	printf("Merged %zu tasks from %d results: %zu failed\nRESULTS    : %s\n"
 	       "JUNIT      : %s\nTAP        : %s\n",
-	       n, argc - optind, bad, jp, junit ? junit : xp, tap ? tap : tp);
+	       n, argc - optind, bad, paths[0], paths[1], paths[2]);
 	if (bad)
 		rc |= NR_EXIT_FAIL;
-	free(jp);
-	free(xp);
-	free(tp);
+	for (int i = 0; i < 3; i++)
+		free(paths[i]);
 	cJSON_Delete(m);
 	return rc;
 }

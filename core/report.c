@@ -297,6 +297,30 @@ int nr_report_tap(const cJSON *results, const char *path, char *err,
 	return out_close(&o, err, errlen);
 }
 
+int nr_report_write_set(const cJSON *results, const char *dir,
+			const char *junit, const char *tap, char *paths[3],
+			char *err, size_t errlen)
+{
+	paths[0] = nr_xasprintf("%s/results.json", dir);
+	paths[1] = nr_xasprintf("%s/junit.xml", dir);
+	paths[2] = nr_xasprintf("%s/results.tap", dir);
+	if (nr_report_json(results, paths[0], err, errlen) < 0 ||
+	    nr_report_junit(results, paths[1], err, errlen) < 0 ||
+	    nr_report_tap(results, paths[2], err, errlen) < 0 ||
+	    (junit && nr_report_junit(results, junit, err, errlen) < 0) ||
+	    (tap && nr_report_tap(results, tap, err, errlen) < 0))
+		return -1;
+	if (junit) {
+		free(paths[1]);
+		paths[1] = nr_xstrdup(junit);
+	}
+	if (tap) {
+		free(paths[2]);
+		paths[2] = nr_xstrdup(tap);
+	}
+	return 0;
+}
+
 /* --- merge ------------------------------------------------------------- */
 
 static int by_index(const void *a, const void *b)

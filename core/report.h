@@ -13,6 +13,14 @@ int nr_report_junit(const cJSON *results, const char *path, char *err,
 int nr_report_tap(const cJSON *results, const char *path, char *err,
 		  size_t errlen);
 
+/* The set a job leaves: DIR/results.json, DIR/junit.xml and
+ * DIR/results.tap, plus copies of the reports where the user asked (junit
+ * and tap may be NULL).  paths[3] receives the three paths written last
+ * for each (free them). */
+int nr_report_write_set(const cJSON *results, const char *dir,
+			const char *junit, const char *tap, char *paths[3],
+			char *err, size_t errlen);
+
 /* Reads several results.json files into one results object, tasks in
  * input order.  Overlapping shards (a task index twice) are an error. */
 cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen);

@@ -53,15 +53,9 @@ static int exec_test_run(const nr_host *h, nr_task *t)
 	}
 	nr_spawn_result res;
 	nr_spawn_runnable(h, t, &res);
-	if (!res.started && !h->uri(t)) {
-		return h->finish(t, NR_RESULT_ERROR,
-				 "no program to run: give its path with -u PATH, "
-				 "or \"uri\" in the recipe");
-	} else if (!res.started) {
-		snprintf(why, sizeof why, "cannot run '%s': %s", h->uri(t),
-			 strerror(res.error));
-		return h->finish(t, NR_RESULT_ERROR, why);
-	}
+	int rc;
+	if (nr_spawn_finish_unstarted(h, t, &res, &rc))
+		return rc;
 	const char *result;
 	why[0] = '\0';
 	if (res.interrupted) {
@@ -87,12 +81,7 @@ static int exec_test_run(const nr_host *h, nr_task *t)
 	h->msg_string(m, "result", result);
 	if (why[0])
 		h->msg_string(m, "fail_reason", why);
-	if (res.exited)
-		h->msg_int(m, "returncode", res.code);
-	if (res.signaled) {
-		h->msg_int(m, "returncode", -res.sig);
-		h->msg_string(m, "signal", nr_spawn_signame(res.sig));
-	}
+	nr_spawn_msg_status(h, m, &res);
 	return h->msg_emit(m);
 }
 

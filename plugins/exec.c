@@ -8,23 +8,14 @@
 #include "common/spawn.h"
 
 #include <nrunner/plugin.h>
-#include <stdio.h>
-#include <string.h>
 
 static int exec_run(const nr_host *h, nr_task *t)
 {
 	nr_spawn_result res;
 	nr_spawn_runnable(h, t, &res);
-	char why[512];
-	if (!res.started && !h->uri(t)) {
-		return h->finish(t, NR_RESULT_ERROR,
-				 "no program to run: give its path with -u PATH, "
-				 "or \"uri\" in the recipe");
-	} else if (!res.started) {
-		snprintf(why, sizeof why, "cannot run '%s': %s", h->uri(t),
-			 strerror(res.error));
-		return h->finish(t, NR_RESULT_ERROR, why);
-	}
+	int rc;
+	if (nr_spawn_finish_unstarted(h, t, &res, &rc))
+		return rc;
 	nr_msg *m = h->msg_new(t, "finished");
 	if (res.interrupted) {
 		h->msg_string(m, "result", NR_RESULT_INTERRUPTED);
@@ -32,13 +23,7 @@ static int exec_run(const nr_host *h, nr_task *t)
 	} else {
 		h->msg_string(m, "result", NR_RESULT_PASS);
 	}
-	if (res.exited)
-		h->msg_int(m, "returncode", res.code);
-	if (res.signaled) {
-		/* As Python's subprocess reports it: minus the signal. */
-		h->msg_int(m, "returncode", -res.sig);
-		h->msg_string(m, "signal", nr_spawn_signame(res.sig));
-	}
+	nr_spawn_msg_status(h, m, &res);
 	return h->msg_emit(m);
 }
 

@@ -3,6 +3,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -125,6 +126,34 @@ void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
 	} else if (WIFSIGNALED(status)) {
 		res->signaled = 1;
 		res->sig = WTERMSIG(status);
+	}
+}
+
+int nr_spawn_finish_unstarted(const nr_host *h, nr_task *t,
+			      const nr_spawn_result *res, int *rc)
+{
+	if (res->started)
+		return 0;
+	if (!h->uri(t)) {
+		*rc = h->finish(t, NR_RESULT_ERROR,
+				"no program to run: give its path with -u PATH, "
+				"or \"uri\" in the recipe");
+		return 1;
+	}
+	char why[PATH_MAX + 256];
+	snprintf(why, sizeof why, "cannot run '%s': %s", h->uri(t),
+		 strerror(res->error));
+	*rc = h->finish(t, NR_RESULT_ERROR, why);
+	return 1;
+}
+
+void nr_spawn_msg_status(const nr_host *h, nr_msg *m, const nr_spawn_result *res)
+{
+	if (res->exited)
+		h->msg_int(m, "returncode", res->code);
+	if (res->signaled) {
+		h->msg_int(m, "returncode", -res->sig);
+		h->msg_string(m, "signal", nr_spawn_signame(res->sig));
 	}
 }
 

@@ -26,4 +26,14 @@ void nr_spawn_runnable(const nr_host *host, nr_task *task, nr_spawn_result *res)
 /* "SIGSEGV" for SIGSEGV. */
 const char *nr_spawn_signame(int sig);
 
+/* When the program could not be started: finishes the task with "error"
+ * and the reason, and returns 1 (with *rc set to the finish's result).
+ * Otherwise returns 0. */
+int nr_spawn_finish_unstarted(const nr_host *h, nr_task *t,
+			      const nr_spawn_result *res, int *rc);
+
+/* Adds "returncode" (minus the signal, as Python's subprocess has it, when
+ * a signal killed the program) and "signal" to a finished message. */
+void nr_spawn_msg_status(const nr_host *h, nr_msg *m, const nr_spawn_result *res);
+
 #endif
