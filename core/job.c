@@ -49,7 +49,9 @@ nr_job *nr_job_new(nr_registry *reg, nr_runnable_list *list,
 					    e, sizeof e);
 		if (!kinds[i]) {
 			snprintf(err, errlen, "%s: %s",
-				 nr_runnable_identifier(list->items[i]), e);
+				 list->items[i]->source ? list->items[i]->source
+							: nr_runnable_identifier(list->items[i]),
+				 e);
 			free(kinds);
 			free(plugins);
 			return NULL;
@@ -523,6 +525,10 @@ cJSON *nr_job_results(const nr_job *job)
 		const cJSON *rc = cJSON_GetObjectItemCaseSensitive(t->finished, "returncode");
 		if (cJSON_IsNumber(rc))
 			cJSON_AddNumberToObject(j, "returncode", rc->valuedouble);
+		if (t->timed_out)
+			cJSON_AddTrueToObject(j, "timed_out");
+		if (t->runner_failed)
+			cJSON_AddTrueToObject(j, "runner_failed");
 		if (t->dir)
 			cJSON_AddStringToObject(j, "logs", t->dir);
 		cJSON_AddItemToArray(tasks, j);

@@ -167,12 +167,16 @@ static const char usage_run[] =
 	"crashed, 8 interrupted (bits combine).\n";
 
 static const char usage_report[] =
-	"Usage: nrunner report merge [-o DIR] [--report-junit FILE]\n"
+	"Usage: nrunner report merge [-o|--output-dir DIR] [--report-junit FILE]\n"
 	"                            [--report-tap FILE] RESULTS.json...\n"
 	"\n"
 	"Merges the results.json of several shards (nrunner run --shard K/N)\n"
 	"into one results.json, junit.xml and results.tap in DIR (default\n"
-	"./nrunner-results/merged), tasks in input order.\n";
+	"./nrunner-results/merged), tasks in input order.  Exits as the\n"
+	"merged jobs would have: 1 a test failed, 4 a runner crashed, 8 a job\n"
+	"was interrupted.\n"
+	"\n"
+	"  -h, --help   show this help\n";
 
 static const char *const commands[] = {
 	"capabilities", "list-kinds",      "runnable-run",
@@ -305,7 +309,7 @@ static int bad_option(const char *cmd, char **argv)
 {
 	if (optopt)
 		return usage_error(cmd, "option -%c %s", optopt,
-				   strchr("kuacoisjt", optopt)
+				   strchr("kuacoisjtf", optopt)
 					   ? "needs a value"
 					   : "is not known");
 	return usage_error(cmd, "option %s is not known or needs a value",
@@ -809,6 +813,9 @@ static int cmd_run(int argc, char **argv)
 	if (opts.shuffled)
 		nr_job_shuffle(job, opts.seed);
 	if (list_only) {
+		if (opts.shuffled)
+			fprintf(stderr, "nrunner: shuffle seed %llu (repeat with "
+				"--shuffle=%llu)\n", opts.seed, opts.seed);
 		for (size_t i = 0; i < job->n; i++) {
 			const nr_job_task *t = &job->tasks[job->order[i]];
 			printf("%zu-%s\t%s\n", t->index,
@@ -892,16 +899,22 @@ static int cmd_report(int argc, char **argv)
 		nr_error("%s", err);
 		rc = NR_EXIT_RUNNER_FAIL;
 	}
+	/* The same exit bits as the jobs that were merged. */
 	size_t n = 0, bad = 0;
 	const cJSON *t;
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tasks"))
 	{
 		const cJSON *r = cJSON_GetObjectItemCaseSensitive(t, "result");
 		n++;
-		if (cJSON_IsString(r) && (!strcmp(r->valuestring, "fail") ||
-					  !strcmp(r->valuestring, "error")))
+		if ((cJSON_IsString(r) && (!strcmp(r->valuestring, "fail") ||
+					   !strcmp(r->valuestring, "error"))) ||
+		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "timed_out")))
 			bad++;
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "runner_failed")))
+			rc |= NR_EXIT_RUNNER_FAIL;
 	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "interrupted")))
+		rc |= NR_EXIT_INTERRUPTED;
 	printf("Merged %zu tasks from %d results: %zu failed\nRESULTS    : %s\n"
 	       "JUNIT      : %s\nTAP        : %s\n",
 	       n, argc - optind, bad, paths[0], paths[1], paths[2]);

@@ -107,8 +107,11 @@ static int resolve_file(nr_registry *reg, const char *path, int explicit,
 	nr_resolver r = {.path = path, .out = &got};
 	int c = nr_registry_claim(reg, path, &r);
 	if (c == NR_RESOLVE_ERROR || r.error) {
-		snprintf(err, errlen, "%s", r.error ? r.error
-			 : "a kind failed to resolve this path");
+		if (r.error)
+			snprintf(err, errlen, "%s", r.error);
+		else
+			snprintf(err, errlen, "%s: kind %s could not resolve it "
+				 "(its plugin gave no reason)", path, r.kind);
 		free(r.error);
 		nr_runnable_list_free(&got);
 		return -1;

@@ -58,6 +58,7 @@ void nr_runnable_free(nr_runnable *r)
 	free(r->kind);
 	free(r->uri);
 	free(r->identifier);
+	free(r->source);
 	cJSON_Delete(r->args);
 	cJSON_Delete(r->kwargs);
 	cJSON_Delete(r->config);
@@ -155,6 +156,7 @@ nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
 	}
 
 	nr_runnable *r = nr_runnable_new(kind->valuestring);
+	r->source = nr_xstrdup(where);
 	f = cJSON_GetObjectItemCaseSensitive(obj, "uri");
 	if (cJSON_IsString(f))
 		r->uri = nr_xstrdup(f->valuestring);

@@ -15,6 +15,7 @@ typedef struct nr_runnable {
 	cJSON *args;      /* array of strings, never NULL */
 	cJSON *kwargs;    /* object, never NULL */
 	cJSON *config;    /* object, never NULL */
+	char *source;     /* where it was read, for errors ("x.json: [2]") */
 } nr_runnable;
 
 typedef struct nr_runnable_list {

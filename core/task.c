@@ -248,6 +248,10 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 		goto error;
 	}
 
+	/* Whatever the parent has buffered must not be written a second
+	 * time by the child, into the task's output. */
+	fflush(stdout);
+	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0)
 		goto error;
