@@ -40,6 +40,7 @@ static const char usage_main[] =
 	"                       directories of them) in parallel, with\n"
 	"                       results and reports\n"
 	"  report merge         merge the results.json of several shards\n"
+	"  clean                remove what jobs left behind (databases)\n"
 	"  list-kinds           list the kinds found, their plugins, and the\n"
 	"                       plugins that were refused or shadowed\n"
 	"  capabilities         print the runnable kinds, commands and config\n"
@@ -178,6 +179,17 @@ static const char usage_report[] =
 	"\n"
 	"  -h, --help   show this help\n";
 
+static const char usage_clean[] =
+	"Usage: nrunner clean [--dry-run] [KEY=VALUE]...\n"
+	"\n"
+	"Asks every plugin to remove what jobs left behind, and lists it: for\n"
+	"the provision kinds, per-flow databases (prefix nr_, or prefix=...)\n"
+	"and stale or half-built templates, on the server named by dsn=... or\n"
+	"the PG* variables.  KEY=VALUE arguments go to the plugins.\n"
+	"\n"
+	"  -n, --dry-run  list what would be removed, remove nothing\n"
+	"  -h, --help     show this help\n";
+
 static const char *const commands[] = {
 	"capabilities", "list-kinds",      "runnable-run",
 	"runnable-run-recipe", "task-run", "task-run-recipe", NULL};
@@ -284,6 +296,17 @@ static int run_task(nr_registry *reg, const nr_runnable *r,
 		code |= NR_EXIT_RUNNER_FAIL;
 	nr_task_free(p);
 	return code;
+}
+
+/* Lets the plugins set up what the job's tasks share (ABI 1.2). */
+static int begin_job(nr_registry *reg, nr_runnable *const *items, size_t n)
+{
+	char err[ERRLEN];
+	if (nr_registry_job_begin(reg, items, n, err, sizeof err) < 0) {
+		nr_error("%s", err);
+		return NR_EXIT_JOB_ERROR;
+	}
+	return -1;
 }
 
 /* --- option parsing -------------------------------------------------- */
@@ -426,7 +449,9 @@ static int cmd_runnable_run(int argc, char **argv, int task)
 	nr_status_out *out = nr_status_out_new(o.id, o.job_id);
 	connect_uris(out, o.uris, o.nuris);
 	nr_registry *reg = nr_registry_new();
-	rc = run_task(reg, o.runnable, o.output_dir, out);
+	rc = begin_job(reg, &o.runnable, 1);
+	if (rc < 0)
+		rc = run_task(reg, o.runnable, o.output_dir, out);
 	nr_registry_free(reg);
 	nr_status_out_free(out);
 	run_opts_free(&o);
@@ -487,6 +512,8 @@ static int cmd_runnable_run_recipe(int argc, char **argv)
 			break;
 		}
 	}
+	if (rc == NR_EXIT_OK && begin_job(reg, list.items, list.n) >= 0)
+		rc = NR_EXIT_JOB_ERROR;
 	nr_status_out *out = nr_status_out_new(NULL, NULL);
 	for (size_t i = 0; rc != NR_EXIT_JOB_ERROR && i < list.n; i++) {
 		char *dir = NULL;
@@ -583,7 +610,9 @@ static int cmd_task_run_recipe(int argc, char **argv)
 		cJSON_ArrayForEach(u, uris)
 			nr_status_out_connect(out, u->valuestring, STATUS_CONNECT_MS);
 		nr_registry *reg = nr_registry_new();
-		rc = run_task(reg, r, output_dir, out);
+		rc = begin_job(reg, &r, 1);
+		if (rc < 0)
+			rc = run_task(reg, r, output_dir, out);
 		nr_registry_free(reg);
 		nr_status_out_free(out);
 	}
@@ -824,6 +853,15 @@ static int cmd_run(int argc, char **argv)
 		rc = NR_EXIT_OK;
 		goto out;
 	}
+	{
+		nr_runnable **items = nr_xcalloc(job->n + 1, sizeof *items);
+		for (size_t i = 0; i < job->n; i++)
+			items[i] = job->tasks[i].runnable;
+		rc = begin_job(reg, items, job->n);
+		free(items);
+		if (rc >= 0)
+			goto out;
+	}
 	int tty = isatty(STDOUT_FILENO);
 	const char *no_color = getenv("NO_COLOR");
 	const char *term = getenv("TERM");
@@ -837,6 +875,7 @@ static int cmd_run(int argc, char **argv)
 		rc |= write_reports(job, junit, tap, progress);
 	}
 	nr_progress_free(progress);
+	nr_registry_job_end(reg);
 out:
 	nr_job_free(job);
 	nr_runnable_list_free(&all);
@@ -926,6 +965,40 @@ static int cmd_report(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_clean(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	int c, dry = 0;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+nh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': dry = 1; break;
+		case 'h': fputs(usage_clean, stdout); return NR_EXIT_OK;
+		default: return bad_option("clean", argv);
+		}
+	}
+	char err[ERRLEN];
+	nr_runnable *args = nr_runnable_new("clean");
+	for (int i = optind; i < argc; i++)
+		if (nr_runnable_add_kwarg(args, argv[i], err, sizeof err) < 0) {
+			nr_runnable_free(args);
+			return usage_error("clean", "%s", err);
+		}
+	nr_registry *reg = nr_registry_new();
+	int n = nr_registry_clean(reg, args->kwargs, dry);
+	nr_registry_free(reg);
+	nr_runnable_free(args);
+	if (n == 0)
+		printf("Nothing to clean.\n");
+	else if (n > 0)
+		printf("%s %d.\n", dry ? "Would remove" : "Removed", n);
+	return n < 0 ? NR_EXIT_RUNNER_FAIL : NR_EXIT_OK;
+}
+
 static int print_json(cJSON *o)
 {
 	char *s = cJSON_PrintUnformatted(o);
@@ -998,6 +1071,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc, argv);
 	if (!strcmp(cmd, "report"))
 		return cmd_report(argc, argv);
+	if (!strcmp(cmd, "clean"))
+		return cmd_clean(argc, argv);
 	if (!strcmp(cmd, "capabilities"))
 		return cmd_capabilities(argc, argv);
 	if (!strcmp(cmd, "runnable-run"))

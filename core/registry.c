@@ -21,6 +21,8 @@ struct nr_registry {
 	entry *shadowed;
 	size_t nshadowed;
 	int loaded_all;
+	nr_plugin_rec **begun; /* plugins whose job_begin succeeded */
+	size_t nbegun;
 };
 
 nr_registry *nr_registry_new(void)
@@ -36,8 +38,10 @@ void nr_registry_free(nr_registry *reg)
 		return;
 	nr_loader_save_cache(reg->loader);
 	nr_loader_free(reg->loader);
+	nr_registry_job_end(reg);
 	free(reg->kinds);
 	free(reg->shadowed);
+	free(reg->begun);
 	free(reg);
 }
 
@@ -132,6 +136,85 @@ int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 			return c == NR_RESOLVE_CLAIMED ? c : NR_RESOLVE_ERROR;
 	}
 	return NR_RESOLVE_NOT_MINE;
+}
+
+/* Hooks added in ABI 1.2 exist only in descriptors of minor >= 2. */
+static int has_job_hooks(const nr_plugin_rec *p)
+{
+	return p->desc && p->abi_minor >= 2;
+}
+
+int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
+			  size_t n, char *err, size_t errlen)
+{
+	size_t np = nr_loader_count(reg->loader);
+	for (size_t pi = 0; pi < np; pi++) {
+		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
+		if (p->refused || !has_job_hooks(p) || !p->desc->job_begin)
+			continue;
+		cJSON *mine = cJSON_CreateArray();
+		for (size_t i = 0; i < n; i++) {
+			const nr_plugin_rec *owner = NULL;
+			char e[512];
+			if (nr_registry_find(reg, items[i]->kind, &owner, e, sizeof e) &&
+			    owner == p)
+				cJSON_AddItemToArray(mine, nr_runnable_to_json(items[i]));
+		}
+		int rc = 0;
+		if (cJSON_GetArraySize(mine) > 0) {
+			char e[2048] = "";
+			rc = p->desc->job_begin(&nr_host_table, (const nr_value *)mine,
+						e, sizeof e);
+			if (rc == 0) {
+				reg->begun = nr_xrealloc(reg->begun, (reg->nbegun + 1) *
+								     sizeof *reg->begun);
+				reg->begun[reg->nbegun++] = p;
+			} else {
+				snprintf(err, errlen, "%s", e[0] ? e
+					 : "a plugin could not set up the job");
+			}
+		}
+		cJSON_Delete(mine);
+		if (rc != 0) {
+			nr_registry_job_end(reg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void nr_registry_job_end(nr_registry *reg)
+{
+	while (reg->nbegun > 0) {
+		nr_plugin_rec *p = reg->begun[--reg->nbegun];
+		if (p->desc->job_end)
+			p->desc->job_end(&nr_host_table);
+	}
+}
+
+int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run)
+{
+	nr_registry_load_all(reg);
+	size_t np = nr_loader_count(reg->loader);
+	int total = 0, failed = 0;
+	for (size_t pi = 0; pi < np; pi++) {
+		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
+		if (p->refused || !has_job_hooks(p) || !p->desc->clean)
+			continue;
+		char e[2048] = "";
+		fflush(stdout);
+		int n = p->desc->clean(&nr_host_table, (const nr_value *)kwargs,
+				       dry_run, e, sizeof e);
+		fflush(stdout);
+		if (n < 0) {
+			nr_error("clean: plugin %s: %s", p->name,
+				 e[0] ? e : "failed without a reason");
+			failed = 1;
+		} else {
+			total += n;
+		}
+	}
+	return failed ? -1 : total;
 }
 
 static const char *abi_string(const nr_plugin_rec *p)

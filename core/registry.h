@@ -4,6 +4,7 @@
 #define NR_REGISTRY_H
 
 #include "loader.h"
+#include "runnable.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -29,6 +30,18 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 struct nr_resolver;
 int nr_registry_claim(nr_registry *reg, const char *path,
 		      struct nr_resolver *r);
+
+/* The job hooks of ABI 1.2: job_begin of every plugin whose kinds the
+ * runnables use (all kinds must be known), in search-path order; on a
+ * failure, the plugins already begun are ended and -1 returned with one
+ * line in err.  job_end ends them all, in reverse order. */
+int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
+			  size_t n, char *err, size_t errlen);
+void nr_registry_job_end(nr_registry *reg);
+
+/* `nrunner clean`: every plugin's clean entry.  Returns how many things
+ * were found in all, or -1 if one failed (its reason printed). */
+int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run);
 
 /* --list-kinds, as a table or as JSON. */
 void nr_registry_print_table(nr_registry *reg, FILE *out);

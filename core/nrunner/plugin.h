@@ -26,12 +26,15 @@ extern "C" {
 #endif
 
 #define NR_ABI_MAJOR 1
-#define NR_ABI_MINOR 1
+#define NR_ABI_MINOR 2
 
 /* ABI history:
  *   1.0  entry symbol, descriptor, host table, kinds with run().
  *   1.1  nr_kind.resolve and host->resolve_add, resolve_add_json and
- *        resolve_error: a kind may claim paths given to `nrunner run`. */
+ *        resolve_error: a kind may claim paths given to `nrunner run`.
+ *   1.2  nr_plugin.job_begin, job_end and clean: a plugin may set up what
+ *        its tasks share (a server, a template) before they fork, tear it
+ *        down after, and clean up what a crashed job left behind. */
 
 /* The entry symbol's name, for the core's lookup and libtool's
  * -export-symbols-regex. */
@@ -185,6 +188,27 @@ typedef struct nr_plugin {
 	 * plugin's kinds.  Returns 0, or non-zero with a one-line reason
 	 * written to err. */
 	int (*init)(const nr_host *host, char *err, size_t errlen);
+
+	/* ABI 1.2, all optional.  Read only from plugins that declare
+	 * minor >= 2.
+	 *
+	 * job_begin: called in nrunner's own process before any task of the
+	 * job starts (for `runnable-run` too, as a job of one), when the job
+	 * has runnables of this plugin's kinds; `runnables` is an array of
+	 * them as recipe objects.  What it sets up (environment variables
+	 * included) is inherited by the tasks.  Returns 0, or non-zero with
+	 * one line in err: the job then starts nothing. */
+	int (*job_begin)(const nr_host *host, const nr_value *runnables,
+			 char *err, size_t errlen);
+	/* job_end: called once every task has ended, also after a Ctrl-C,
+	 * when job_begin succeeded. */
+	void (*job_end)(const nr_host *host);
+	/* clean: `nrunner clean`.  Removes what jobs left behind (with
+	 * dry_run, only lists it), printing one line per thing on stdout.
+	 * `kwargs` holds the command's KEY=VALUE arguments.  Returns how many
+	 * things it found, or -1 with one line in err. */
+	int (*clean)(const nr_host *host, const nr_value *kwargs, int dry_run,
+		     char *err, size_t errlen);
 } nr_plugin;
 
 /* The one symbol a plugin exports. */

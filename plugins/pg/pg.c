@@ -1,0 +1,918 @@
+#include "config.h"
+
+#include "pg.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* libpq's messages end with a newline and may hold several lines: keep
+ * them on one line. */
+static void one_line(char *s)
+{
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+	if (!p)
+		abort();
+	return p;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	size_t r;
+	while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap) {
+			char *nb = realloc(buf, (cap *= 2) + 1);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+			}
+			buf = nb;
+		}
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (!buf || bad) {
+		free(buf);
+		errno = bad ? EIO : ENOMEM;
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* --- connecting -------------------------------------------------------- */
+
+int nr_pg_server_named(void)
+{
+	static const char *const vars[] = {"PGHOST", "PGHOSTADDR", "PGPORT",
+					   "PGSERVICE", "PGDATABASE", NULL};
+	for (const char *const *v = vars; *v; v++)
+		if (getenv(*v) && *getenv(*v))
+			return 1;
+	return 0;
+}
+
+/* NOTICEs ("database does not exist, skipping") are not for the user. */
+static void no_notice(void *arg, const char *msg)
+{
+	(void)arg, (void)msg;
+}
+
+PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
+		      size_t errlen)
+{
+	/* Later keywords win, and only the first "dbname" is expanded as a
+	 * conninfo string or URI: the dsn names the server, then the
+	 * database we want replaces whatever database it names. */
+	const char *keys[5], *vals[5];
+	int n = 0;
+	keys[n] = "connect_timeout", vals[n++] = "10";
+	if (dsn && *dsn)
+		keys[n] = "dbname", vals[n++] = dsn;
+	keys[n] = "dbname", vals[n++] = dbname ? dbname : "postgres";
+	keys[n] = "application_name", vals[n++] = "nrunner";
+	keys[n] = NULL, vals[n] = NULL;
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	if (c && PQstatus(c) == CONNECTION_OK) {
+		PQsetNoticeProcessor(c, no_notice, NULL);
+		return c;
+	}
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", c ? PQerrorMessage(c) : "out of memory");
+	one_line(msg);
+	const char *host = c ? PQhost(c) : NULL;
+	const char *port = c ? PQport(c) : NULL;
+	char where[PATH_MAX + 64];
+	if (host && *host == '/')
+		snprintf(where, sizeof where, "socket %s/.s.PGSQL.%s", host,
+			 port ? port : "5432");
+	else
+		snprintf(where, sizeof where, "%s:%s", host && *host ? host : "localhost",
+			 port && *port ? port : "5432");
+	fail(err, errlen,
+	     "cannot connect to PostgreSQL at %s (database \"%s\"): %s; start "
+	     "the server, or name another with dsn=... or PGHOST/PGPORT",
+	     where, dbname ? dbname : "postgres", msg);
+	PQfinish(c);
+	return NULL;
+}
+
+/* --- names ------------------------------------------------------------- */
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
+		   char out[NR_PG_NAMEMAX + 1])
+{
+	char full[1024];
+	snprintf(full, sizeof full, "%s%s_%s", prefix ? prefix : "", flow ? flow : "",
+		 id ? id : "");
+	size_t n = 0;
+	int under = 0;
+	char clean[1024];
+	for (const char *p = full; *p && n < sizeof clean - 1; p++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)*p);
+		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!ok) {
+			/* runs of anything else become one '_' */
+			if (under)
+				continue;
+			c = '_';
+		}
+		under = c == '_';
+		clean[n++] = (char)c;
+	}
+	clean[n] = '\0';
+	if (n <= NR_PG_NAMEMAX) {
+		memcpy(out, clean, n + 1);
+		return;
+	}
+	/* Too long: keep the start, and end with a hash of the whole name,
+	 * so two names that differ only past the cut still differ. */
+	char tail[16];
+	snprintf(tail, sizeof tail, "_%08x", fnv1a(full));
+	size_t keep = NR_PG_NAMEMAX - strlen(tail);
+	memcpy(out, clean, keep);
+	memcpy(out + keep, tail, strlen(tail) + 1);
+}
+
+/* --- commands ---------------------------------------------------------- */
+
+static void server_message(PGresult *r, PGconn *c, char *buf, size_t len)
+{
+	const char *sev = r ? PQresultErrorField(r, PG_DIAG_SEVERITY) : NULL;
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	if (msg)
+		snprintf(buf, len, "%s: %s%s%s", sev ? sev : "ERROR", msg,
+			 detail ? " (" : "", detail ? detail : "");
+	else
+		snprintf(buf, len, "%s", PQerrorMessage(c));
+	if (msg && detail)
+		strncat(buf, ")", len - strlen(buf) - 1);
+	one_line(buf);
+}
+
+int nr_pg_exec(PGconn *c, const char *sql, const char *what, char *err,
+	       size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	char msg[1024];
+	server_message(r, c, msg, sizeof msg);
+	PQclear(r);
+	return fail(err, errlen, "%s: %s", what, msg);
+}
+
+static char *ident(PGconn *c, const char *name)
+{
+	return PQescapeIdentifier(c, name, strlen(name));
+}
+
+int nr_pg_create_db(PGconn *admin, const char *name, const char *tpl,
+		    const char *strategy, char *err, size_t errlen)
+{
+	char *qn = ident(admin, name), *qt = tpl ? ident(admin, tpl) : NULL;
+	if (!qn || (tpl && !qt)) {
+		PQfreemem(qn);
+		PQfreemem(qt);
+		return fail(err, errlen, "cannot quote the name \"%s\": %s", name,
+			    PQerrorMessage(admin));
+	}
+	char sql[512], what[256];
+	int strategy_ok = strategy && *strategy && PQserverVersion(admin) >= 150000;
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s%s%s%s%s", qn,
+		 qt ? " TEMPLATE " : "", qt ? qt : "",
+		 strategy_ok ? " STRATEGY " : "", strategy_ok ? strategy : "");
+	snprintf(what, sizeof what, "creating database %s%s%s", name,
+		 tpl ? " from template " : "", tpl ? tpl : "");
+	int rc = nr_pg_exec(admin, sql, what, err, errlen);
+	PQfreemem(qn);
+	PQfreemem(qt);
+	return rc;
+}
+
+int nr_pg_drop_db(PGconn *admin, const char *name, char *err, size_t errlen)
+{
+	char *qn = ident(admin, name);
+	if (!qn)
+		return fail(err, errlen, "cannot quote the name \"%s\"", name);
+	char sql[256], what[128];
+	/* WITH (FORCE) ends any session left on it (PostgreSQL 13+). */
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s%s", qn,
+		 PQserverVersion(admin) >= 130000 ? " WITH (FORCE)" : "");
+	snprintf(what, sizeof what, "dropping database %s", name);
+	int rc = nr_pg_exec(admin, sql, what, err, errlen);
+	PQfreemem(qn);
+	return rc;
+}
+
+/* Byte offset of the n-th character (1-based) of UTF-8 text, and its line
+ * and column. */
+static void locate(const char *text, long pos, int *line, int *col)
+{
+	*line = 1, *col = 1;
+	long ch = 1;
+	for (const unsigned char *p = (const unsigned char *)text; *p && ch < pos; p++) {
+		if ((*p & 0xC0) == 0x80)
+			continue; /* a continuation byte: same character */
+		if (*p == '\n')
+			(*line)++, *col = 1;
+		else
+			(*col)++;
+		ch++;
+	}
+	/* The loop counted the character at pos-1's start; continuation
+	 * bytes were skipped, so col is in characters. */
+}
+
+/* Runs a whole SQL text in one transaction; on error names the file with
+ * the line and column of the server's error position. */
+static int apply_text(PGconn *db, const char *text, const char *path,
+		      char *err, size_t errlen)
+{
+	if (nr_pg_exec(db, "BEGIN", path, err, errlen) < 0)
+		return -1;
+	PGresult *r = PQexec(db, text);
+	ExecStatusType st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+		PQclear(r);
+		return nr_pg_exec(db, "COMMIT", path, err, errlen);
+	}
+	char msg[1024];
+	server_message(r, db, msg, sizeof msg);
+	const char *pos = PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION);
+	if (pos) {
+		int line, col;
+		locate(text, atol(pos), &line, &col);
+		fail(err, errlen, "%s:%d:%d: %s", path, line, col, msg);
+	} else {
+		fail(err, errlen, "%s: %s", path, msg);
+	}
+	PQclear(r);
+	PQclear(PQexec(db, "ROLLBACK"));
+	return -1;
+}
+
+int nr_pg_apply_file(PGconn *db, const char *path, char *err, size_t errlen)
+{
+	char *text = read_file(path, NULL);
+	if (!text)
+		return fail(err, errlen, "%s: cannot read the schema file: %s", path,
+			    strerror(errno));
+	int rc = apply_text(db, text, path, err, errlen);
+	free(text);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.sql files of a directory, sorted; NULL-terminated. */
+static char **sql_files(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		fail(err, errlen, "%s: cannot read the migrations directory: %s",
+		     dir, strerror(errno));
+		return NULL;
+	}
+	size_t n = 0;
+	char **v = calloc(1, sizeof *v);
+	struct dirent *e;
+	while (v && (e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".sql"))
+			continue;
+		char **nv = realloc(v, (n + 2) * sizeof *v);
+		if (!nv)
+			break;
+		v = nv;
+		v[n++] = xstrdup(e->d_name);
+		v[n] = NULL;
+	}
+	closedir(d);
+	if (v && n)
+		qsort(v, n, sizeof *v, cmp_str);
+	return v;
+}
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
+			   size_t errlen)
+{
+	char **files = sql_files(dir, err, errlen);
+	if (!files)
+		return -1;
+	if (!files[0]) {
+		free_strv(files);
+		return fail(err, errlen, "%s: no *.sql migrations in this directory",
+			    dir);
+	}
+	if (nr_pg_exec(db, "CREATE TABLE IF NOT EXISTS nrunner_migrations ("
+			   "name text PRIMARY KEY, applied_at timestamptz NOT "
+			   "NULL DEFAULT now())",
+		       "creating the migrations table", err, errlen) < 0) {
+		free_strv(files);
+		return -1;
+	}
+	int applied = 0;
+	for (size_t i = 0; files[i]; i++) {
+		const char *params[1] = {files[i]};
+		PGresult *r = PQexecParams(db, "SELECT 1 FROM nrunner_migrations "
+					       "WHERE name = $1", 1, NULL, params,
+					   NULL, NULL, 0);
+		int done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+		PQclear(r);
+		if (done)
+			continue;
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		char *text = read_file(path, NULL);
+		if (!text) {
+			fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			free_strv(files);
+			return -1;
+		}
+		/* The migration and its record commit together. */
+		size_t len = strlen(text) + strlen(files[i]) * 2 + 128;
+		char *sql = malloc(len);
+		char *qname = PQescapeLiteral(db, files[i], strlen(files[i]));
+		snprintf(sql, len, "%s\n;INSERT INTO nrunner_migrations (name) VALUES (%s)",
+			 text, qname ? qname : "''");
+		PQfreemem(qname);
+		free(text);
+		int rc = apply_text(db, sql, path, err, errlen);
+		free(sql);
+		if (rc < 0) {
+			free_strv(files);
+			return -1;
+		}
+		applied++;
+	}
+	free_strv(files);
+	return applied;
+}
+
+/* --- the migrate command ----------------------------------------------- */
+
+static char *pct_encode(const char *s)
+{
+	size_t n = strlen(s);
+	char *o = malloc(n * 3 + 1), *p = o;
+	if (!o)
+		abort();
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+			*p++ = (char)c;
+		else
+			p += sprintf(p, "%%%02X", c);
+	}
+	*p = '\0';
+	return o;
+}
+
+char *nr_pg_url(PGconn *c, const char *dbname)
+{
+	char *user = pct_encode(PQuser(c)), *host = pct_encode(PQhost(c));
+	char *db = pct_encode(dbname);
+	char *url;
+	if (asprintf(&url, "postgresql://%s@%s:%s/%s", user, host, PQport(c), db) < 0)
+		abort();
+	free(user);
+	free(host);
+	free(db);
+	return url;
+}
+
+/* A conninfo value, quoted when it needs it. */
+static void ci_value(char *out, size_t len, const char *key, const char *v)
+{
+	size_t o = strlen(out);
+	o += (size_t)snprintf(out + o, len - o, "%s%s='", o ? " " : "", key);
+	for (; *v && o + 3 < len; v++) {
+		if (*v == '\'' || *v == '\\')
+			out[o++] = '\\';
+		out[o++] = *v;
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
+}
+
+char *nr_pg_conninfo(PGconn *c, const char *dbname)
+{
+	char buf[2048] = "";
+	ci_value(buf, sizeof buf, "host", PQhost(c));
+	ci_value(buf, sizeof buf, "port", PQport(c));
+	ci_value(buf, sizeof buf, "user", PQuser(c));
+	ci_value(buf, sizeof buf, "dbname", dbname);
+	return xstrdup(buf);
+}
+
+int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
+		      char *err, size_t errlen)
+{
+	const char *dbname = PQdb(db);
+	char *url = nr_pg_url(db, dbname);
+	struct { const char *k, *v; } vars[] = {
+		{"DB_NAME", dbname}, {"DB_HOST", PQhost(db)}, {"DB_PORT", PQport(db)},
+		{"DB_USER", PQuser(db)}, {"PGDATABASE", dbname}, {"PGHOST", PQhost(db)},
+		{"PGPORT", PQport(db)}, {"PGUSER", PQuser(db)}, {"DATABASE_URL", url}};
+	size_t nv = sizeof vars / sizeof *vars, ne = 0;
+	while (environ[ne])
+		ne++;
+	char **env = calloc(ne + nv + 1, sizeof *env);
+	char **owned = calloc(nv, sizeof *owned);
+	size_t n = 0;
+	for (size_t i = 0; i < ne; i++) {
+		int overridden = 0;
+		for (size_t k = 0; k < nv; k++) {
+			size_t kl = strlen(vars[k].k);
+			overridden |= !strncmp(environ[i], vars[k].k, kl) && environ[i][kl] == '=';
+		}
+		if (!overridden)
+			env[n++] = environ[i];
+	}
+	for (size_t k = 0; k < nv; k++) {
+		if (asprintf(&owned[k], "%s=%s", vars[k].k, vars[k].v ? vars[k].v : "") < 0)
+			abort();
+		env[n++] = owned[k];
+	}
+	env[n] = NULL;
+
+	int pipefd[2];
+	int rc = -1;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		fail(err, errlen, "cannot create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	pid_t pid;
+	int e = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], &fa, NULL, argv, env)
+				     : posix_spawnp(&pid, argv[0], &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (e) {
+		close(pipefd[0]);
+		fail(err, errlen, "cannot run the migrate command '%s'%s%s: %s",
+		     argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e));
+		goto out;
+	}
+	/* Keep the end of its stderr for the failure, and pass it all on to
+	 * the task's own stderr for the logs. */
+	char tail[4096];
+	size_t tl = 0;
+	char buf[8192];
+	ssize_t r;
+	while ((r = read(pipefd[0], buf, sizeof buf)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		(void)!write(STDERR_FILENO, buf, (size_t)r);
+		for (ssize_t i = 0; i < r; i++) {
+			if (tl == sizeof tail - 1) {
+				memmove(tail, tail + 1024, tl - 1024);
+				tl -= 1024;
+			}
+			tail[tl++] = buf[i];
+		}
+	}
+	tail[tl] = '\0';
+	close(pipefd[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		rc = 0;
+		goto out;
+	}
+	/* The last few lines of stderr say why. */
+	one_line(tail);
+	const char *why = tail;
+	if (strlen(why) > 600)
+		why += strlen(why) - 600;
+	char how[64];
+	if (WIFEXITED(status))
+		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+	else
+		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+	fail(err, errlen, "the migrate command '%s' failed (%s): %s", argv[0], how,
+	     *why ? why : "(nothing on stderr)");
+out:
+	for (size_t k = 0; k < nv; k++)
+		free(owned[k]);
+	free(owned);
+	free(env);
+	free(url);
+	return rc;
+}
+
+/* --- options ----------------------------------------------------------- */
+
+static char **strv_from(const nr_host *h, const nr_value *v, const char *key,
+			char *err, size_t errlen, int *bad)
+{
+	*bad = 0;
+	if (h->type(v) == NR_TYPE_ABSENT || h->type(v) == NR_TYPE_NULL)
+		return NULL;
+	size_t n = h->type(v) == NR_TYPE_ARRAY ? h->size(v) : 1;
+	char **out = calloc(n + 1, sizeof *out);
+	for (size_t i = 0; i < n; i++) {
+		const nr_value *it = h->type(v) == NR_TYPE_ARRAY ? h->item(v, i) : v;
+		if (!h->string(it)) {
+			*bad = 1;
+			fail(err, errlen, "kwargs \"%s\": must be a list of strings, "
+			     "e.g. %s=json:'[\"python3\", \"manage.py\", \"migrate\"]'",
+			     key, key);
+			free_strv(out);
+			return NULL;
+		}
+		out[i] = xstrdup(h->string(it));
+	}
+	return out;
+}
+
+int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
+		    const char *identifier, const nr_value *kw,
+		    nr_pg_opts *o, char *err, size_t errlen)
+{
+	memset(o, 0, sizeof *o);
+	static const char *const known[] = {"dsn", "prefix", "name", "keep",
+					    "strategy", "command", "cwd",
+					    "inputs", NULL};
+	for (size_t i = 0; i < h->size(kw); i++) {
+		const char *k = h->key_at(kw, i);
+		int ok = 0;
+		for (const char *const *q = known; *q; q++)
+			ok |= !strcmp(k, *q);
+		if (!ok)
+			return fail(err, errlen, "kwargs \"%s\": unknown; the provision "
+				    "kinds take dsn, prefix, name, keep, strategy, "
+				    "command, cwd and inputs", k);
+		if (strcmp(k, "command") && strcmp(k, "inputs") &&
+		    !h->string(h->item(kw, i)))
+			return fail(err, errlen, "kwargs \"%s\": must be a string", k);
+	}
+	o->dsn = h->string(h->get(kw, "dsn"));
+	o->prefix = h->string(h->get(kw, "prefix"));
+	if (!o->prefix)
+		o->prefix = "nr_";
+	o->name = h->string(h->get(kw, "name"));
+	if (!o->name)
+		o->name = identifier;
+	o->strategy = h->string(h->get(kw, "strategy"));
+	if (!o->strategy)
+		o->strategy = "FILE_COPY";
+	if (strcmp(o->strategy, "FILE_COPY") && strcmp(o->strategy, "WAL_LOG"))
+		return fail(err, errlen, "kwargs \"strategy\": \"%s\": use FILE_COPY "
+			    "or WAL_LOG", o->strategy);
+	const char *keep = h->string(h->get(kw, "keep"));
+	if (!keep || !strcmp(keep, "never"))
+		o->keep = NR_PG_KEEP_NEVER;
+	else if (!strcmp(keep, "on-failure"))
+		o->keep = NR_PG_KEEP_ON_FAILURE;
+	else if (!strcmp(keep, "always"))
+		o->keep = NR_PG_KEEP_ALWAYS;
+	else
+		return fail(err, errlen, "kwargs \"keep\": \"%s\": use never, "
+			    "on-failure or always", keep);
+	o->cwd = h->string(h->get(kw, "cwd"));
+	int bad;
+	o->command = strv_from(h, h->get(kw, "command"), "command", err, errlen, &bad);
+	if (bad)
+		return -1;
+	if (o->command && !o->command[0]) {
+		nr_pg_free_opts(o);
+		return fail(err, errlen, "kwargs \"command\": is empty");
+	}
+	o->inputs = strv_from(h, h->get(kw, "inputs"), "inputs", err, errlen, &bad);
+	if (bad) {
+		nr_pg_free_opts(o);
+		return -1;
+	}
+	struct stat st;
+	if (uri && stat(uri, &st) < 0) {
+		int e = errno;
+		nr_pg_free_opts(o);
+		return fail(err, errlen, "%s: %s", uri, strerror(e));
+	}
+	if (!strcmp(kind, "provision-sql")) {
+		if (!uri || !S_ISREG(st.st_mode)) {
+			nr_pg_free_opts(o);
+			return fail(err, errlen, "provision-sql needs the schema file as "
+				    "its uri (-u schema.sql)");
+		}
+		o->sql_file = uri;
+	} else if (o->command) {
+		if (uri && !S_ISDIR(st.st_mode)) {
+			nr_pg_free_opts(o);
+			return fail(err, errlen, "give either a migrate command or a "
+				    "schema as the uri, not both");
+		}
+		if (!o->cwd && uri)
+			o->cwd = uri; /* the uri is the project directory */
+	} else if (uri && S_ISDIR(st.st_mode)) {
+		o->migrations_dir = uri;
+	} else if (uri && !strcmp(kind, "provision-template")) {
+		o->sql_file = uri;
+	} else {
+		nr_pg_free_opts(o);
+		return fail(err, errlen, "%s needs %s", kind,
+			    !strcmp(kind, "provision-migrate")
+				    ? "a directory of *.sql migrations as its uri, "
+				      "or command=json:'[...]'"
+				    : "a schema file or a directory of migrations as "
+				      "its uri, or command=json:'[...]'");
+	}
+	return 0;
+}
+
+void nr_pg_free_opts(nr_pg_opts *o)
+{
+	free_strv(o->command);
+	free_strv(o->inputs);
+	o->command = o->inputs = NULL;
+}
+
+int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
+		       size_t errlen)
+{
+	if (o->sql_file)
+		return nr_pg_apply_file(db, o->sql_file, err, errlen);
+	if (o->migrations_dir)
+		return nr_pg_apply_migrations(db, o->migrations_dir, err, errlen) < 0 ? -1 : 0;
+	if (o->command)
+		return nr_pg_run_command(o->command, o->cwd, db, err, errlen);
+	return fail(err, errlen, "nothing describes the schema");
+}
+
+/* --- templates --------------------------------------------------------- */
+
+typedef struct bytes {
+	char *p;
+	size_t n, cap;
+} bytes;
+
+static void add(bytes *b, const void *p, size_t n)
+{
+	if (b->n + n + 1 > b->cap) {
+		b->cap = (b->n + n + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+
+static int add_file(bytes *b, const char *path, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = read_file(path, &len);
+	if (!text)
+		return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+	add(b, path, strlen(path) + 1);
+	add(b, text, len);
+	add(b, "", 1);
+	free(text);
+	return 0;
+}
+
+/* A short label for the template, from what the schema is made of. */
+static void label_of(const nr_pg_opts *o, char *out, size_t len)
+{
+	const char *src = o->sql_file ? o->sql_file
+			  : o->migrations_dir ? o->migrations_dir
+			  : o->cwd ? o->cwd : o->command[0];
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", src);
+	size_t n = strlen(tmp);
+	while (n > 1 && tmp[n - 1] == '/')
+		tmp[--n] = '\0';
+	const char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
+	char *dot = strrchr(base, '.');
+	if (dot && dot != base)
+		*dot = '\0';
+	size_t k = 0;
+	for (const char *p = base; *p && k < len - 1 && k < 20; p++) {
+		unsigned char c = (unsigned char)tolower((unsigned char)*p);
+		out[k++] = (char)(isalnum(c) ? c : '_');
+	}
+	out[k] = '\0';
+}
+
+int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
+			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen)
+{
+	bytes b = {0};
+	char ver[32];
+	snprintf(ver, sizeof ver, "server %d", PQserverVersion(admin));
+	add(&b, ver, strlen(ver) + 1);
+	int rc = 0;
+	if (o->sql_file) {
+		rc = add_file(&b, o->sql_file, err, errlen);
+	} else if (o->migrations_dir) {
+		char **files = sql_files(o->migrations_dir, err, errlen);
+		if (!files)
+			rc = -1;
+		for (size_t i = 0; files && files[i] && rc == 0; i++) {
+			char path[PATH_MAX];
+			snprintf(path, sizeof path, "%s/%s", o->migrations_dir, files[i]);
+			/* Names relative to the directory: moving the project
+			 * does not change the schema. */
+			add(&b, files[i], strlen(files[i]) + 1);
+			rc = add_file(&b, path, err, errlen);
+		}
+		free_strv(files);
+	} else {
+		for (char **a = o->command; *a; a++)
+			add(&b, *a, strlen(*a) + 1);
+		/* The files the command declares as its inputs (globs such
+		 * as app/migrations/NNNN_x.py), relative to its directory. */
+		for (char **g = o->inputs; g && *g && rc == 0; g++) {
+			char pat[PATH_MAX];
+			if (o->cwd && **g != '/')
+				snprintf(pat, sizeof pat, "%s/%s", o->cwd, *g);
+			else
+				snprintf(pat, sizeof pat, "%s", *g);
+			glob_t gl;
+			int gr = glob(pat, 0, NULL, &gl);
+			if (gr == GLOB_NOMATCH) {
+				rc = fail(err, errlen, "kwargs \"inputs\": \"%s\" matches no "
+					  "file", *g);
+				break;
+			}
+			for (size_t i = 0; gr == 0 && i < gl.gl_pathc && rc == 0; i++)
+				rc = add_file(&b, gl.gl_pathv[i], err, errlen);
+			globfree(&gl);
+		}
+	}
+	if (rc < 0) {
+		free(b.p);
+		return -1;
+	}
+	/* SHA-256 by the server itself: no hashing code of ours. */
+	const char *vals[1] = {b.p};
+	int lens[1] = {(int)b.n}, fmts[1] = {1};
+	PGresult *r = PQexecParams(admin, "SELECT encode(sha256($1::bytea), 'hex')",
+				   1, NULL, vals, lens, fmts, 0);
+	free(b.p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char msg[512];
+		server_message(r, admin, msg, sizeof msg);
+		PQclear(r);
+		return fail(err, errlen, "hashing the schema: %s", msg);
+	}
+	char label[32];
+	label_of(o, label, sizeof label);
+	snprintf(out, NR_PG_NAMEMAX + 1, "nr_tpl_%s_%.16s", label, PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+/* Whether a complete template of that name exists.  Completion is marked
+ * by datistemplate, set only after a successful build. */
+static int template_state(PGconn *admin, const char *tpl, char *err, size_t errlen)
+{
+	const char *vals[1] = {tpl};
+	PGresult *r = PQexecParams(admin, "SELECT datistemplate FROM pg_database "
+					  "WHERE datname = $1",
+				   1, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char msg[512];
+		server_message(r, admin, msg, sizeof msg);
+		PQclear(r);
+		return fail(err, errlen, "looking up template %s: %s", tpl, msg);
+	}
+	int state = PQntuples(r) == 0 ? 0 : !strcmp(PQgetvalue(r, 0, 0), "t") ? 2 : 1;
+	PQclear(r);
+	return state; /* 0 none, 1 half-built, 2 complete */
+}
+
+int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
+			  int *built, char *err, size_t errlen)
+{
+	*built = 0;
+	int st = template_state(admin, tpl, err, errlen);
+	if (st == 2)
+		return 0;
+	if (st < 0)
+		return -1;
+	/* One builder at a time, across tasks and jobs: a session-level
+	 * advisory lock keyed by the template's name. */
+	const char *vals[1] = {tpl};
+	PGresult *r = PQexecParams(admin, "SELECT pg_advisory_lock(hashtext($1))",
+				   1, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char msg[512];
+		server_message(r, admin, msg, sizeof msg);
+		PQclear(r);
+		return fail(err, errlen, "locking template %s: %s", tpl, msg);
+	}
+	PQclear(r);
+	int rc = 0;
+	st = template_state(admin, tpl, err, errlen);
+	if (st == 2 || st < 0) {
+		rc = st < 0 ? -1 : 0;
+		goto unlock;
+	}
+	/* Absent, or left half-built by a builder that died: build anew. */
+	if (nr_pg_drop_db(admin, tpl, err, errlen) < 0 ||
+	    nr_pg_create_db(admin, tpl, NULL, NULL, err, errlen) < 0) {
+		rc = -1;
+		goto unlock;
+	}
+	PGconn *db = nr_pg_connect(o->dsn, tpl, err, errlen);
+	if (!db || nr_pg_build_schema(db, o, err, errlen) < 0) {
+		PQfinish(db);
+		char e2[256];
+		nr_pg_drop_db(admin, tpl, e2, sizeof e2);
+		rc = -1;
+		goto unlock;
+	}
+	/* Nothing stays connected to a template: a clone of a database with
+	 * a session on it waits, then fails (SQLSTATE 55006). */
+	PQfinish(db);
+	char *q = ident(admin, tpl);
+	char sql[256];
+	snprintf(sql, sizeof sql, "ALTER DATABASE %s WITH ALLOW_CONNECTIONS false "
+		 "IS_TEMPLATE true", q);
+	PQfreemem(q);
+	rc = nr_pg_exec(admin, sql, "marking the template complete", err, errlen);
+	if (rc == 0)
+		*built = 1;
+unlock:
+	r = PQexecParams(admin, "SELECT pg_advisory_unlock(hashtext($1))", 1, NULL,
+			 vals, NULL, NULL, 0);
+	PQclear(r);
+	return rc;
+}

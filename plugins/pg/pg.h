@@ -1,0 +1,116 @@
+/* The libpq helper the three provision kinds share: connecting, safe
+ * database names, creating and dropping databases, applying SQL files and
+ * migrations, template names, and the private throwaway server.
+ *
+ * Every function that can fail takes (err, errlen) and writes one line
+ * there: what failed, the server's own message, and what to do. */
+#ifndef NR_PG_H
+#define NR_PG_H
+
+#include <libpq-fe.h>
+#include <nrunner/plugin.h>
+#include <stddef.h>
+
+#define NR_PG_NAMEMAX 63 /* PostgreSQL's identifier limit, in bytes */
+
+/* Connects to database `dbname` (NULL: "postgres") of the server named by
+ * `dsn` (a conninfo string or URI; NULL or "": libpq's PG* environment). */
+PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
+		      size_t errlen);
+
+/* A database name: prefix + the flow name + the task id, lower case, only
+ * [a-z0-9_], at most 63 bytes; when it must be cut, the cut name ends with
+ * a hash of the whole, so two long names never collide. */
+void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
+		   char out[NR_PG_NAMEMAX + 1]);
+
+/* Runs one command; on error writes "<what>: <server message>". */
+int nr_pg_exec(PGconn *c, const char *sql, const char *what, char *err,
+	       size_t errlen);
+
+/* CREATE DATABASE name [TEMPLATE tpl [STRATEGY strategy]]. */
+int nr_pg_create_db(PGconn *admin, const char *name, const char *tpl,
+		    const char *strategy, char *err, size_t errlen);
+/* DROP DATABASE IF EXISTS name WITH (FORCE). */
+int nr_pg_drop_db(PGconn *admin, const char *name, char *err, size_t errlen);
+
+/* Applies a SQL file in one transaction.  On error: "<file>:<line>:<col>:
+ * <server message>" from the error position the server returns. */
+int nr_pg_apply_file(PGconn *db, const char *path, char *err, size_t errlen);
+
+/* Applies the *.sql files of a directory in name order, each in its own
+ * transaction, recording each in nrunner_migrations.  Returns how many
+ * were applied, or -1. */
+int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
+			   size_t errlen);
+
+/* Runs a migrate command (argv, NULL-terminated) in cwd with the
+ * database's coordinates in its environment (DB_NAME, DB_HOST, DB_PORT,
+ * DB_USER, PGDATABASE, PGHOST, PGPORT, PGUSER, DATABASE_URL).  Its
+ * stdout goes to the task's stdout; its stderr is kept and quoted in err
+ * when it fails. */
+int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
+		      char *err, size_t errlen);
+
+/* "host=... port=... user=... dbname=..." for an app to connect with, and
+ * a postgresql:// URL; both malloc'ed. */
+char *nr_pg_conninfo(PGconn *c, const char *dbname);
+char *nr_pg_url(PGconn *c, const char *dbname);
+
+/* --- what a runnable asks for ------------------------------------------ */
+
+typedef enum { NR_PG_KEEP_NEVER, NR_PG_KEEP_ON_FAILURE, NR_PG_KEEP_ALWAYS } nr_pg_keep;
+
+typedef struct nr_pg_opts {
+	const char *dsn;      /* kwargs dsn, or NULL */
+	const char *prefix;   /* kwargs prefix, default "nr_" */
+	const char *name;     /* kwargs name, default the identifier */
+	nr_pg_keep keep;      /* kwargs keep */
+	const char *strategy; /* kwargs strategy: FILE_COPY (default) or WAL_LOG */
+	/* the schema: */
+	const char *sql_file;       /* provision-sql, or template method sql */
+	const char *migrations_dir; /* provision-migrate with a directory */
+	char **command;             /* provision-migrate with a command */
+	const char *cwd;            /* kwargs cwd, for the command */
+	char **inputs;              /* kwargs inputs: globs hashed for templates */
+} nr_pg_opts;
+
+/* Reads the options of a runnable (its kwargs, and its uri as `kind`
+ * takes it); `identifier` is the default flow name. */
+int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
+		    const char *identifier, const nr_value *kwargs,
+		    nr_pg_opts *o, char *err, size_t errlen);
+void nr_pg_free_opts(nr_pg_opts *o);
+
+/* Brings a fresh database to the schema, by the method the options name
+ * (SQL file, migrations directory, or migrate command). */
+int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
+		       size_t errlen);
+
+/* The template's name: "nr_tpl_" + a hash of everything that shapes the
+ * schema (the files, the command and its declared inputs, the server
+ * version). */
+int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
+			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen);
+
+/* Makes sure the template exists and is complete, building it if needed;
+ * concurrent builders (other tasks, other jobs) wait on an advisory lock.
+ * *built says whether this call built it. */
+int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
+			  int *built, char *err, size_t errlen);
+
+/* --- the private server ------------------------------------------------ */
+
+/* When no server is named (no dsn, no PGHOST/PGPORT/PGSERVICE/PGDATABASE
+ * in the environment), starts a throwaway cluster: initdb in a temporary
+ * directory, a Unix socket there, no TCP, durability off, run as an
+ * unprivileged user when nrunner runs as root.  Exports PGHOST, PGPORT
+ * and PGUSER so that tasks find it.  Returns 0 also when nothing was
+ * needed. */
+int nr_pg_private_start(char *err, size_t errlen);
+/* Stops it (if this process started it) and removes its directory. */
+void nr_pg_private_stop(void);
+/* Whether a server is named in the environment. */
+int nr_pg_server_named(void);
+
+#endif

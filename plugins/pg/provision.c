@@ -1,0 +1,330 @@
+/* What the three provision kinds do, in one place: each kind's plugin is a
+ * descriptor over these functions. */
+#include "config.h"
+
+#include "pg.h"
+#include "provision.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JOB_TOKEN_VAR "NRUNNER_PG_JOB"
+#define KEPT_COMMENT "nrunner: kept"
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A token unique to the job, in every database name it makes, so that
+ * job_end can sweep what a killed task left. */
+static const char *job_token(void)
+{
+	const char *tok = getenv(JOB_TOKEN_VAR);
+	if (tok && *tok)
+		return tok;
+	unsigned char b[4] = {0};
+	if (getrandom(b, sizeof b, 0) != sizeof b) {
+		unsigned v = (unsigned)getpid() ^ (unsigned)time(NULL);
+		memcpy(b, &v, sizeof b);
+	}
+	char buf[16];
+	snprintf(buf, sizeof buf, "j%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
+	setenv(JOB_TOKEN_VAR, buf, 1);
+	return getenv(JOB_TOKEN_VAR);
+}
+
+static int finish_error(const nr_host *h, nr_task *t, const char *result,
+			const char *why)
+{
+	return h->finish(t, result, why);
+}
+
+int nr_pg_provision_run(const nr_host *h, nr_task *t)
+{
+	char err[4096];
+	nr_pg_opts o;
+	if (nr_pg_read_opts(h, h->kind(t), h->uri(t), h->identifier(t),
+			    h->kwargs(t), &o, err, sizeof err) < 0)
+		return finish_error(h, t, NR_RESULT_ERROR, err);
+	const int is_template = !strcmp(h->kind(t), "provision-template");
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	PGconn *admin = nr_pg_connect(o.dsn, NULL, err, sizeof err);
+	if (!admin) {
+		nr_pg_free_opts(&o);
+		return finish_error(h, t, NR_RESULT_ERROR, err);
+	}
+	char id[64], name[NR_PG_NAMEMAX + 1], tpl[NR_PG_NAMEMAX + 1] = "";
+	snprintf(id, sizeof id, "%s_%ld", job_token(), (long)getpid());
+	nr_pg_db_name(o.prefix, o.name, id, name);
+	int built = 0, rc = 0;
+	double template_ms = 0;
+	const char *result = NR_RESULT_FAIL;
+	if (is_template) {
+		struct timespec tb;
+		clock_gettime(CLOCK_MONOTONIC, &tb);
+		rc = nr_pg_template_name(admin, &o, tpl, err, sizeof err);
+		if (rc == 0)
+			rc = nr_pg_ensure_template(admin, &o, tpl, &built, err, sizeof err);
+		if (built)
+			template_ms = ms_since(&tb);
+		if (rc == 0)
+			rc = nr_pg_create_db(admin, name, tpl, o.strategy, err, sizeof err);
+		else
+			result = NR_RESULT_FAIL;
+	} else {
+		rc = nr_pg_create_db(admin, name, NULL, o.strategy, err, sizeof err);
+		if (rc < 0) {
+			result = NR_RESULT_ERROR;
+		} else {
+			PGconn *db = nr_pg_connect(o.dsn, name, err, sizeof err);
+			rc = db ? nr_pg_build_schema(db, &o, err, sizeof err) : -1;
+			PQfinish(db);
+		}
+	}
+	/* The schema's own build time when the template was built here is
+	 * not part of the clone. */
+	double provision_ms = ms_since(&t0) - template_ms;
+	if (rc < 0) {
+		/* Never leave a half-made database. */
+		char e2[512];
+		nr_pg_drop_db(admin, name, e2, sizeof e2);
+		PQfinish(admin);
+		nr_pg_free_opts(&o);
+		return finish_error(h, t, result, err);
+	}
+	if (h->interrupted(t)) {
+		char e2[512];
+		nr_pg_drop_db(admin, name, e2, sizeof e2);
+		PQfinish(admin);
+		nr_pg_free_opts(&o);
+		return finish_error(h, t, NR_RESULT_INTERRUPTED,
+				    "interrupted while provisioning; the database was dropped");
+	}
+	char *conninfo = nr_pg_conninfo(admin, name);
+	char *url = nr_pg_url(admin, name);
+	int kept = o.keep == NR_PG_KEEP_ALWAYS;
+	double release_ms = 0;
+	if (kept) {
+		char *q = PQescapeIdentifier(admin, name, strlen(name));
+		char sql[256];
+		snprintf(sql, sizeof sql, "COMMENT ON DATABASE %s IS '" KEPT_COMMENT "'", q);
+		PQfreemem(q);
+		nr_pg_exec(admin, sql, "marking the database kept", err, sizeof err);
+		h->log(t, "kept database %s: %s", name, conninfo);
+	} else {
+		struct timespec tr;
+		clock_gettime(CLOCK_MONOTONIC, &tr);
+		if (nr_pg_drop_db(admin, name, err, sizeof err) < 0) {
+			free(conninfo);
+			free(url);
+			PQfinish(admin);
+			nr_pg_free_opts(&o);
+			return finish_error(h, t, NR_RESULT_ERROR, err);
+		}
+		release_ms = ms_since(&tr);
+	}
+	nr_msg *m = h->msg_new(t, "finished");
+	h->msg_string(m, "result", NR_RESULT_PASS);
+	h->msg_string(m, "database", name);
+	h->msg_string(m, "conninfo", conninfo);
+	h->msg_string(m, "url", url);
+	h->msg_bool(m, "kept", kept);
+	h->msg_number(m, "provision_ms", provision_ms);
+	if (!kept)
+		h->msg_number(m, "release_ms", release_ms);
+	if (is_template) {
+		h->msg_string(m, "template", tpl);
+		h->msg_bool(m, "template_built", built);
+		if (built)
+			h->msg_number(m, "template_build_ms", template_ms);
+	}
+	free(conninfo);
+	free(url);
+	PQfinish(admin);
+	nr_pg_free_opts(&o);
+	return h->msg_emit(m);
+}
+
+/* --- the job ----------------------------------------------------------- */
+
+/* The servers the job's runnables use, to sweep at its end. */
+static char **swept_dsns;
+static size_t nswept;
+static int began;
+
+static void remember_dsn(const char *dsn)
+{
+	for (size_t i = 0; i < nswept; i++)
+		if (!strcmp(swept_dsns[i], dsn ? dsn : ""))
+			return;
+	char **v = realloc(swept_dsns, (nswept + 1) * sizeof *v);
+	if (!v)
+		return;
+	swept_dsns = v;
+	swept_dsns[nswept++] = strdup(dsn ? dsn : "");
+}
+
+/* Builds the template a provision-template runnable needs, before any
+ * task forks: the tasks then only clone. */
+static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
+			     size_t errlen)
+{
+	nr_pg_opts o;
+	const char *uri = h->string(h->get(r, "uri"));
+	const char *id = h->string(h->get(r, "identifier"));
+	if (nr_pg_read_opts(h, "provision-template", uri, id ? id : "template",
+			    h->get(r, "kwargs"), &o, err, errlen) < 0)
+		return -1;
+	PGconn *admin = nr_pg_connect(o.dsn, NULL, err, errlen);
+	char tpl[NR_PG_NAMEMAX + 1];
+	int built = 0;
+	int rc = admin ? nr_pg_template_name(admin, &o, tpl, err, errlen) : -1;
+	if (rc == 0)
+		rc = nr_pg_ensure_template(admin, &o, tpl, &built, err, errlen);
+	PQfinish(admin);
+	nr_pg_free_opts(&o);
+	return rc;
+}
+
+int nr_pg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
+		    size_t errlen)
+{
+	began = 1;
+	job_token();
+	int need_private = 0;
+	for (size_t i = 0; i < h->size(runnables); i++) {
+		const nr_value *r = h->item(runnables, i);
+		const char *dsn = h->string(h->get(h->get(r, "kwargs"), "dsn"));
+		if (!dsn || !*dsn)
+			need_private = 1;
+		remember_dsn(dsn);
+	}
+	if (need_private && nr_pg_private_start(err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < h->size(runnables); i++) {
+		const nr_value *r = h->item(runnables, i);
+		const char *kind = h->string(h->get(r, "kind"));
+		if (kind && !strcmp(kind, "provision-template") &&
+		    prebuild_template(h, r, err, errlen) < 0) {
+			nr_pg_job_end(h);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Drops the databases of this job that are still there (a task killed
+ * in the middle), except those kept on purpose. */
+static void sweep(const char *dsn, const char *token)
+{
+	char err[1024];
+	PGconn *admin = nr_pg_connect(dsn, NULL, err, sizeof err);
+	if (!admin)
+		return;
+	char pattern[64];
+	snprintf(pattern, sizeof pattern, "%%\\_%s\\_%%", token);
+	const char *vals[2] = {pattern, KEPT_COMMENT};
+	PGresult *r = PQexecParams(admin,
+		"SELECT datname FROM pg_database d WHERE datname LIKE $1 AND "
+		"NOT datistemplate AND coalesce(shobj_description(d.oid, "
+		"'pg_database'), '') <> $2",
+		2, NULL, vals, NULL, NULL, 0);
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+		nr_pg_drop_db(admin, PQgetvalue(r, i, 0), err, sizeof err);
+	PQclear(r);
+	PQfinish(admin);
+}
+
+void nr_pg_job_end(const nr_host *h)
+{
+	(void)h;
+	if (!began)
+		return;
+	began = 0;
+	const char *token = getenv(JOB_TOKEN_VAR);
+	for (size_t i = 0; i < nswept; i++) {
+		if (token && *token)
+			sweep(swept_dsns[i][0] ? swept_dsns[i] : NULL, token);
+		free(swept_dsns[i]);
+	}
+	free(swept_dsns);
+	swept_dsns = NULL;
+	nswept = 0;
+	nr_pg_private_stop();
+}
+
+/* --- nrunner clean ----------------------------------------------------- */
+
+int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
+		char *err, size_t errlen)
+{
+	const char *dsn = h->string(h->get(kwargs, "dsn"));
+	const char *prefix = h->string(h->get(kwargs, "prefix"));
+	if (!prefix)
+		prefix = "nr_";
+	if ((!dsn || !*dsn) && !nr_pg_server_named())
+		return 0; /* the private server goes with its job */
+	PGconn *admin = nr_pg_connect(dsn, NULL, err, errlen);
+	if (!admin)
+		return -1;
+	/* Per-flow databases; templates half built (never marked complete);
+	 * templates superseded by a newer build of the same schema label. */
+	char like[128];
+	snprintf(like, sizeof like, "%s%%", prefix);
+	const char *vals[1] = {like};
+	PGresult *r = PQexecParams(admin,
+		"SELECT datname, datistemplate, CASE "
+		" WHEN datname NOT LIKE 'nr\\_tpl\\_%' THEN 'a per-flow database left behind' "
+		" WHEN NOT datistemplate THEN 'a half-built template' "
+		" ELSE 'a stale template: a newer build of the same schema exists' END "
+		"FROM pg_database d WHERE (datname LIKE $1 AND datname NOT LIKE 'nr\\_tpl\\_%') "
+		"OR (datname LIKE 'nr\\_tpl\\_%' AND (NOT datistemplate OR EXISTS ("
+		"  SELECT 1 FROM pg_database n WHERE n.datistemplate AND n.oid > d.oid AND "
+		"  regexp_replace(n.datname, '_[0-9a-f]{16}$', '') = "
+		"  regexp_replace(d.datname, '_[0-9a-f]{16}$', '')))) ORDER BY datname",
+		1, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "listing databases: %s", PQerrorMessage(admin));
+		PQclear(r);
+		PQfinish(admin);
+		return -1;
+	}
+	int n = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		int is_tpl = !strcmp(PQgetvalue(r, i, 1), "t");
+		char e[1024] = "";
+		int ok = 1;
+		if (!dry_run) {
+			if (is_tpl) {
+				/* A template cannot be dropped as such. */
+				char *q = PQescapeIdentifier(admin, name, strlen(name));
+				char sql[256];
+				snprintf(sql, sizeof sql, "ALTER DATABASE %s WITH IS_TEMPLATE false", q);
+				PQfreemem(q);
+				ok = nr_pg_exec(admin, sql, "unmarking the template", e, sizeof e) == 0;
+			}
+			ok = ok && nr_pg_drop_db(admin, name, e, sizeof e) == 0;
+		}
+		if (ok)
+			printf("%s %s (%s)\n", dry_run ? "would drop" : "dropped", name,
+			       PQgetvalue(r, i, 2));
+		else
+			printf("could not drop %s: %s\n", name, e);
+		n += ok;
+	}
+	PQclear(r);
+	PQfinish(admin);
+	return n;
+}

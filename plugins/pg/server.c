@@ -1,0 +1,312 @@
+/* The private server: a throwaway PostgreSQL cluster for one job, when
+ * the user names none (DESIGN.md, "Database by default"). */
+#include "config.h"
+
+#include "pg.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PRIVATE_PREFIX "nrunner-pg."
+#define READY_TIMEOUT_MS 30000
+
+static pid_t server_pid = -1;
+static char server_dir[PATH_MAX];
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* initdb and postgres: pg_config --bindir's directory when it has them,
+ * else the newest /usr/lib/postgresql/N/bin (Debian's layout). */
+static int find_bindir(char *out, size_t len)
+{
+	FILE *p = popen("pg_config --bindir 2>/dev/null", "r");
+	if (p) {
+		char line[PATH_MAX] = "";
+		if (fgets(line, sizeof line, p))
+			line[strcspn(line, "\n")] = '\0';
+		pclose(p);
+		char probe[PATH_MAX + 16];
+		snprintf(probe, sizeof probe, "%s/initdb", line);
+		if (line[0] && access(probe, X_OK) == 0) {
+			snprintf(out, len, "%s", line);
+			return 0;
+		}
+	}
+	glob_t g;
+	int found = -1;
+	if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) == 0) {
+		/* The highest version number. */
+		long best = -1;
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			long v = strtol(g.gl_pathv[i] + strlen("/usr/lib/postgresql/"), NULL, 10);
+			if (v > best) {
+				best = v;
+				snprintf(out, len, "%s", g.gl_pathv[i]);
+				*strrchr(out, '/') = '\0';
+				found = 0;
+			}
+		}
+		globfree(&g);
+	}
+	return found;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A job that died (SIGKILL, power cut) left its directory: remove those
+ * whose owner is gone.  Its server died with it (parent-death signal). */
+static void remove_stale(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, PRIVATE_PREFIX, strlen(PRIVATE_PREFIX)))
+			continue;
+		char path[PATH_MAX], owner[PATH_MAX + 16];
+		snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+		snprintf(owner, sizeof owner, "%s/owner.pid", path);
+		FILE *f = fopen(owner, "r");
+		long pid = 0;
+		if (f) {
+			if (fscanf(f, "%ld", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		rm_rf(path);
+	}
+	closedir(d);
+}
+
+/* Runs `argv` as the unprivileged user (when root), in its own session,
+ * output to log.  With `tied`, it dies with this process. */
+static pid_t spawn_as(const struct passwd *pw, char *const argv[], const char *log,
+		      int tied)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* Its own session: a Ctrl-C on the terminal reaches nrunner, which
+	 * lets the tasks drop their databases before stopping the server. */
+	setsid();
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	int null = open("/dev/null", O_RDONLY);
+	if (fd < 0 || null < 0)
+		_exit(126);
+	dup2(null, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (pw && (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+		   setuid(pw->pw_uid) < 0))
+		_exit(126);
+	/* Set after the identity change, which clears it. */
+	if (tied && (prctl(PR_SET_PDEATHSIG, SIGQUIT) < 0 || getppid() != parent))
+		_exit(126);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+static void log_tail(const char *log, char *out, size_t len)
+{
+	FILE *f = fopen(log, "r");
+	out[0] = '\0';
+	if (!f)
+		return;
+	char line[512], last[3][512] = {"", "", ""};
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		memmove(last[0], last[1], sizeof last[0] * 2);
+		snprintf(last[2], sizeof last[2], "%s", line);
+	}
+	fclose(f);
+	snprintf(out, len, "%s%s%s%s%s", last[0], last[0][0] ? " | " : "", last[1],
+		 last[1][0] ? " | " : "", last[2]);
+}
+
+int nr_pg_private_start(char *err, size_t errlen)
+{
+	if (server_pid > 0 || nr_pg_server_named())
+		return 0;
+	char bindir[PATH_MAX];
+	if (find_bindir(bindir, sizeof bindir) < 0)
+		return fail(err, errlen, "no PostgreSQL server is named (dsn=, PGHOST) "
+			    "and none is installed to start a private one: install "
+			    "Debian's postgresql package, or name a server");
+	const struct passwd *pw = NULL;
+	if (geteuid() == 0) {
+		/* initdb and postgres refuse to run as root. */
+		pw = getpwnam("postgres");
+		if (!pw)
+			pw = getpwnam("nobody");
+		if (!pw)
+			return fail(err, errlen, "running as root, and there is no "
+				    "'postgres' user to run the private server as");
+	}
+	/* A cluster thrown away after the job is best in memory: on tmpfs a
+	 * template clone takes about 8 ms, on this disk 30-240 ms.
+	 * NRUNNER_PG_TMPDIR chooses another place. */
+	const char *tmp = getenv("NRUNNER_PG_TMPDIR");
+	struct statvfs vfs;
+	if (!tmp || !*tmp) {
+		if (statvfs("/dev/shm", &vfs) == 0 && access("/dev/shm", W_OK) == 0 &&
+		    (unsigned long long)vfs.f_bavail * vfs.f_frsize > (512ULL << 20))
+			tmp = "/dev/shm";
+		else if (!(tmp = getenv("TMPDIR")) || !*tmp)
+			tmp = "/tmp";
+	}
+	remove_stale(tmp);
+	snprintf(server_dir, sizeof server_dir, "%s/" PRIVATE_PREFIX "XXXXXX", tmp);
+	if (!mkdtemp(server_dir))
+		return fail(err, errlen, "%s: cannot create a directory for the private "
+			    "server: %s", tmp, strerror(errno));
+	char path[PATH_MAX + 64], data[PATH_MAX + 16], log[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/owner.pid", server_dir);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%ld\n", (long)getpid());
+		fclose(f);
+	}
+	snprintf(data, sizeof data, "%s/data", server_dir);
+	snprintf(log, sizeof log, "%s/server.log", server_dir);
+	if (pw && (chown(server_dir, pw->pw_uid, pw->pw_gid) < 0 ||
+		   chmod(server_dir, 0755) < 0)) {
+		fail(err, errlen, "%s: cannot hand it to user %s: %s", server_dir,
+		     pw->pw_name, strerror(errno));
+		goto failed;
+	}
+	int fd = open(log, O_WRONLY | O_CREAT, 0644);
+	if (fd >= 0) {
+		if (pw && fchown(fd, pw->pw_uid, pw->pw_gid) < 0)
+			fd = fd; /* the server then fails to log; reported below */
+		close(fd);
+	}
+
+	char initdb[PATH_MAX + 16], postgres[PATH_MAX + 16];
+	snprintf(initdb, sizeof initdb, "%s/initdb", bindir);
+	snprintf(postgres, sizeof postgres, "%s/postgres", bindir);
+	/* A throwaway cluster: trust on its own socket only, no fsync. */
+	char *init_argv[] = {initdb, "-D", data, "-U", "postgres", "-A", "trust",
+			     "-E", "UTF8", "--locale=C", "--no-sync", NULL};
+	pid_t pid = spawn_as(pw, init_argv, log, 1);
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
+		char tail[2048];
+		log_tail(log, tail, sizeof tail);
+		fail(err, errlen, "initdb failed for the private server: %s", tail);
+		goto failed;
+	}
+	char *pg_argv[] = {postgres, "-D", data, "-k", server_dir,
+			   "-c", "listen_addresses=",
+			   "-c", "fsync=off",
+			   "-c", "synchronous_commit=off",
+			   "-c", "full_page_writes=off",
+			   "-c", "max_connections=200",
+			   "-c", "unix_socket_permissions=0777",
+			   NULL};
+	server_pid = spawn_as(pw, pg_argv, log, 1);
+	if (server_pid < 0) {
+		fail(err, errlen, "cannot start postgres: %s", strerror(errno));
+		goto failed;
+	}
+	/* Ready when it answers on its socket.  libpq has no event for a
+	 * server coming up, so ask with a short back-off, and stop at once
+	 * if the server exits. */
+	char conninfo[PATH_MAX + 64];
+	snprintf(conninfo, sizeof conninfo, "host=%s port=5432 dbname=postgres "
+		 "user=postgres connect_timeout=5", server_dir);
+	long waited = 0, step = 1;
+	for (;;) {
+		if (PQping(conninfo) == PQPING_OK)
+			break;
+		if (waitpid(server_pid, &status, WNOHANG) == server_pid ||
+		    waited >= READY_TIMEOUT_MS) {
+			char tail[2048];
+			log_tail(log, tail, sizeof tail);
+			fail(err, errlen, "the private PostgreSQL server did not start%s: %s",
+			     waited >= READY_TIMEOUT_MS ? " within 30 s" : "", tail);
+			if (waited >= READY_TIMEOUT_MS)
+				kill(server_pid, SIGQUIT);
+			waitpid(server_pid, NULL, 0);
+			server_pid = -1;
+			goto failed;
+		}
+		struct timespec ts = {0, step * 1000000L};
+		nanosleep(&ts, NULL);
+		waited += step;
+		if (step < 50)
+			step *= 2;
+	}
+	setenv("PGHOST", server_dir, 1);
+	setenv("PGPORT", "5432", 1);
+	setenv("PGUSER", "postgres", 1);
+	setenv("NRUNNER_PRIVATE_PG", server_dir, 1);
+	return 0;
+failed:
+	rm_rf(server_dir);
+	server_dir[0] = '\0';
+	return -1;
+}
+
+void nr_pg_private_stop(void)
+{
+	if (server_pid <= 0)
+		return;
+	/* Immediate shutdown: the cluster is thrown away anyway. */
+	kill(server_pid, SIGQUIT);
+	while (waitpid(server_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	server_pid = -1;
+	rm_rf(server_dir);
+	server_dir[0] = '\0';
+	unsetenv("PGHOST");
+	unsetenv("PGPORT");
+	unsetenv("PGUSER");
+	unsetenv("NRUNNER_PRIVATE_PG");
+}
