@@ -36,9 +36,9 @@ void nr_registry_free(nr_registry *reg)
 {
 	if (!reg)
 		return;
+	nr_registry_job_end(reg);
 	nr_loader_save_cache(reg->loader);
 	nr_loader_free(reg->loader);
-	nr_registry_job_end(reg);
 	free(reg->kinds);
 	free(reg->shadowed);
 	free(reg->begun);
