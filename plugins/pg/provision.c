@@ -17,6 +17,8 @@
 #define JOB_TOKEN_VAR "NRUNNER_PG_JOB"
 #define KEPT_COMMENT "nrunner: kept"
 
+static void build_var(const char *tpl, char *out, size_t len);
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -144,10 +146,15 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 	if (!kept)
 		h->msg_number(m, "release_ms", release_ms);
 	if (is_template) {
+		char var[128];
+		build_var(tpl, var, sizeof var);
+		const char *by_job = getenv(var);
 		h->msg_string(m, "template", tpl);
 		h->msg_bool(m, "template_built", built);
 		if (built)
 			h->msg_number(m, "template_build_ms", template_ms);
+		else if (by_job)
+			h->msg_number(m, "template_build_ms_by_job", atof(by_job));
 	}
 	free(conninfo);
 	free(url);
@@ -175,6 +182,17 @@ static void remember_dsn(const char *dsn)
 	swept_dsns[nswept++] = strdup(dsn ? dsn : "");
 }
 
+/* The variable through which job_begin tells the tasks that it built a
+ * template, and how long that took. */
+static void build_var(const char *tpl, char *out, size_t len)
+{
+	snprintf(out, len, "NRUNNER_PG_BUILT_%s", tpl);
+	for (char *p = out; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			*p = '_';
+}
+
 /* Builds the template a provision-template runnable needs, before any
  * task forks: the tasks then only clone. */
 static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
@@ -189,9 +207,18 @@ static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
 	PGconn *admin = nr_pg_connect(o.dsn, NULL, err, errlen);
 	char tpl[NR_PG_NAMEMAX + 1];
 	int built = 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = admin ? nr_pg_template_name(admin, &o, tpl, err, errlen) : -1;
 	if (rc == 0)
 		rc = nr_pg_ensure_template(admin, &o, tpl, &built, err, errlen);
+	if (rc == 0 && built) {
+		/* Tell the tasks, which report it: the build is the job's. */
+		char var[128], val[32];
+		build_var(tpl, var, sizeof var);
+		snprintf(val, sizeof val, "%.3f", ms_since(&t0));
+		setenv(var, val, 1);
+	}
 	PQfinish(admin);
 	nr_pg_free_opts(&o);
 	return rc;

@@ -1,0 +1,1 @@
+CREATE TABLE production (id bigserial PRIMARY KEY, title varchar(200) NOT NULL);
