@@ -487,6 +487,56 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 	return exit_bits(job);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Kinds may put "timings": [{"endpoint": "...", "ms": N}, ...] in their
+ * finished message (crud-flow does, one per request).  The job reports,
+ * per endpoint, the count and the p50, p95 and max over all its tasks. */
+static cJSON *endpoint_stats(const nr_job *job)
+{
+	cJSON *by = cJSON_CreateObject(); /* endpoint -> array of ms */
+	for (size_t i = 0; i < job->n; i++) {
+		const cJSON *tm = cJSON_GetObjectItemCaseSensitive(job->tasks[i].finished, "timings");
+		const cJSON *e;
+		cJSON_ArrayForEach(e, tm)
+		{
+			const cJSON *ep = cJSON_GetObjectItemCaseSensitive(e, "endpoint");
+			const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "ms");
+			if (!cJSON_IsString(ep) || !cJSON_IsNumber(ms))
+				continue;
+			cJSON *arr = cJSON_GetObjectItemCaseSensitive(by, ep->valuestring);
+			if (!arr)
+				arr = cJSON_AddArrayToObject(by, ep->valuestring);
+			cJSON_AddItemToArray(arr, cJSON_CreateNumber(ms->valuedouble));
+		}
+	}
+	cJSON *out = cJSON_CreateObject();
+	const cJSON *arr;
+	cJSON_ArrayForEach(arr, by)
+	{
+		size_t n = (size_t)cJSON_GetArraySize(arr), k = 0;
+		double *v = nr_xcalloc(n, sizeof *v);
+		const cJSON *x;
+		cJSON_ArrayForEach(x, arr) v[k++] = x->valuedouble;
+		qsort(v, n, sizeof *v, cmp_double);
+		/* Nearest-rank percentiles. */
+		size_t r50 = (n * 50 + 99) / 100, r95 = (n * 95 + 99) / 100;
+		cJSON *s = cJSON_CreateObject();
+		cJSON_AddNumberToObject(s, "count", (double)n);
+		cJSON_AddNumberToObject(s, "p50_ms", v[r50 ? r50 - 1 : 0]);
+		cJSON_AddNumberToObject(s, "p95_ms", v[r95 ? r95 - 1 : 0]);
+		cJSON_AddNumberToObject(s, "max_ms", v[n - 1]);
+		cJSON_AddItemToObject(out, arr->string, s);
+		free(v);
+	}
+	cJSON_Delete(by);
+	return out;
+}
+
 cJSON *nr_job_results(const nr_job *job)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -504,6 +554,11 @@ cJSON *nr_job_results(const nr_job *job)
 	if (job->interrupt_reason)
 		cJSON_AddStringToObject(o, "interrupt_reason", job->interrupt_reason);
 	cJSON_AddNumberToObject(o, "runner_max_rss_kb", (double)job->max_rss_kb);
+	cJSON *eps = endpoint_stats(job);
+	if (cJSON_GetArraySize(eps))
+		cJSON_AddItemToObject(o, "endpoints", eps);
+	else
+		cJSON_Delete(eps);
 	cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
 	for (size_t i = 0; i < job->n; i++) {
 		const nr_job_task *t = &job->tasks[i];

@@ -11,9 +11,9 @@
  * Nothing from a third-party library crosses this boundary: the plugin sees
  * opaque handles (nr_task, nr_value, nr_msg) and reaches the core through
  * the nr_host table it is handed.  New minor versions only append fields at
- * the end of nr_host and nr_kind, so a plugin built against an older minor
- * keeps working; a field added in minor M is read only from plugins that
- * declare minor >= M.
+ * the end of nr_host, nr_kind and nr_plugin, so a plugin built against an
+ * older minor keeps working; a field added in minor M is read only from
+ * plugins that declare minor >= M.
  */
 #ifndef NRUNNER_PLUGIN_H
 #define NRUNNER_PLUGIN_H

@@ -133,10 +133,13 @@ PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
 	else
 		snprintf(where, sizeof where, "%s:%s", host && *host ? host : "localhost",
 			 port && *port ? port : "5432");
+	int auth = strstr(msg, "authentication failed") || strstr(msg, "role \"") ||
+		   strstr(msg, "password");
 	fail(err, errlen,
-	     "cannot connect to PostgreSQL at %s (database \"%s\"): %s; start "
-	     "the server, or name another with dsn=... or PGHOST/PGPORT",
-	     where, dbname ? dbname : "postgres", msg);
+	     "cannot connect to PostgreSQL at %s (database \"%s\"): %s; %s",
+	     where, dbname ? dbname : "postgres", msg,
+	     auth ? "check the user and password (PGUSER, PGPASSWORD, or dsn=...)"
+		  : "start the server, or name another with dsn=... or PGHOST/PGPORT");
 	PQfinish(c);
 	return NULL;
 }
@@ -151,16 +154,12 @@ static uint32_t fnv1a(const char *s)
 	return h;
 }
 
-void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
-		   char out[NR_PG_NAMEMAX + 1])
+/* Lower case, [a-z0-9_], runs of anything else as one '_'. */
+static void sanitize(const char *in, char *clean, size_t cap)
 {
-	char full[1024];
-	snprintf(full, sizeof full, "%s%s_%s", prefix ? prefix : "", flow ? flow : "",
-		 id ? id : "");
 	size_t n = 0;
 	int under = 0;
-	char clean[1024];
-	for (const char *p = full; *p && n < sizeof clean - 1; p++) {
+	for (const char *p = in; *p && n < cap - 1; p++) {
 		unsigned char c = (unsigned char)tolower((unsigned char)*p);
 		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 		if (!ok) {
@@ -173,17 +172,36 @@ void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
 		clean[n++] = (char)c;
 	}
 	clean[n] = '\0';
-	if (n <= NR_PG_NAMEMAX) {
-		memcpy(out, clean, n + 1);
+}
+
+void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
+		   char out[NR_PG_NAMEMAX + 1])
+{
+	char full[1024], head[1024], tail[256];
+	snprintf(full, sizeof full, "%s%s_%s", prefix ? prefix : "", flow ? flow : "",
+		 id ? id : "");
+	snprintf(head, sizeof head, "%s%s", prefix ? prefix : "", flow ? flow : "");
+	char h2[1024];
+	sanitize(head, h2, sizeof h2);
+	sanitize(id ? id : "", tail, sizeof tail);
+	size_t hl = strlen(h2), tl = strlen(tail);
+	char whole[2048];
+	if (hl + 1 + tl <= NR_PG_NAMEMAX) {
+		snprintf(whole, sizeof whole, "%s_%s", h2, tail);
+		memcpy(out, whole, strlen(whole) + 1);
 		return;
 	}
-	/* Too long: keep the start, and end with a hash of the whole name,
-	 * so two names that differ only past the cut still differ. */
-	char tail[16];
-	snprintf(tail, sizeof tail, "_%08x", fnv1a(full));
-	size_t keep = NR_PG_NAMEMAX - strlen(tail);
-	memcpy(out, clean, keep);
-	memcpy(out + keep, tail, strlen(tail) + 1);
+	/* Too long: cut the flow's name, never the id (the end-of-job sweep
+	 * finds a database by its job token), and add a hash of the whole
+	 * name, so two names that differ only past the cut still differ. */
+	char hash[16];
+	snprintf(hash, sizeof hash, "_%08x", fnv1a(full));
+	size_t room = NR_PG_NAMEMAX - strlen(hash) - 1 - tl;
+	if (tl + strlen(hash) + 1 > NR_PG_NAMEMAX)
+		room = 0, tail[NR_PG_NAMEMAX - strlen(hash)] = '\0';
+	snprintf(whole, sizeof whole, "%.*s%s_%s", (int)room, h2, hash, tail);
+	whole[NR_PG_NAMEMAX] = '\0';
+	memcpy(out, whole, strlen(whole) + 1);
 }
 
 /* --- commands ---------------------------------------------------------- */
@@ -503,14 +521,18 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 	}
 	env[n] = NULL;
 
-	int pipefd[2];
+	int pipefd[2], outfd[2] = {-1, -1};
 	int rc = -1;
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(outfd, O_CLOEXEC) < 0) {
 		fail(err, errlen, "cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
+	/* Both are read here and passed on to our stderr: in a job's setup
+	 * (a template build) nrunner's own stdout may be the status stream,
+	 * which must stay JSON.  Only stderr is kept for the failure. */
+	posix_spawn_file_actions_adddup2(&fa, outfd[1], STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
 	if (cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, cwd);
@@ -519,8 +541,10 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 				     : posix_spawnp(&pid, argv[0], &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
+	close(outfd[1]);
 	if (e) {
 		close(pipefd[0]);
+		close(outfd[0]);
 		fail(err, errlen, "cannot run the migrate command '%s'%s%s: %s",
 		     argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e));
 		goto out;
@@ -531,11 +555,28 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 	size_t tl = 0;
 	char buf[8192];
 	ssize_t r;
-	while ((r = read(pipefd[0], buf, sizeof buf)) != 0) {
-		if (r < 0) {
+	struct pollfd pf[2] = {{.fd = pipefd[0], .events = POLLIN},
+			       {.fd = outfd[0], .events = POLLIN}};
+	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
+		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
+		}
+		if (pf[1].revents) {
+			r = read(outfd[0], buf, sizeof buf);
+			if (r > 0)
+				(void)!write(STDERR_FILENO, buf, (size_t)r);
+			else if (r == 0 || errno != EINTR)
+				pf[1].fd = -1;
+		}
+		if (!pf[0].revents)
+			continue;
+		r = read(pipefd[0], buf, sizeof buf);
+		if (r <= 0) {
+			if (r == 0 || errno != EINTR)
+				pf[0].fd = -1;
+			continue;
 		}
 		(void)!write(STDERR_FILENO, buf, (size_t)r);
 		for (ssize_t i = 0; i < r; i++) {
@@ -548,6 +589,7 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 	}
 	tail[tl] = '\0';
 	close(pipefd[0]);
+	close(outfd[0]);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -665,6 +707,16 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		nr_pg_free_opts(o);
 		return fail(err, errlen, "%s: %s", uri, strerror(e));
 	}
+	const char *unused = !strcmp(kind, "provision-sql")
+				     ? (o->command ? "command" : o->inputs ? "inputs"
+					: o->cwd ? "cwd" : NULL)
+			     : !strcmp(kind, "provision-migrate") && o->inputs ? "inputs" : NULL;
+	if (unused) {
+		nr_pg_free_opts(o);
+		return fail(err, errlen, "kwargs \"%s\": %s does not use it%s", unused, kind,
+			    !strcmp(unused, "inputs") ? " (only provision-template hashes inputs)"
+						      : " (use provision-migrate for a command)");
+	}
 	if (!strcmp(kind, "provision-sql")) {
 		if (!uri || !S_ISREG(st.st_mode)) {
 			nr_pg_free_opts(o);
@@ -734,13 +786,16 @@ static void add(bytes *b, const void *p, size_t n)
 	b->n += n;
 }
 
-static int add_file(bytes *b, const char *path, char *err, size_t errlen)
+/* A file's name (as the schema knows it, not where it happens to be) and
+ * contents. */
+static int add_file(bytes *b, const char *path, const char *name, char *err,
+		    size_t errlen)
 {
 	size_t len;
 	char *text = read_file(path, &len);
 	if (!text)
 		return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-	add(b, path, strlen(path) + 1);
+	add(b, name, strlen(name) + 1);
 	add(b, text, len);
 	add(b, "", 1);
 	free(text);
@@ -779,7 +834,9 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 	add(&b, ver, strlen(ver) + 1);
 	int rc = 0;
 	if (o->sql_file) {
-		rc = add_file(&b, o->sql_file, err, errlen);
+		const char *base = strrchr(o->sql_file, '/') ? strrchr(o->sql_file, '/') + 1
+							     : o->sql_file;
+		rc = add_file(&b, o->sql_file, base, err, errlen);
 	} else if (o->migrations_dir) {
 		char **files = sql_files(o->migrations_dir, err, errlen);
 		if (!files)
@@ -789,8 +846,7 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 			snprintf(path, sizeof path, "%s/%s", o->migrations_dir, files[i]);
 			/* Names relative to the directory: moving the project
 			 * does not change the schema. */
-			add(&b, files[i], strlen(files[i]) + 1);
-			rc = add_file(&b, path, err, errlen);
+			rc = add_file(&b, path, files[i], err, errlen);
 		}
 		free_strv(files);
 	} else {
@@ -811,8 +867,10 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 					  "file", *g);
 				break;
 			}
+			size_t skip = o->cwd && **g != '/' ? strlen(o->cwd) + 1 : 0;
 			for (size_t i = 0; gr == 0 && i < gl.gl_pathc && rc == 0; i++)
-				rc = add_file(&b, gl.gl_pathv[i], err, errlen);
+				rc = add_file(&b, gl.gl_pathv[i], gl.gl_pathv[i] + skip, err,
+					      errlen);
 			globfree(&gl);
 		}
 	}

@@ -18,9 +18,10 @@
 PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
 		      size_t errlen);
 
-/* A database name: prefix + the flow name + the task id, lower case, only
- * [a-z0-9_], at most 63 bytes; when it must be cut, the cut name ends with
- * a hash of the whole, so two long names never collide. */
+/* A database name: prefix + the flow name + id (the job token and the
+ * task's pid), lower case, only [a-z0-9_], at most 63 bytes; when it must
+ * be cut, the flow name is cut and a hash of the whole added before the
+ * id, so two long names never collide and the id stays whole. */
 void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
 		   char out[NR_PG_NAMEMAX + 1]);
 
@@ -47,7 +48,8 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 /* Runs a migrate command (argv, NULL-terminated) in cwd with the
  * database's coordinates in its environment (DB_NAME, DB_HOST, DB_PORT,
  * DB_USER, PGDATABASE, PGHOST, PGPORT, PGUSER, DATABASE_URL).  Its
- * stdout goes to the task's stdout; its stderr is kept and quoted in err
+ * stdout and stderr go to the caller's stderr (so a job's setup never
+ * writes into the status stream); the end of its stderr is quoted in err
  * when it fails. */
 int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 		      char *err, size_t errlen);
@@ -87,9 +89,10 @@ void nr_pg_free_opts(nr_pg_opts *o);
 int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
 		       size_t errlen);
 
-/* The template's name: "nr_tpl_" + a hash of everything that shapes the
- * schema (the files, the command and its declared inputs, the server
- * version). */
+/* The template's name: "nr_tpl_<label>_<16 hex>": a label from the
+ * schema's file or directory name, and a SHA-256 of everything that shapes
+ * the schema (the files' names and contents, the command and its declared
+ * inputs, the server version). */
 int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen);
 
@@ -101,8 +104,8 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
 
 /* --- the private server ------------------------------------------------ */
 
-/* When no server is named (no dsn, no PGHOST/PGPORT/PGSERVICE/PGDATABASE
- * in the environment), starts a throwaway cluster: initdb in a temporary
+/* When no server is named (no dsn, no PGHOST, PGHOSTADDR, PGPORT,
+ * PGSERVICE or PGDATABASE in the environment), starts a throwaway cluster: initdb in a temporary
  * directory, a Unix socket there, no TCP, durability off, run as an
  * unprivileged user when nrunner runs as root.  Exports PGHOST, PGPORT
  * and PGUSER so that tasks find it.  Returns 0 also when nothing was

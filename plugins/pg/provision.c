@@ -123,7 +123,12 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 		snprintf(sql, sizeof sql, "COMMENT ON DATABASE %s IS '" KEPT_COMMENT "'", q);
 		PQfreemem(q);
 		nr_pg_exec(admin, sql, "marking the database kept", err, sizeof err);
-		h->log(t, "kept database %s: %s", name, conninfo);
+		if (getenv("NRUNNER_PRIVATE_PG"))
+			h->log(t, "kept database %s: %s (but on the job's private server, "
+			       "which goes with the job: name a server with dsn= or "
+			       "PGHOST to keep it after)", name, conninfo);
+		else
+			h->log(t, "kept database %s: %s", name, conninfo);
 	} else {
 		struct timespec tr;
 		clock_gettime(CLOCK_MONOTONIC, &tr);
@@ -296,6 +301,17 @@ void nr_pg_job_end(const nr_host *h)
 int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 		char *err, size_t errlen)
 {
+	/* The three provision plugins share this: the first does it. */
+	if (getenv("NRUNNER_PG_CLEANED"))
+		return 0;
+	setenv("NRUNNER_PG_CLEANED", "1", 1);
+	for (size_t i = 0; i < h->size(kwargs); i++) {
+		const char *k = h->key_at(kwargs, i);
+		if (strcmp(k, "dsn") && strcmp(k, "prefix")) {
+			snprintf(err, errlen, "%s=...: unknown; clean takes dsn= and prefix=", k);
+			return -1;
+		}
+	}
 	const char *dsn = h->string(h->get(kwargs, "dsn"));
 	const char *prefix = h->string(h->get(kwargs, "prefix"));
 	if (!prefix)
@@ -307,8 +323,16 @@ int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 		return -1;
 	/* Per-flow databases; templates half built (never marked complete);
 	 * templates superseded by a newer build of the same schema label. */
-	char like[128];
-	snprintf(like, sizeof like, "%s%%", prefix);
+	/* The prefix is literal: '_' and '%' in it match only themselves. */
+	char like[256];
+	size_t k = 0;
+	for (const char *p = prefix; *p && k < sizeof like - 3; p++) {
+		if (*p == '_' || *p == '%' || *p == '\\')
+			like[k++] = '\\';
+		like[k++] = *p;
+	}
+	like[k++] = '%';
+	like[k] = '\0';
 	const char *vals[1] = {like};
 	PGresult *r = PQexecParams(admin,
 		"SELECT datname, datistemplate, CASE "

@@ -214,8 +214,10 @@ int nr_pg_private_start(char *err, size_t errlen)
 	}
 	snprintf(data, sizeof data, "%s/data", server_dir);
 	snprintf(log, sizeof log, "%s/server.log", server_dir);
+	/* Trust authentication on a socket only its owner (and root, which
+	 * runs the tasks) can reach. */
 	if (pw && (chown(server_dir, pw->pw_uid, pw->pw_gid) < 0 ||
-		   chmod(server_dir, 0755) < 0)) {
+		   chmod(server_dir, 0700) < 0)) {
 		fail(err, errlen, "%s: cannot hand it to user %s: %s", server_dir,
 		     pw->pw_name, strerror(errno));
 		goto failed;
@@ -248,7 +250,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 			   "-c", "synchronous_commit=off",
 			   "-c", "full_page_writes=off",
 			   "-c", "max_connections=200",
-			   "-c", "unix_socket_permissions=0777",
+			   "-c", "unix_socket_permissions=0700",
 			   NULL};
 	server_pid = spawn_as(pw, pg_argv, log, 1);
 	if (server_pid < 0) {

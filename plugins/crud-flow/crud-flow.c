@@ -1,0 +1,694 @@
+/* crud-flow: runs an HTTP API flow (a JSON file of steps, nrunner-flow(5))
+ * against a running app, over libcurl.  Each step is one request whose
+ * response is checked and from which values are captured for later steps.
+ * One "running" message per step; on failure, fail_reason names the step,
+ * the request, the expectation as a path into the flow file, what was
+ * expected and what came, and the start of the body. */
+#include "config.h"
+
+#include "expect.h"
+#include "flow.h"
+#include "template.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <nrunner/plugin.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define MAX_BODY (16u << 20)
+#define SHOWN_BODY 300
+
+typedef struct client {
+	char *name;
+	CURL *curl;
+	const cJSON *conf; /* the flow's client object, or NULL */
+} client;
+
+typedef struct run {
+	const nr_host *h;
+	nr_task *t;
+	flow *f;
+	char *base;
+	cJSON *vars;
+	template_ctx tc;
+	client *clients;
+	size_t nclients;
+	cJSON *timings;
+	char curl_err[CURL_ERROR_SIZE];
+} run;
+
+typedef struct buf {
+	char *p;
+	size_t n, cap;
+	int truncated;
+} buf;
+
+static size_t on_data(char *d, size_t sz, size_t n, void *ud)
+{
+	buf *b = ud;
+	size_t len = sz * n;
+	if (b->n + len > MAX_BODY) {
+		b->truncated = 1;
+		return len;
+	}
+	if (b->n + len + 1 > b->cap) {
+		b->cap = (b->n + len + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->n, d, len);
+	b->n += len;
+	b->p[b->n] = '\0';
+	return len;
+}
+
+/* Headers of the last response only (after a 100 Continue or a redirect,
+ * a new status line starts a new block). */
+static size_t on_header(char *d, size_t sz, size_t n, void *ud)
+{
+	buf *b = ud;
+	size_t len = sz * n;
+	if (len >= 5 && !strncmp(d, "HTTP/", 5))
+		b->n = 0;
+	return on_data(d, sz, n, ud);
+}
+
+static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	(void)a, (void)b, (void)c, (void)d;
+	run *r = ud;
+	return r->h->interrupted(r->t) ? 1 : 0;
+}
+
+/* Never print a secret: every occurrence becomes "***". */
+static void redact(const run *r, char *s, size_t cap)
+{
+	const cJSON *sec;
+	cJSON_ArrayForEach(sec, r->f->secrets)
+	{
+		const char *v = sec->valuestring;
+		size_t vl = strlen(v);
+		char *p;
+		while (vl && (p = strstr(s, v))) {
+			size_t tail = strlen(p + vl);
+			if ((size_t)(p - s) + 3 + tail + 1 > cap)
+				break;
+			memmove(p + 3, p + vl, tail + 1);
+			memcpy(p, "***", 3);
+		}
+	}
+}
+
+static client *get_client(run *r, const char *name)
+{
+	for (size_t i = 0; i < r->nclients; i++)
+		if (!strcmp(r->clients[i].name, name))
+			return &r->clients[i];
+	r->clients = realloc(r->clients, (r->nclients + 1) * sizeof *r->clients);
+	client *c = &r->clients[r->nclients++];
+	c->name = strdup(name);
+	c->conf = cJSON_GetObjectItemCaseSensitive(r->f->clients, name);
+	c->curl = curl_easy_init();
+	/* Each client is one user: its own cookie jar and its own
+	 * keep-alive connection. */
+	curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, "");
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "nrunner-crud-flow/" PACKAGE_VERSION);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, r->curl_err);
+	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, r);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 60000L);
+	const cJSON *conn = cJSON_GetObjectItemCaseSensitive(c->conf, "connection");
+	if (cJSON_IsString(conn) && !strcmp(conn->valuestring, "fresh")) {
+		curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_FORBID_REUSE, 1L);
+	}
+	return c;
+}
+
+static char *cookies_of(CURL *curl)
+{
+	struct curl_slist *list = NULL;
+	curl_easy_getinfo(curl, CURLINFO_COOKIELIST, &list);
+	size_t n = 1;
+	for (struct curl_slist *l = list; l; l = l->next)
+		n += strlen(l->data) + 1;
+	char *s = malloc(n), *p = s;
+	*p = '\0';
+	for (struct curl_slist *l = list; l; l = l->next)
+		p += sprintf(p, "%s\n", l->data);
+	curl_slist_free_all(list);
+	return s;
+}
+
+static int is_unsafe(const char *m)
+{
+	return strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "OPTIONS");
+}
+
+static const char *method_of(const cJSON *s)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(s, "method");
+	if (cJSON_IsString(m))
+		return m->valuestring;
+	return cJSON_GetObjectItemCaseSensitive(s, "json") ||
+			       cJSON_GetObjectItemCaseSensitive(s, "form") ||
+			       cJSON_GetObjectItemCaseSensitive(s, "body")
+		       ? "POST"
+		       : "GET";
+}
+
+static struct curl_slist *add_header(struct curl_slist *l, const char *k, const char *v)
+{
+	char *line;
+	if (asprintf(&line, "%s: %s", k, v) < 0)
+		return l;
+	l = curl_slist_append(l, line);
+	free(line);
+	return l;
+}
+
+typedef struct request {
+	char *url;
+	const char *method;
+	char *body;
+	long long us;
+	CURLcode code;
+} request;
+
+/* Makes one request; fills the response.  err gets libcurl's own text
+ * when the request could not be made. */
+static int do_request(run *r, const cJSON *s, request *q, response *resp, char *err,
+		      size_t errlen)
+{
+	const cJSON *cn = cJSON_GetObjectItemCaseSensitive(s, "client");
+	client *c = get_client(r, cJSON_IsString(cn) ? cn->valuestring : "default");
+	CURL *curl = c->curl;
+	q->method = method_of(s);
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(s, "path");
+	const cJSON *url = cJSON_GetObjectItemCaseSensitive(s, "url");
+	char *u = template_expand(path ? path->valuestring : url->valuestring, &r->tc, err, errlen);
+	if (!u)
+		return -1;
+	/* The query, escaped. */
+	size_t ul = strlen(u) + strlen(r->base) + 2;
+	char *full = malloc(ul + 4096);
+	snprintf(full, ul, "%s%s", path ? r->base : "", u);
+	free(u);
+	const cJSON *query = cJSON_GetObjectItemCaseSensitive(s, "query");
+	const cJSON *it;
+	size_t cap = ul + 4096;
+	char sep = strchr(full, '?') ? '&' : '?';
+	cJSON_ArrayForEach(it, query)
+	{
+		char *raw = cJSON_IsString(it) ? template_expand(it->valuestring, &r->tc, err, errlen)
+					      : template_text(it);
+		if (!raw) {
+			free(full);
+			return -1;
+		}
+		char *ek = curl_easy_escape(curl, it->string, 0), *ev = curl_easy_escape(curl, raw, 0);
+		size_t need = strlen(full) + strlen(ek) + strlen(ev) + 3;
+		if (need > cap)
+			full = realloc(full, cap = need * 2);
+		size_t l = strlen(full);
+		snprintf(full + l, cap - l, "%c%s=%s", sep, ek, ev);
+		sep = '&';
+		curl_free(ek);
+		curl_free(ev);
+		free(raw);
+	}
+	q->url = full;
+	struct curl_slist *hl = NULL;
+	hl = add_header(hl, "Accept", "application/json");
+	const cJSON *hsets[2] = {cJSON_GetObjectItemCaseSensitive(c->conf, "headers"),
+				 cJSON_GetObjectItemCaseSensitive(s, "headers")};
+	for (int k = 0; k < 2; k++)
+		cJSON_ArrayForEach(it, hsets[k])
+		{
+			char *v = template_expand(cJSON_IsString(it) ? it->valuestring : "", &r->tc,
+						  err, errlen);
+			if (!v) {
+				curl_slist_free_all(hl);
+				return -1;
+			}
+			hl = add_header(hl, it->string, v);
+			free(v);
+		}
+	/* Authentication: basic, or a bearer token (often a capture). */
+	const cJSON *basic = cJSON_GetObjectItemCaseSensitive(c->conf, "basic");
+	if (basic) {
+		cJSON *b = template_expand_json(basic, &r->tc, err, errlen);
+		if (!b) {
+			curl_slist_free_all(hl);
+			return -1;
+		}
+		const cJSON *user = cJSON_GetObjectItemCaseSensitive(b, "user");
+		const cJSON *pass = cJSON_GetObjectItemCaseSensitive(b, "password");
+		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(curl, CURLOPT_USERNAME, cJSON_IsString(user) ? user->valuestring : "");
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, cJSON_IsString(pass) ? pass->valuestring : "");
+		cJSON_Delete(b);
+	}
+	const cJSON *bearer = cJSON_GetObjectItemCaseSensitive(c->conf, "bearer");
+	if (bearer) {
+		cJSON *tok = template_expand_json(bearer, &r->tc, err, errlen);
+		char *ts = tok ? template_text(tok) : NULL;
+		cJSON_Delete(tok);
+		if (!ts) {
+			curl_slist_free_all(hl);
+			return -1;
+		}
+		char *v;
+		if (asprintf(&v, "Bearer %s", ts) >= 0) {
+			hl = add_header(hl, "Authorization", v);
+			free(v);
+		}
+		free(ts);
+	}
+	/* Django's CSRF: on unsafe methods, the csrftoken cookie goes back in
+	 * X-CSRFToken. */
+	const cJSON *csrf = cJSON_GetObjectItemCaseSensitive(c->conf, "csrf");
+	if (is_unsafe(q->method) && !cJSON_IsFalse(csrf)) {
+		char *jar = cookies_of(curl);
+		response tmp = {.cookies = jar};
+		char e2[128];
+		cJSON *spec = cJSON_CreateObject();
+		cJSON_AddStringToObject(spec, "cookie", "csrftoken");
+		cJSON *tok = capture_take(spec, &tmp, e2, sizeof e2);
+		cJSON_Delete(spec);
+		if (tok) {
+			hl = add_header(hl, "X-CSRFToken", tok->valuestring);
+			cJSON_Delete(tok);
+		}
+		free(jar);
+	}
+	const cJSON *json = cJSON_GetObjectItemCaseSensitive(s, "json");
+	const cJSON *form = cJSON_GetObjectItemCaseSensitive(s, "form");
+	const cJSON *body = cJSON_GetObjectItemCaseSensitive(s, "body");
+	q->body = NULL;
+	if (json) {
+		cJSON *j = template_expand_json(json, &r->tc, err, errlen);
+		if (!j) {
+			curl_slist_free_all(hl);
+			return -1;
+		}
+		q->body = cJSON_PrintUnformatted(j);
+		cJSON_Delete(j);
+		hl = add_header(hl, "Content-Type", "application/json");
+	} else if (form) {
+		cJSON *fv = template_expand_json(form, &r->tc, err, errlen);
+		if (!fv) {
+			curl_slist_free_all(hl);
+			return -1;
+		}
+		size_t fcap = 256, fl = 0;
+		q->body = calloc(1, fcap);
+		cJSON_ArrayForEach(it, fv)
+		{
+			char *txt = template_text(it);
+			char *ek = curl_easy_escape(curl, it->string, 0), *ev = curl_easy_escape(curl, txt, 0);
+			size_t need = fl + strlen(ek) + strlen(ev) + 3;
+			if (need > fcap)
+				q->body = realloc(q->body, fcap = need * 2);
+			fl += (size_t)sprintf(q->body + fl, "%s%s=%s", fl ? "&" : "", ek, ev);
+			curl_free(ek);
+			curl_free(ev);
+			free(txt);
+		}
+		cJSON_Delete(fv);
+		hl = add_header(hl, "Content-Type", "application/x-www-form-urlencoded");
+	} else if (body) {
+		q->body = template_expand(body->valuestring, &r->tc, err, errlen);
+		if (!q->body) {
+			curl_slist_free_all(hl);
+			return -1;
+		}
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, q->url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(curl, CURLOPT_NOBODY, !strcmp(q->method, "HEAD") ? 1L : 0L);
+	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	if (q->body) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, q->body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body));
+	}
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
+			 strcmp(q->method, "GET") && strcmp(q->method, "HEAD") ? q->method : NULL);
+	buf b = {0}, hb = {0};
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &hb);
+	r->curl_err[0] = '\0';
+	q->code = curl_easy_perform(curl);
+	curl_slist_free_all(hl);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+	curl_off_t us = 0;
+	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &us);
+	q->us = (long long)us;
+	memset(resp, 0, sizeof *resp);
+	resp->body = b.p ? b.p : calloc(1, 1);
+	resp->body_len = b.n;
+	resp->headers = hb.p ? hb.p : calloc(1, 1);
+	if (q->code != CURLE_OK) {
+		snprintf(err, errlen, "%s", r->curl_err[0] ? r->curl_err
+						: curl_easy_strerror(q->code));
+		return -1;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	resp->json = b.n ? cJSON_ParseWithLength(resp->body, b.n) : NULL;
+	resp->cookies = cookies_of(curl);
+	return 0;
+}
+
+static void response_free(response *r)
+{
+	free(r->headers);
+	free(r->body);
+	free(r->cookies);
+	cJSON_Delete(r->json);
+	memset(r, 0, sizeof *r);
+}
+
+/* The path into the flow file of a failed expectation: a plain step's
+ * "steps[3].expect.status", a crud step's "steps[0].crud.expect.update". */
+static void expectation_path(const cJSON *s, const char *what, char *out, size_t len)
+{
+	const char *p = cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring;
+	const char *paren = strstr(p, " (");
+	if (!paren) {
+		if (strstr(p, ".login"))
+			snprintf(out, len, "%s.expect", p);
+		else
+			snprintf(out, len, "%s.expect.%s", p, what);
+		return;
+	}
+	char phase[32] = "";
+	sscanf(paren + 2, "%31[a-z]", phase);
+	int base = (int)(paren - p);
+	if (!strcmp(what, "status"))
+		snprintf(out, len, "%.*s.expect.%s", base, p, phase);
+	else if (!strcmp(what, "json"))
+		snprintf(out, len, "%.*s.%s", base, p, !strcmp(phase, "update") ? "update" : "create");
+	else
+		snprintf(out, len, "%.*s (%s: %s)", base, p, phase, what);
+}
+
+static void trimmed_body(const response *resp, char *out, size_t len)
+{
+	if (!resp->body_len) {
+		snprintf(out, len, "(empty)");
+		return;
+	}
+	size_t n = resp->body_len < SHOWN_BODY ? resp->body_len : SHOWN_BODY;
+	size_t k = 0;
+	for (size_t i = 0; i < n && k + 2 < len; i++) {
+		unsigned char ch = (unsigned char)resp->body[i];
+		out[k++] = ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : ch < 0x20 ? '?' : (char)ch;
+	}
+	out[k] = '\0';
+	if (resp->body_len > n)
+		snprintf(out + k, len - k, "... (%zu bytes)", resp->body_len);
+}
+
+static int finish_fail(run *r, const char *result, char *reason)
+{
+	redact(r, reason, 8192);
+	nr_msg *m = r->h->msg_new(r->t, "finished");
+	r->h->msg_string(m, "result", result);
+	r->h->msg_string(m, "fail_reason", reason);
+	char *tj = cJSON_PrintUnformatted(r->timings);
+	r->h->msg_json(m, "timings", tj);
+	free(tj);
+	return r->h->msg_emit(m);
+}
+
+static void endpoint_of(const cJSON *s, char *out, size_t len)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(s, "path");
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(s, "url");
+	snprintf(out, len, "%s %s", method_of(s), p ? p->valuestring : u->valuestring);
+}
+
+static int run_flow(run *r)
+{
+	const nr_host *h = r->h;
+	int i = 0;
+	const cJSON *s;
+	cJSON_ArrayForEach(s, r->f->steps)
+	{
+		i++;
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(s, "name");
+		char name[200];
+		snprintf(name, sizeof name, "%s", cJSON_IsString(nm) ? nm->valuestring : "");
+		const cJSON *retry = cJSON_GetObjectItemCaseSensitive(s, "retry");
+		int attempts = 1 + (retry ? (int)cJSON_GetObjectItemCaseSensitive(retry, "count")->valuedouble : 0);
+		const cJSON *iv = cJSON_GetObjectItemCaseSensitive(retry, "interval_ms");
+		long interval = cJSON_IsNumber(iv) ? (long)iv->valuedouble : 500;
+		char reason[8192];
+		int ok = 0;
+		for (int a = 1; a <= attempts && !ok; a++) {
+			if (h->interrupted(r->t))
+				return finish_fail(r, NR_RESULT_INTERRUPTED,
+						   strcpy(reason, "interrupted between steps"));
+			request q = {0};
+			response resp = {0};
+			char err[4096] = "", what[128] = "";
+			int sent = do_request(r, s, &q, &resp, err, sizeof err) == 0;
+			double ms = (double)q.us / 1000.0;
+			char line[1024];
+			if (sent) {
+				snprintf(line, sizeof line, "step %d %s: %s %s -> %ld (%.1f ms)%s", i,
+					 name, q.method, q.url, resp.status, ms,
+					 a > 1 ? " (retry)" : "");
+			} else {
+				snprintf(line, sizeof line, "step %d %s: %s %s -> %s", i, name,
+					 q.method ? q.method : "?", q.url ? q.url : "?", err);
+			}
+			redact(r, line, sizeof line);
+			nr_msg *m = h->msg_new(r->t, "running");
+			h->msg_string(m, "type", "log");
+			h->msg_string(m, "log", line);
+			h->msg_int(m, "step", i);
+			h->msg_string(m, "name", name);
+			h->msg_string(m, "method", q.method ? q.method : "");
+			h->msg_string(m, "url", q.url ? q.url : "");
+			if (sent)
+				h->msg_int(m, "http_status", resp.status);
+			h->msg_number(m, "ms", ms);
+			h->msg_emit(m);
+			char ep[512];
+			endpoint_of(s, ep, sizeof ep);
+			if (sent) {
+				cJSON *tm = cJSON_CreateObject();
+				cJSON_AddStringToObject(tm, "endpoint", ep);
+				cJSON_AddNumberToObject(tm, "ms", ms);
+				cJSON_AddNumberToObject(tm, "status", (double)resp.status);
+				cJSON_AddItemToArray(r->timings, tm);
+			}
+			const cJSON *ex = cJSON_GetObjectItemCaseSensitive(s, "expect");
+			cJSON *exx = NULL;
+			if (!sent) {
+				snprintf(reason, sizeof reason, "step %d \"%s\" (%s): %s %s\n  %s",
+					 i, name, cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring,
+					 q.method ? q.method : "?", q.url ? q.url : "?",
+					 err[0] ? err : "the request failed");
+			} else if (ex && !(exx = template_expand_json(ex, &r->tc, err, sizeof err))) {
+				snprintf(reason, sizeof reason, "step %d \"%s\": %s", i, name, err);
+			} else if (exx && expect_check(exx, &resp, what, sizeof what, err, sizeof err) < 0) {
+				char xp[512], shown[1024];
+				expectation_path(s, what, xp, sizeof xp);
+				trimmed_body(&resp, shown, sizeof shown);
+				snprintf(reason, sizeof reason,
+					 "step %d \"%s\": %s %s\n  %s: %s\n  response %ld: %s",
+					 i, name, q.method, q.url, xp, err, resp.status, shown);
+			} else {
+				ok = 1;
+				/* Captures, for the steps after this one. */
+				const cJSON *cap = cJSON_GetObjectItemCaseSensitive(s, "capture");
+				const cJSON *c;
+				cJSON_ArrayForEach(c, cap)
+				{
+					cJSON *v = capture_take(c, &resp, err, sizeof err);
+					if (!v) {
+						char shown[1024];
+						trimmed_body(&resp, shown, sizeof shown);
+						snprintf(reason, sizeof reason,
+							 "step %d \"%s\": %s %s\n  %s.capture.%s: %s\n  "
+							 "response %ld: %s", i, name, q.method, q.url,
+							 cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring,
+							 c->string, err, resp.status, shown);
+						ok = 0;
+						break;
+					}
+					if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "secret")) &&
+					    cJSON_IsString(v))
+						cJSON_AddItemToArray(r->f->secrets, cJSON_CreateString(v->valuestring));
+					cJSON_DeleteItemFromObjectCaseSensitive(r->vars, c->string);
+					cJSON_AddItemToObject(r->vars, c->string, v);
+				}
+			}
+			cJSON_Delete(exx);
+			free(q.url);
+			free(q.body);
+			response_free(&resp);
+			if (!ok && a < attempts) {
+				struct timespec ts = {interval / 1000, (interval % 1000) * 1000000L};
+				nanosleep(&ts, NULL);
+			}
+		}
+		if (!ok)
+			return finish_fail(r, NR_RESULT_FAIL, reason);
+	}
+	nr_msg *m = h->msg_new(r->t, "finished");
+	h->msg_string(m, "result", NR_RESULT_PASS);
+	h->msg_int(m, "steps", i);
+	char *tj = cJSON_PrintUnformatted(r->timings);
+	h->msg_json(m, "timings", tj);
+	free(tj);
+	return h->msg_emit(m);
+}
+
+static int crud_flow_run(const nr_host *h, nr_task *t)
+{
+	char err[4096];
+	const char *uri = h->uri(t);
+	if (!uri)
+		return h->finish(t, NR_RESULT_ERROR, "no flow to run: give the flow file with "
+				 "-u FILE (see nrunner-flow(5))");
+	flow *f = flow_load(uri, err, sizeof err);
+	if (!f)
+		return h->finish(t, NR_RESULT_ERROR, err);
+	run r = {.h = h, .t = t, .f = f};
+	const char *base = h->string(h->get(h->kwargs(t), "base_url"));
+	if (!base)
+		base = f->base_url;
+	if (!base)
+		base = getenv("NRUNNER_BASE_URL");
+	if (!base || !*base) {
+		flow_free(f);
+		return h->finish(t, NR_RESULT_ERROR, "no base URL: give base_url=URL, "
+				 "\"base_url\" in the flow, or NRUNNER_BASE_URL");
+	}
+	char unique[16];
+	unsigned char rb[6];
+	if (getrandom(rb, sizeof rb, 0) != sizeof rb)
+		memset(rb, 7, sizeof rb);
+	snprintf(unique, sizeof unique, "%02x%02x%02x%02x%02x%02x", rb[0], rb[1], rb[2], rb[3],
+		 rb[4], rb[5]);
+	r.vars = cJSON_CreateObject();
+	r.tc.vars = r.vars;
+	r.tc.unique = unique;
+	r.timings = cJSON_CreateArray();
+	/* The base URL and the vars may use templates too. */
+	r.base = template_expand(base, &r.tc, err, sizeof err);
+	size_t bl = r.base ? strlen(r.base) : 0;
+	while (bl && r.base[bl - 1] == '/')
+		r.base[--bl] = '\0';
+	const cJSON *v;
+	int rc = 0;
+	cJSON_ArrayForEach(v, f->vars)
+	{
+		cJSON *x = r.base ? template_expand_json(v, &r.tc, err, sizeof err) : NULL;
+		if (!x) {
+			rc = -1;
+			break;
+		}
+		cJSON_AddItemToObject(r.vars, v->string, x);
+	}
+	if (!r.base || rc < 0)
+		rc = h->finish(t, NR_RESULT_ERROR, err);
+	else
+		rc = run_flow(&r);
+	for (size_t i = 0; i < r.nclients; i++) {
+		curl_easy_cleanup(r.clients[i].curl);
+		free(r.clients[i].name);
+	}
+	free(r.clients);
+	free(r.base);
+	cJSON_Delete(r.vars);
+	cJSON_Delete(r.timings);
+	flow_free(f);
+	return rc;
+}
+
+/* `nrunner run` claims JSON files that are flows; a bad flow stops the
+ * job before anything runs, with its one line. */
+static int crud_flow_resolve(const nr_host *h, nr_resolver *res, const char *path)
+{
+	size_t n = strlen(path);
+	if (n < 5 || strcmp(path + n - 5, ".json"))
+		return NR_RESOLVE_NOT_MINE;
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return NR_RESOLVE_NOT_MINE;
+	char head[65536];
+	size_t got = fread(head, 1, sizeof head - 1, fp);
+	head[got] = '\0';
+	int whole = feof(fp);
+	fclose(fp);
+	cJSON *doc = whole ? cJSON_Parse(head) : NULL;
+	int mine = doc ? flow_looks_like(doc) : strstr(head, "\"steps\"") != NULL;
+	cJSON_Delete(doc);
+	if (!mine)
+		return NR_RESOLVE_NOT_MINE;
+	char err[4096];
+	flow *f = flow_load(path, err, sizeof err);
+	if (!f) {
+		/* The error already starts with the file's name. */
+		const char *msg = strncmp(err, path, strlen(path)) ? err : err + strlen(path);
+		while (*msg == ':' || *msg == ' ')
+			msg++;
+		h->resolve_error(res, "%s", msg);
+		return NR_RESOLVE_ERROR;
+	}
+	int rc = h->resolve_add(res, "crud-flow", path, f->name) < 0 ? NR_RESOLVE_ERROR
+								     : NR_RESOLVE_CLAIMED;
+	flow_free(f);
+	return rc;
+}
+
+static int crud_flow_init(const nr_host *h, char *err, size_t errlen)
+{
+	(void)h;
+	/* Once, in nrunner's own process, before the tasks fork. */
+	CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (c != CURLE_OK) {
+		snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(c));
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const crud_flow_config[] = {NULL};
+
+static const nr_kind crud_flow_kind = {
+	.name = "crud-flow",
+	.summary = "Runs an HTTP API flow (nrunner-flow(5)) over libcurl",
+	.run = crud_flow_run,
+	.config_used = crud_flow_config,
+	.resolve = crud_flow_resolve,
+};
+
+static const nr_kind *const kinds[] = {&crud_flow_kind, NULL};
+
+static const nr_plugin plugin = {
+	NR_PLUGIN_ABI,
+	.name = "crud-flow",
+	.version = PACKAGE_VERSION,
+	.kinds = kinds,
+	.init = crud_flow_init,
+};
+
+const nr_plugin *nr_plugin_entry(void)
+{
+	return &plugin;
+}

@@ -1,0 +1,32 @@
+/* crud-flow's model: a flow file (JSON) loaded, its includes spliced in,
+ * its crud and login shorthands expanded into plain steps, and checked,
+ * so that a bad flow is refused before any request with one line naming
+ * the file and the path into it ("steps[3].expect.assert[0].op").
+ * The format is documented in nrunner-flow(5). */
+#ifndef NR_FLOW_H
+#define NR_FLOW_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+typedef struct flow {
+	char *file;      /* the flow file as given */
+	char *name;
+	cJSON *vars;     /* object: name -> value (templates allowed) */
+	cJSON *clients;  /* object: name -> client object */
+	cJSON *steps;    /* array of plain steps; each has "_origin" (a path
+			  * into the file that wrote it, for messages) */
+	cJSON *secrets;  /* array of strings never to print */
+	char *base_url;  /* from the file, may be NULL */
+} flow;
+
+/* Loads and checks a flow file.  On error returns NULL with one line in
+ * err: "<file>: <path>: <what is wrong>; <what to do>". */
+flow *flow_load(const char *path, char *err, size_t errlen);
+void flow_free(flow *f);
+
+/* Whether a parsed JSON document looks like a flow (an object with
+ * "steps"), for claiming files. */
+int flow_looks_like(const cJSON *doc);
+
+#endif
