@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Directories never searched: hidden ones, and nrunner's own results. */
 #define RESULTS_DIR_NAME "nrunner-results"
+#define IGNORE_MARKER ".nrunnerignore"
 
 int nr_resolver_add(nr_resolver *r, const char *kind, const char *uri,
 		    const char *identifier)
@@ -163,6 +165,17 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A directory holding a file named .nrunnerignore is not searched when
+ * found inside a target (named itself, it is): an app's sources, or flows
+ * that are only included by others. */
+static int ignored_dir(const char *dir)
+{
+	char *marker = nr_xasprintf("%s/" IGNORE_MARKER, dir);
+	int ignored = access(marker, F_OK) == 0;
+	free(marker);
+	return ignored;
+}
+
 static int resolve_dir(nr_registry *reg, const char *dir, nr_runnable_list *out,
 		       char *err, size_t errlen)
 {
@@ -192,7 +205,7 @@ static int resolve_dir(nr_registry *reg, const char *dir, nr_runnable_list *out,
 		if (rc == 0 && lstat(p, &lst) == 0) {
 			/* Symbolic links to directories are not followed, so
 			 * a link loop cannot trap the search. */
-			if (S_ISDIR(lst.st_mode))
+			if (S_ISDIR(lst.st_mode) && !ignored_dir(p))
 				rc = resolve_dir(reg, p, out, err, errlen);
 			else if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
 				rc = resolve_file(reg, p, 0, out, err, errlen);

@@ -312,6 +312,13 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 			tmp[--n] = '\0';
 		const char *b = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
 		snprintf(res, sizeof res, "%s", b);
+		/* The collection's name, singular: "tag-categories" is a
+		 * collection of "tag-category". */
+		size_t rl = strlen(res);
+		if (rl > 3 && !strcmp(res + rl - 3, "ies"))
+			strcpy(res + rl - 3, "y");
+		else if (rl > 1 && res[rl - 1] == 's' && res[rl - 2] != 's')
+			res[rl - 1] = '\0';
 	}
 	char var[96];
 	snprintf(var, sizeof var, "%s", cJSON_IsString(cap) ? cap->valuestring : "");
