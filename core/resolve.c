@@ -70,7 +70,13 @@ void nr_resolver_error(nr_resolver *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	r->error = nr_xasprintf("%s: %s", r->path, msg);
+	/* A message that already names the file (a syntax error's
+	 * "file:line:col: ...") is taken as it is. */
+	size_t pl = strlen(r->path);
+	if (!strncmp(msg, r->path, pl) && (msg[pl] == ':' || msg[pl] == ' '))
+		r->error = nr_xstrdup(msg);
+	else
+		r->error = nr_xasprintf("%s: %s", r->path, msg);
 }
 
 /* Is this parsed JSON meant as a recipe: an object with "kind", or an

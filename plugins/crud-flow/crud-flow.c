@@ -643,11 +643,7 @@ static int crud_flow_resolve(const nr_host *h, nr_resolver *res, const char *pat
 	char err[4096];
 	flow *f = flow_load(path, err, sizeof err);
 	if (!f) {
-		/* The error already starts with the file's name. */
-		const char *msg = strncmp(err, path, strlen(path)) ? err : err + strlen(path);
-		while (*msg == ':' || *msg == ' ')
-			msg++;
-		h->resolve_error(res, "%s", msg);
+		h->resolve_error(res, "%s", err);
 		return NR_RESOLVE_ERROR;
 	}
 	int rc = h->resolve_add(res, "crud-flow", path, f->name) < 0 ? NR_RESOLVE_ERROR

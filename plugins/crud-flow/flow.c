@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define MAX_INCLUDE_DEPTH 8
 
@@ -158,6 +159,11 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 		else
 			snprintf(incpath, sizeof incpath, "%.*s/%s", (int)(slash - path),
 				 path, it->valuestring);
+		if (access(incpath, R_OK) < 0) {
+			fail(err, errlen, "%s: include[%d]: %s: %s", path, i, incpath,
+			     strerror(errno));
+			goto out;
+		}
 		if (load_into(f, incpath, depth + 1, stack, err, errlen) < 0)
 			goto out;
 		i++;
