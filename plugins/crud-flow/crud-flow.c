@@ -480,7 +480,10 @@ static int run_flow(run *r)
 			h->msg_int(m, "step", i);
 			h->msg_string(m, "name", name);
 			h->msg_string(m, "method", q.method ? q.method : "");
-			h->msg_string(m, "url", q.url ? q.url : "");
+			char shown_url[4096];
+			snprintf(shown_url, sizeof shown_url, "%s", q.url ? q.url : "");
+			redact(r, shown_url, sizeof shown_url);
+			h->msg_string(m, "url", shown_url);
 			if (sent)
 				h->msg_int(m, "http_status", resp.status);
 			h->msg_number(m, "ms", ms);
