@@ -51,6 +51,105 @@ static int finish_error(const nr_host *h, nr_task *t, const char *result,
 	return h->finish(t, result, why);
 }
 
+void nr_pg_db_free(nr_pg_db *db)
+{
+	free(db->conninfo);
+	free(db->url);
+	free(db->host);
+	free(db->port);
+	free(db->user);
+	memset(db, 0, sizeof *db);
+}
+
+int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
+		    char *err, size_t errlen)
+{
+	memset(db, 0, sizeof *db);
+	db->failure_is_error = 1;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	PGconn *admin = nr_pg_connect(o->dsn, NULL, err, errlen);
+	if (!admin)
+		return -1;
+	char id[64];
+	snprintf(id, sizeof id, "%s_%ld", job_token(), (long)getpid());
+	nr_pg_db_name(o->prefix, o->name, id, db->name);
+	int rc = 0;
+	double template_ms = 0;
+	if (is_template) {
+		struct timespec tb;
+		clock_gettime(CLOCK_MONOTONIC, &tb);
+		rc = nr_pg_template_name(admin, o, db->template, err, errlen);
+		if (rc == 0)
+			rc = nr_pg_ensure_template(admin, o, db->template, &db->template_built,
+						   err, errlen);
+		if (db->template_built)
+			template_ms = ms_since(&tb);
+		db->failure_is_error = 0;
+		if (rc == 0) {
+			db->failure_is_error = 1;
+			rc = nr_pg_create_db(admin, db->name, db->template, o->strategy, err, errlen);
+		}
+	} else {
+		rc = nr_pg_create_db(admin, db->name, NULL, o->strategy, err, errlen);
+		if (rc == 0) {
+			db->failure_is_error = 0;
+			PGconn *c = nr_pg_connect(o->dsn, db->name, err, errlen);
+			rc = c ? nr_pg_build_schema(c, o, err, errlen) : -1;
+			PQfinish(c);
+		}
+	}
+	/* The schema's own build time when the template was built here is
+	 * not part of the clone. */
+	db->provision_ms = ms_since(&t0) - template_ms;
+	db->template_build_ms = template_ms;
+	if (rc < 0) {
+		/* Never leave a half-made database. */
+		char e2[512];
+		nr_pg_drop_db(admin, db->name, e2, sizeof e2);
+		PQfinish(admin);
+		return -1;
+	}
+	db->conninfo = nr_pg_conninfo(admin, db->name);
+	db->url = nr_pg_url(admin, db->name);
+	db->host = strdup(PQhost(admin));
+	db->port = strdup(PQport(admin));
+	db->user = strdup(PQuser(admin));
+	PQfinish(admin);
+	return 0;
+}
+
+int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
+		  size_t errlen)
+{
+	struct timespec tr;
+	clock_gettime(CLOCK_MONOTONIC, &tr);
+	PGconn *admin = nr_pg_connect(o->dsn, NULL, err, errlen);
+	if (!admin)
+		return -1;
+	int rc;
+	if (keep) {
+		char *q = PQescapeIdentifier(admin, db->name, strlen(db->name));
+		char sql[256];
+		snprintf(sql, sizeof sql, "COMMENT ON DATABASE %s IS '" KEPT_COMMENT "'", q);
+		PQfreemem(q);
+		rc = nr_pg_exec(admin, sql, "marking the database kept", err, errlen);
+	} else {
+		rc = nr_pg_drop_db(admin, db->name, err, errlen);
+	}
+	PQfinish(admin);
+	db->release_ms = ms_since(&tr);
+	return rc;
+}
+
+const char *nr_pg_kept_note(void)
+{
+	return getenv("NRUNNER_PRIVATE_PG")
+		       ? " (but on the job's private server, which goes with the job: "
+			 "name a server with dsn= or PGHOST to keep it after)"
+		       : "";
+}
+
 int nr_pg_provision_run(const nr_host *h, nr_task *t)
 {
 	char err[4096];
@@ -59,111 +158,48 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 			    h->kwargs(t), &o, err, sizeof err) < 0)
 		return finish_error(h, t, NR_RESULT_ERROR, err);
 	const int is_template = !strcmp(h->kind(t), "provision-template");
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	PGconn *admin = nr_pg_connect(o.dsn, NULL, err, sizeof err);
-	if (!admin) {
+	nr_pg_db db;
+	if (nr_pg_provision(&o, is_template, &db, err, sizeof err) < 0) {
+		int e = db.failure_is_error;
 		nr_pg_free_opts(&o);
-		return finish_error(h, t, NR_RESULT_ERROR, err);
-	}
-	char id[64], name[NR_PG_NAMEMAX + 1], tpl[NR_PG_NAMEMAX + 1] = "";
-	snprintf(id, sizeof id, "%s_%ld", job_token(), (long)getpid());
-	nr_pg_db_name(o.prefix, o.name, id, name);
-	int built = 0, rc = 0;
-	double template_ms = 0;
-	const char *result = NR_RESULT_FAIL;
-	if (is_template) {
-		struct timespec tb;
-		clock_gettime(CLOCK_MONOTONIC, &tb);
-		rc = nr_pg_template_name(admin, &o, tpl, err, sizeof err);
-		if (rc == 0)
-			rc = nr_pg_ensure_template(admin, &o, tpl, &built, err, sizeof err);
-		if (built)
-			template_ms = ms_since(&tb);
-		if (rc == 0)
-			rc = nr_pg_create_db(admin, name, tpl, o.strategy, err, sizeof err);
-		else
-			result = NR_RESULT_FAIL;
-	} else {
-		rc = nr_pg_create_db(admin, name, NULL, o.strategy, err, sizeof err);
-		if (rc < 0) {
-			result = NR_RESULT_ERROR;
-		} else {
-			PGconn *db = nr_pg_connect(o.dsn, name, err, sizeof err);
-			rc = db ? nr_pg_build_schema(db, &o, err, sizeof err) : -1;
-			PQfinish(db);
-		}
-	}
-	/* The schema's own build time when the template was built here is
-	 * not part of the clone. */
-	double provision_ms = ms_since(&t0) - template_ms;
-	if (rc < 0) {
-		/* Never leave a half-made database. */
-		char e2[512];
-		nr_pg_drop_db(admin, name, e2, sizeof e2);
-		PQfinish(admin);
-		nr_pg_free_opts(&o);
-		return finish_error(h, t, result, err);
+		return finish_error(h, t, e ? NR_RESULT_ERROR : NR_RESULT_FAIL, err);
 	}
 	if (h->interrupted(t)) {
-		char e2[512];
-		nr_pg_drop_db(admin, name, e2, sizeof e2);
-		PQfinish(admin);
+		nr_pg_release(&o, &db, 0, err, sizeof err);
+		nr_pg_db_free(&db);
 		nr_pg_free_opts(&o);
 		return finish_error(h, t, NR_RESULT_INTERRUPTED,
 				    "interrupted while provisioning; the database was dropped");
 	}
-	char *conninfo = nr_pg_conninfo(admin, name);
-	char *url = nr_pg_url(admin, name);
 	int kept = o.keep == NR_PG_KEEP_ALWAYS;
-	double release_ms = 0;
-	if (kept) {
-		char *q = PQescapeIdentifier(admin, name, strlen(name));
-		char sql[256];
-		snprintf(sql, sizeof sql, "COMMENT ON DATABASE %s IS '" KEPT_COMMENT "'", q);
-		PQfreemem(q);
-		nr_pg_exec(admin, sql, "marking the database kept", err, sizeof err);
-		if (getenv("NRUNNER_PRIVATE_PG"))
-			h->log(t, "kept database %s: %s (but on the job's private server, "
-			       "which goes with the job: name a server with dsn= or "
-			       "PGHOST to keep it after)", name, conninfo);
-		else
-			h->log(t, "kept database %s: %s", name, conninfo);
-	} else {
-		struct timespec tr;
-		clock_gettime(CLOCK_MONOTONIC, &tr);
-		if (nr_pg_drop_db(admin, name, err, sizeof err) < 0) {
-			free(conninfo);
-			free(url);
-			PQfinish(admin);
-			nr_pg_free_opts(&o);
-			return finish_error(h, t, NR_RESULT_ERROR, err);
-		}
-		release_ms = ms_since(&tr);
+	if (nr_pg_release(&o, &db, kept, err, sizeof err) < 0 && !kept) {
+		nr_pg_db_free(&db);
+		nr_pg_free_opts(&o);
+		return finish_error(h, t, NR_RESULT_ERROR, err);
 	}
+	if (kept)
+		h->log(t, "kept database %s: %s%s", db.name, db.conninfo, nr_pg_kept_note());
 	nr_msg *m = h->msg_new(t, "finished");
 	h->msg_string(m, "result", NR_RESULT_PASS);
-	h->msg_string(m, "database", name);
-	h->msg_string(m, "conninfo", conninfo);
-	h->msg_string(m, "url", url);
+	h->msg_string(m, "database", db.name);
+	h->msg_string(m, "conninfo", db.conninfo);
+	h->msg_string(m, "url", db.url);
 	h->msg_bool(m, "kept", kept);
-	h->msg_number(m, "provision_ms", provision_ms);
+	h->msg_number(m, "provision_ms", db.provision_ms);
 	if (!kept)
-		h->msg_number(m, "release_ms", release_ms);
+		h->msg_number(m, "release_ms", db.release_ms);
 	if (is_template) {
 		char var[128];
-		build_var(tpl, var, sizeof var);
+		build_var(db.template, var, sizeof var);
 		const char *by_job = getenv(var);
-		h->msg_string(m, "template", tpl);
-		h->msg_bool(m, "template_built", built);
-		if (built)
-			h->msg_number(m, "template_build_ms", template_ms);
+		h->msg_string(m, "template", db.template);
+		h->msg_bool(m, "template_built", db.template_built);
+		if (db.template_built)
+			h->msg_number(m, "template_build_ms", db.template_build_ms);
 		else if (by_job)
 			h->msg_number(m, "template_build_ms_by_job", atof(by_job));
 	}
-	free(conninfo);
-	free(url);
-	PQfinish(admin);
+	nr_pg_db_free(&db);
 	nr_pg_free_opts(&o);
 	return h->msg_emit(m);
 }

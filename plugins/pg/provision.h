@@ -8,6 +8,30 @@
  * kind's name says which. */
 int nr_pg_provision_run(const nr_host *h, nr_task *t);
 
+#include "pg.h"
+
+/* A database made for a task (or a flow's environment). */
+typedef struct nr_pg_db {
+	char name[NR_PG_NAMEMAX + 1];
+	char template[NR_PG_NAMEMAX + 1]; /* provision-template's, or "" */
+	char *conninfo, *url, *host, *port, *user;
+	double provision_ms, template_build_ms, release_ms;
+	int template_built;
+	int failure_is_error; /* on failure: the environment (error), not the
+			       * schema (fail) */
+} nr_pg_db;
+
+/* Makes a fresh database by the options' method (a clone of the template
+ * when is_template); on failure nothing is left and err says why. */
+int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
+		    char *err, size_t errlen);
+/* Drops it, or, with keep, marks it kept (the job's sweep spares it). */
+int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
+		  size_t errlen);
+void nr_pg_db_free(nr_pg_db *db);
+/* What to add when a kept database is on the private server. */
+const char *nr_pg_kept_note(void);
+
 /* The job hooks (ABI 1.2): the private server when no server is named,
  * templates built before the tasks fork, and a sweep of what killed tasks
  * left. */
