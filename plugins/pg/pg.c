@@ -701,6 +701,21 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		nr_pg_free_opts(o);
 		return -1;
 	}
+	return nr_pg_finish_opts(kind, uri, o, err, errlen);
+}
+
+int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *err,
+		      size_t errlen)
+{
+	if (!o->prefix)
+		o->prefix = "nr_";
+	if (!o->strategy)
+		o->strategy = "FILE_COPY";
+	if (strcmp(o->strategy, "FILE_COPY") && strcmp(o->strategy, "WAL_LOG")) {
+		nr_pg_free_opts(o);
+		return fail(err, errlen, "\"strategy\": \"%s\": use FILE_COPY or WAL_LOG",
+			    o->strategy);
+	}
 	struct stat st;
 	if (uri && stat(uri, &st) < 0) {
 		int e = errno;

@@ -83,6 +83,11 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		    const char *identifier, const nr_value *kwargs,
 		    nr_pg_opts *o, char *err, size_t errlen);
 void nr_pg_free_opts(nr_pg_opts *o);
+/* The second half of nr_pg_read_opts, for a caller that filled the
+ * fields itself (a flow's environment): defaults, and what the uri means
+ * for `kind`.  Takes ownership of o->command and o->inputs. */
+int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o,
+		      char *err, size_t errlen);
 
 /* Brings a fresh database to the schema, by the method the options name
  * (SQL file, migrations directory, or migrate command). */

@@ -234,6 +234,27 @@ static void build_var(const char *tpl, char *out, size_t len)
 			*p = '_';
 }
 
+int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen)
+{
+	PGconn *admin = nr_pg_connect(o->dsn, NULL, err, errlen);
+	char tpl[NR_PG_NAMEMAX + 1];
+	int built = 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = admin ? nr_pg_template_name(admin, o, tpl, err, errlen) : -1;
+	if (rc == 0)
+		rc = nr_pg_ensure_template(admin, o, tpl, &built, err, errlen);
+	if (rc == 0 && built) {
+		/* Tell the tasks, which report it: the build is the job's. */
+		char var[128], val[32];
+		build_var(tpl, var, sizeof var);
+		snprintf(val, sizeof val, "%.3f", ms_since(&t0));
+		setenv(var, val, 1);
+	}
+	PQfinish(admin);
+	return rc;
+}
+
 /* Builds the template a provision-template runnable needs, before any
  * task forks: the tasks then only clone. */
 static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
@@ -245,42 +266,36 @@ static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
 	if (nr_pg_read_opts(h, "provision-template", uri, id ? id : "template",
 			    h->get(r, "kwargs"), &o, err, errlen) < 0)
 		return -1;
-	PGconn *admin = nr_pg_connect(o.dsn, NULL, err, errlen);
-	char tpl[NR_PG_NAMEMAX + 1];
-	int built = 0;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = admin ? nr_pg_template_name(admin, &o, tpl, err, errlen) : -1;
-	if (rc == 0)
-		rc = nr_pg_ensure_template(admin, &o, tpl, &built, err, errlen);
-	if (rc == 0 && built) {
-		/* Tell the tasks, which report it: the build is the job's. */
-		char var[128], val[32];
-		build_var(tpl, var, sizeof var);
-		snprintf(val, sizeof val, "%.3f", ms_since(&t0));
-		setenv(var, val, 1);
-	}
-	PQfinish(admin);
+	int rc = nr_pg_prebuild(&o, err, errlen);
 	nr_pg_free_opts(&o);
 	return rc;
+}
+
+int nr_pg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen)
+{
+	began = 1;
+	job_token();
+	int need_private = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!dsns[i] || !*dsns[i])
+			need_private = 1;
+		remember_dsn(dsns[i]);
+	}
+	return need_private ? nr_pg_private_start(err, errlen) : 0;
 }
 
 int nr_pg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 		    size_t errlen)
 {
-	began = 1;
-	job_token();
-	int need_private = 0;
-	for (size_t i = 0; i < h->size(runnables); i++) {
-		const nr_value *r = h->item(runnables, i);
-		const char *dsn = h->string(h->get(h->get(r, "kwargs"), "dsn"));
-		if (!dsn || !*dsn)
-			need_private = 1;
-		remember_dsn(dsn);
-	}
-	if (need_private && nr_pg_private_start(err, errlen) < 0)
+	size_t n = h->size(runnables);
+	const char **dsns = calloc(n + 1, sizeof *dsns);
+	for (size_t i = 0; i < n; i++)
+		dsns[i] = h->string(h->get(h->get(h->item(runnables, i), "kwargs"), "dsn"));
+	int rc = nr_pg_job_setup(dsns, n, err, errlen);
+	free(dsns);
+	if (rc < 0)
 		return -1;
-	for (size_t i = 0; i < h->size(runnables); i++) {
+	for (size_t i = 0; i < n; i++) {
 		const nr_value *r = h->item(runnables, i);
 		const char *kind = h->string(h->get(r, "kind"));
 		if (kind && !strcmp(kind, "provision-template") &&

@@ -32,6 +32,13 @@ void nr_pg_db_free(nr_pg_db *db);
 /* What to add when a kept database is on the private server. */
 const char *nr_pg_kept_note(void);
 
+/* A job's setup, for any plugin that provisions: remembers the servers
+ * (dsns; NULL or "" for the default) to sweep at job end, and starts the
+ * private server if one of them is the default and no server is named. */
+int nr_pg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen);
+/* Builds the template the options describe, if it is not there. */
+int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen);
+
 /* The job hooks (ABI 1.2): the private server when no server is named,
  * templates built before the tasks fork, and a sweep of what killed tasks
  * left. */
