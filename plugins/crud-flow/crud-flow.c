@@ -6,7 +6,9 @@
  * expected and what came, and the start of the body. */
 #include "config.h"
 
+#include "env.h"
 #include "expect.h"
+#include "pg/provision.h"
 #include "flow.h"
 #include "template.h"
 
@@ -40,6 +42,7 @@ typedef struct run {
 	size_t nclients;
 	cJSON *timings;
 	char curl_err[CURL_ERROR_SIZE];
+	struct outcome *out;
 } run;
 
 typedef struct buf {
@@ -419,16 +422,22 @@ static void trimmed_body(const response *resp, char *out, size_t len)
 		snprintf(out + k, len - k, "... (%zu bytes)", resp->body_len);
 }
 
+/* The flow's outcome; the caller tears the environment down and then
+ * sends "finished". */
+typedef struct outcome {
+	const char *result;
+	char reason[8192];
+	int steps;
+} outcome;
+
 static int finish_fail(run *r, const char *result, char *reason)
 {
-	redact(r, reason, 8192);
-	nr_msg *m = r->h->msg_new(r->t, "finished");
-	r->h->msg_string(m, "result", result);
-	r->h->msg_string(m, "fail_reason", reason);
-	char *tj = cJSON_PrintUnformatted(r->timings);
-	r->h->msg_json(m, "timings", tj);
-	free(tj);
-	return r->h->msg_emit(m);
+	outcome *o = r->out;
+	o->result = result;
+	if (reason != o->reason)
+		snprintf(o->reason, sizeof o->reason, "%s", reason);
+	redact(r, o->reason, sizeof o->reason);
+	return 0;
 }
 
 static void endpoint_of(const cJSON *s, char *out, size_t len)
@@ -459,6 +468,7 @@ static int run_flow(run *r)
 			if (h->interrupted(r->t))
 				return finish_fail(r, NR_RESULT_INTERRUPTED,
 						   strcpy(reason, "interrupted between steps"));
+			r->out->steps = i;
 			request q = {0};
 			response resp = {0};
 			char err[4096] = "", what[128] = "";
@@ -551,13 +561,16 @@ static int run_flow(run *r)
 		if (!ok)
 			return finish_fail(r, NR_RESULT_FAIL, reason);
 	}
-	nr_msg *m = h->msg_new(r->t, "finished");
-	h->msg_string(m, "result", NR_RESULT_PASS);
-	h->msg_int(m, "steps", i);
-	char *tj = cJSON_PrintUnformatted(r->timings);
-	h->msg_json(m, "timings", tj);
-	free(tj);
-	return h->msg_emit(m);
+	r->out->result = NR_RESULT_PASS;
+	r->out->steps = i;
+	return 0;
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static int crud_flow_run(const nr_host *h, nr_task *t)
@@ -570,17 +583,41 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 	flow *f = flow_load(uri, err, sizeof err);
 	if (!f)
 		return h->finish(t, NR_RESULT_ERROR, err);
-	run r = {.h = h, .t = t, .f = f};
-	const char *base = h->string(h->get(h->kwargs(t), "base_url"));
+	const nr_value *kw = h->kwargs(t);
+	const char *base = h->string(h->get(kw, "base_url"));
+	env_spec e;
+	/* A base URL on the command line means the app is already there. */
+	if (env_load(uri, f->environment,
+		     base ? "shared" : h->string(h->get(kw, "environment")),
+		     h->string(h->get(kw, "keep")), &e, err, sizeof err) < 0) {
+		flow_free(f);
+		return h->finish(t, NR_RESULT_ERROR, err);
+	}
+	env_run er = {0};
+	double t0 = mono_ms();
+	if (e.isolated) {
+		if (env_up(h, t, &e, f->name, &er, err, sizeof err) < 0) {
+			env_free(&e);
+			flow_free(f);
+			return h->finish(t, h->interrupted(t) ? NR_RESULT_INTERRUPTED
+							      : NR_RESULT_ERROR, err);
+		}
+		base = er.base_url;
+		nr_msg *m = h->msg_new(t, "running");
+		char line[512];
+		snprintf(line, sizeof line, "environment: database %s, app on %s (ready in %.0f ms)",
+			 er.db_name, er.base_url,
+			 er.app_start_ms);
+		h->msg_string(m, "type", "log");
+		h->msg_string(m, "log", line);
+		h->msg_emit(m);
+	}
 	if (!base)
 		base = f->base_url;
 	if (!base)
 		base = getenv("NRUNNER_BASE_URL");
-	if (!base || !*base) {
-		flow_free(f);
-		return h->finish(t, NR_RESULT_ERROR, "no base URL: give base_url=URL, "
-				 "\"base_url\" in the flow, or NRUNNER_BASE_URL");
-	}
+	outcome out = {.result = NR_RESULT_ERROR};
+	run r = {.h = h, .t = t, .f = f, .out = &out};
 	char unique[16];
 	unsigned char rb[6];
 	if (getrandom(rb, sizeof rb, 0) != sizeof rb)
@@ -591,26 +628,63 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 	r.tc.vars = r.vars;
 	r.tc.unique = unique;
 	r.timings = cJSON_CreateArray();
-	/* The base URL and the vars may use templates too. */
-	r.base = template_expand(base, &r.tc, err, sizeof err);
-	size_t bl = r.base ? strlen(r.base) : 0;
-	while (bl && r.base[bl - 1] == '/')
-		r.base[--bl] = '\0';
-	const cJSON *v;
-	int rc = 0;
-	cJSON_ArrayForEach(v, f->vars)
-	{
-		cJSON *x = r.base ? template_expand_json(v, &r.tc, err, sizeof err) : NULL;
-		if (!x) {
-			rc = -1;
-			break;
+	double steps_ms = 0;
+	if (!base || !*base) {
+		snprintf(out.reason, sizeof out.reason, "no base URL: give base_url=URL, "
+			 "\"base_url\" in the flow, or NRUNNER_BASE_URL; or describe an "
+			 "isolated environment in " ENV_FILE);
+	} else {
+		/* The base URL and the vars may use templates too. */
+		r.base = template_expand(base, &r.tc, err, sizeof err);
+		size_t bl = r.base ? strlen(r.base) : 0;
+		while (bl && r.base[bl - 1] == '/')
+			r.base[--bl] = '\0';
+		const cJSON *v;
+		int rc = r.base ? 0 : -1;
+		cJSON_ArrayForEach(v, f->vars)
+		{
+			cJSON *x = rc == 0 ? template_expand_json(v, &r.tc, err, sizeof err) : NULL;
+			if (!x) {
+				rc = -1;
+				break;
+			}
+			cJSON_AddItemToObject(r.vars, v->string, x);
 		}
-		cJSON_AddItemToObject(r.vars, v->string, x);
+		if (rc < 0) {
+			snprintf(out.reason, sizeof out.reason, "%s", err);
+		} else {
+			double ts = mono_ms();
+			run_flow(&r);
+			steps_ms = mono_ms() - ts;
+		}
 	}
-	if (!r.base || rc < 0)
-		rc = h->finish(t, NR_RESULT_ERROR, err);
-	else
-		rc = run_flow(&r);
+	char kept[1024] = "";
+	if (e.isolated)
+		env_down(h, t, &e, &er, strcmp(out.result, NR_RESULT_PASS) != 0, kept, sizeof kept);
+	if (kept[0])
+		h->log(t, "%s", kept);
+	nr_msg *m = h->msg_new(t, "finished");
+	h->msg_string(m, "result", out.result);
+	if (strcmp(out.result, NR_RESULT_PASS))
+		h->msg_string(m, "fail_reason", out.reason);
+	h->msg_int(m, "steps", out.steps);
+	h->msg_string(m, "environment", e.isolated ? "isolated" : "shared");
+	if (kept[0])
+		h->msg_string(m, "kept", kept);
+	char *tj = cJSON_PrintUnformatted(r.timings);
+	h->msg_json(m, "timings", tj);
+	free(tj);
+	if (e.isolated) {
+		char ph[256];
+		snprintf(ph, sizeof ph, "{\"provision_ms\":%.3f,\"app_start_ms\":%.3f,"
+			 "\"steps_ms\":%.3f,\"teardown_ms\":%.3f,\"total_ms\":%.3f}",
+			 er.provision_ms, er.app_start_ms, steps_ms, er.teardown_ms,
+			 mono_ms() - t0);
+		h->msg_json(m, "phases", ph);
+		h->msg_int(m, "app_pid", er.app_pid_seen);
+		h->msg_int(m, "app_port", er.port);
+	}
+	int rc = h->msg_emit(m);
 	for (size_t i = 0; i < r.nclients; i++) {
 		curl_easy_cleanup(r.clients[i].curl);
 		free(r.clients[i].name);
@@ -619,6 +693,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 	free(r.base);
 	cJSON_Delete(r.vars);
 	cJSON_Delete(r.timings);
+	env_free(&e);
 	flow_free(f);
 	return rc;
 }
@@ -685,6 +760,9 @@ static const nr_plugin plugin = {
 	.version = PACKAGE_VERSION,
 	.kinds = kinds,
 	.init = crud_flow_init,
+	.job_begin = env_job_begin,
+	.job_end = nr_pg_job_end,
+	.clean = nr_pg_clean,
 };
 
 const nr_plugin *nr_plugin_entry(void)

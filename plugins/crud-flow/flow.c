@@ -131,7 +131,8 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 	free(text);
 	int rc = -1;
 	static const char *const top[] = {"name", "description", "base_url", "vars",
-					  "clients", "include", "steps", NULL};
+					  "clients", "include", "steps", "environment",
+					  NULL};
 	if (!cJSON_IsObject(doc)) {
 		fail(err, errlen, "%s: a flow is a JSON object with \"steps\"", path);
 		goto out;
@@ -229,6 +230,14 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 		}
 		if (cJSON_IsString(base))
 			f->base_url = strdup(base->valuestring);
+		const cJSON *env = cJSON_GetObjectItemCaseSensitive(doc, "environment");
+		if (env && !cJSON_IsObject(env)) {
+			fail(err, errlen, "%s: environment: must be an object (see "
+			     "nrunner-flow(5), ENVIRONMENT)", path);
+			goto out;
+		}
+		if (env)
+			f->environment = cJSON_Duplicate(env, 1);
 	}
 	rc = 0;
 out:
@@ -852,5 +861,6 @@ void flow_free(flow *f)
 	cJSON_Delete(f->clients);
 	cJSON_Delete(f->steps);
 	cJSON_Delete(f->secrets);
+	cJSON_Delete(f->environment);
 	free(f);
 }

@@ -18,6 +18,7 @@ typedef struct flow {
 			  * into the file that wrote it, for messages) */
 	cJSON *secrets;  /* array of strings never to print */
 	char *base_url;  /* from the file, may be NULL */
+	cJSON *environment; /* the flow's own "environment", or NULL */
 } flow;
 
 /* Loads and checks a flow file.  On error returns NULL with one line in

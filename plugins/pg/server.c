@@ -250,6 +250,9 @@ int nr_pg_private_start(char *err, size_t errlen)
 			   "-c", "synchronous_commit=off",
 			   "-c", "full_page_writes=off",
 			   "-c", "max_connections=200",
+			   /* Shared memory segments as files in the data
+			    * directory, so they go with it even after a kill. */
+			   "-c", "dynamic_shared_memory_type=mmap",
 			   "-c", "unix_socket_permissions=0700",
 			   NULL};
 	server_pid = spawn_as(pw, pg_argv, log, 1);

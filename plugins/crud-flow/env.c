@@ -1,0 +1,709 @@
+#include "config.h"
+
+#include "env.h"
+#include "pg/provision.h"
+#include "template.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define PORT_TRIES 3
+#define STOP_GRACE_MS 5000
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static char *rel(const char *dir, const char *p)
+{
+	char *out;
+	if (p[0] == '/' || !dir || !*dir)
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+static void merge(cJSON *into, const cJSON *from)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, from)
+	{
+		cJSON_DeleteItemFromObjectCaseSensitive(into, it->string);
+		cJSON_AddItemToObject(into, it->string, cJSON_Duplicate(it, 1));
+	}
+}
+
+static int check_keys(const cJSON *o, const char *const *keys, const char *file,
+		      const char *where, char *err, size_t errlen)
+{
+	const cJSON *k;
+	cJSON_ArrayForEach(k, o)
+	{
+		int ok = 0;
+		for (const char *const *q = keys; *q; q++)
+			ok |= !strcmp(k->string, *q);
+		if (!ok) {
+			char list[256] = "";
+			for (const char *const *q = keys; *q; q++)
+				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+					 list[0] ? ", " : "", *q);
+			return fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s", file,
+				    where, where[0] ? "." : "", k->string, list);
+		}
+	}
+	return 0;
+}
+
+int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
+	     const char *kw_keep, env_spec *e, char *err, size_t errlen)
+{
+	memset(e, 0, sizeof *e);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof dir, ".");
+	e->dir = strdup(dir);
+	char file[PATH_MAX + 32];
+	snprintf(file, sizeof file, "%s/" ENV_FILE, dir);
+	cJSON *spec = cJSON_CreateObject();
+	const char *src = path;
+	FILE *f = fopen(file, "rb");
+	if (f) {
+		char *text = NULL;
+		size_t cap = 0;
+		ssize_t n = getdelim(&text, &cap, '\0', f);
+		fclose(f);
+		cJSON *suite = n > 0 ? cJSON_Parse(text) : NULL;
+		free(text);
+		if (!cJSON_IsObject(suite)) {
+			cJSON_Delete(suite);
+			cJSON_Delete(spec);
+			return fail(err, errlen, "%s: not a JSON object; it describes the "
+				    "flows' environment (see nrunner-flow(5))", file);
+		}
+		merge(spec, suite);
+		cJSON_Delete(suite);
+		src = file;
+	}
+	if (flow_env)
+		merge(spec, flow_env);
+	e->source = strdup(flow_env ? path : src);
+	static const char *const top[] = {"mode", "app", "ready", "provision", "keep", NULL};
+	if (check_keys(spec, top, e->source, "environment", err, errlen) < 0)
+		goto bad;
+	const cJSON *mode = cJSON_GetObjectItemCaseSensitive(spec, "mode");
+	/* NRUNNER_BASE_URL names an app already running: shared. */
+	const char *named = getenv("NRUNNER_BASE_URL");
+	if (!kw_mode && named && *named)
+		kw_mode = "shared";
+	const char *m = kw_mode ? kw_mode : cJSON_IsString(mode) ? mode->valuestring : NULL;
+	if (m && strcmp(m, "isolated") && strcmp(m, "shared")) {
+		fail(err, errlen, "%s: environment.mode: \"%s\": use \"isolated\" or "
+		     "\"shared\"", kw_mode ? "kwargs environment" : e->source, m);
+		goto bad;
+	}
+	e->app = cJSON_DetachItemFromObjectCaseSensitive(spec, "app");
+	e->ready = cJSON_DetachItemFromObjectCaseSensitive(spec, "ready");
+	e->provision = cJSON_DetachItemFromObjectCaseSensitive(spec, "provision");
+	e->isolated = m ? !strcmp(m, "isolated") : e->app != NULL;
+	const cJSON *keep = cJSON_GetObjectItemCaseSensitive(spec, "keep");
+	const char *k = kw_keep ? kw_keep : cJSON_IsString(keep) ? keep->valuestring : "never";
+	if (strcmp(k, "never") && strcmp(k, "on-failure") && strcmp(k, "always")) {
+		fail(err, errlen, "%s: keep: \"%s\": use never, on-failure or always",
+		     kw_keep ? "kwargs" : e->source, k);
+		goto bad;
+	}
+	e->keep = strdup(k);
+	if (!e->isolated) {
+		cJSON_Delete(spec);
+		return 0;
+	}
+	/* The app. */
+	static const char *const appk[] = {"command", "cwd", "env", NULL};
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
+	if (!cJSON_IsObject(e->app) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd)) {
+		fail(err, errlen, "%s: environment.app.command: an isolated environment "
+		     "needs the app's command, as an argument vector such as "
+		     "[\"/usr/bin/python3\", \"manage.py\", \"serve\"]", e->source);
+		goto bad;
+	}
+	if (check_keys(e->app, appk, e->source, "environment.app", err, errlen) < 0)
+		goto bad;
+	cJSON *known = cJSON_CreateObject();
+	static const char *const vars[] = {"port", "db.name", "db.host", "db.port",
+					   "db.user", "db.url", NULL};
+	for (const char *const *v = vars; *v; v++)
+		cJSON_AddTrueToObject(known, *v);
+	const cJSON *it;
+	int i = 0;
+	cJSON_ArrayForEach(it, cmd)
+	{
+		char what[256];
+		if (!cJSON_IsString(it)) {
+			cJSON_Delete(known);
+			fail(err, errlen, "%s: environment.app.command[%d]: must be a string",
+			     e->source, i);
+			goto bad;
+		}
+		if (template_check(it->valuestring, known, what, sizeof what)) {
+			cJSON_Delete(known);
+			fail(err, errlen, "%s: environment.app.command[%d]: {{%s}}: use "
+			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
+			     "{{db.url}} or {{env.NAME}}", e->source, i, what);
+			goto bad;
+		}
+		i++;
+	}
+	const cJSON *aenv = cJSON_GetObjectItemCaseSensitive(e->app, "env");
+	cJSON_ArrayForEach(it, aenv)
+	{
+		char what[256];
+		if (!cJSON_IsString(it) ||
+		    template_check(it->valuestring, known, what, sizeof what)) {
+			cJSON_Delete(known);
+			fail(err, errlen, "%s: environment.app.env.%s: a string, with "
+			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
+			     "{{db.url}} or {{env.NAME}}", e->source, it->string);
+			goto bad;
+		}
+	}
+	cJSON_Delete(known);
+	static const char *const readyk[] = {"path", "status", "timeout_s", NULL};
+	if (e->ready && (!cJSON_IsObject(e->ready) ||
+			 check_keys(e->ready, readyk, e->source, "environment.ready", err,
+				    errlen) < 0)) {
+		if (!cJSON_IsObject(e->ready))
+			fail(err, errlen, "%s: environment.ready: an object: path, status, "
+			     "timeout_s", e->source);
+		goto bad;
+	}
+	static const char *const provk[] = {"kind", "uri", "kwargs", NULL};
+	if (e->provision && (!cJSON_IsObject(e->provision) ||
+			     check_keys(e->provision, provk, e->source,
+					"environment.provision", err, errlen) < 0)) {
+		if (!cJSON_IsObject(e->provision))
+			fail(err, errlen, "%s: environment.provision: an object: kind, uri, "
+			     "kwargs", e->source);
+		goto bad;
+	}
+	const cJSON *pk = cJSON_GetObjectItemCaseSensitive(e->provision, "kind");
+	if (pk && (!cJSON_IsString(pk) || (strcmp(pk->valuestring, "provision-sql") &&
+					   strcmp(pk->valuestring, "provision-migrate") &&
+					   strcmp(pk->valuestring, "provision-template")))) {
+		fail(err, errlen, "%s: environment.provision.kind: use provision-sql, "
+		     "provision-migrate or provision-template", e->source);
+		goto bad;
+	}
+	cJSON_Delete(spec);
+	return 0;
+bad:
+	cJSON_Delete(spec);
+	env_free(e);
+	return -1;
+}
+
+void env_free(env_spec *e)
+{
+	free(e->dir);
+	free(e->source);
+	free(e->keep);
+	cJSON_Delete(e->app);
+	cJSON_Delete(e->ready);
+	cJSON_Delete(e->provision);
+	memset(e, 0, sizeof *e);
+}
+
+static char **strv(const cJSON *v)
+{
+	if (!v)
+		return NULL;
+	int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
+	char **out = calloc((size_t)n + 1, sizeof *out);
+	for (int i = 0; i < n; i++) {
+		const cJSON *it = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : v;
+		out[i] = strdup(cJSON_IsString(it) ? it->valuestring : "");
+	}
+	return out;
+}
+
+/* The provisioning options; strings point into e (and a static buffer
+ * for the resolved paths, kept in the opts' owner). */
+typedef struct pg_opts_box {
+	nr_pg_opts o;
+	char *uri, *cwd;
+} pg_opts_box;
+
+int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
+		size_t errlen)
+{
+	pg_opts_box *b = box_;
+	memset(b, 0, sizeof *b);
+	const cJSON *p = e->provision;
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(p, "kind");
+	const cJSON *uri = cJSON_GetObjectItemCaseSensitive(p, "uri");
+	const cJSON *kw = cJSON_GetObjectItemCaseSensitive(p, "kwargs");
+	static const char *const kwk[] = {"dsn", "prefix", "strategy", "command", "cwd",
+					  "inputs", NULL};
+	if (kw && check_keys(kw, kwk, e->source, "environment.provision.kwargs", err,
+			     errlen) < 0)
+		return -1;
+	const cJSON *s;
+	b->o.dsn = cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(kw, "dsn")) ? s->valuestring : NULL;
+	b->o.prefix = cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(kw, "prefix")) ? s->valuestring : NULL;
+	b->o.strategy = cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(kw, "strategy")) ? s->valuestring : NULL;
+	b->o.name = flow_name;
+	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(kw, "cwd");
+	if (cJSON_IsString(cwd))
+		b->o.cwd = b->cwd = rel(e->dir, cwd->valuestring);
+	b->o.command = strv(cJSON_GetObjectItemCaseSensitive(kw, "command"));
+	b->o.inputs = strv(cJSON_GetObjectItemCaseSensitive(kw, "inputs"));
+	if (cJSON_IsString(uri))
+		b->uri = rel(e->dir, uri->valuestring);
+	if (b->o.command && !b->o.cwd && b->uri) {
+		/* The uri is then the project directory. */
+	}
+	int rc = nr_pg_finish_opts(cJSON_IsString(kind) ? kind->valuestring : "provision-template",
+				   b->uri, &b->o, err, errlen);
+	if (rc < 0) {
+		/* Name the file the options came from. */
+		char tmp[2048];
+		snprintf(tmp, sizeof tmp, "%s: environment.provision: %s", e->source, err);
+		snprintf(err, errlen, "%s", tmp);
+		free(b->uri);
+		free(b->cwd);
+		b->uri = b->cwd = NULL;
+	}
+	return rc;
+}
+
+static void pg_opts_box_free(pg_opts_box *b)
+{
+	if (!b)
+		return;
+	nr_pg_free_opts(&b->o);
+	free(b->uri);
+	free(b->cwd);
+	free(b);
+}
+
+/* --- running ------------------------------------------------------------ */
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof a;
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static void log_tail(const char *path, char *out, size_t len)
+{
+	out[0] = '\0';
+	FILE *f = path ? fopen(path, "r") : NULL;
+	if (!f)
+		return;
+	char line[512], last[3][512] = {"", "", ""};
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		memmove(last[0], last[1], sizeof last[0] * 2);
+		snprintf(last[2], sizeof last[2], "%s", line);
+	}
+	fclose(f);
+	for (int i = 0; i < 3; i++)
+		if (last[i][0])
+			snprintf(out + strlen(out), len - strlen(out), "%s%s",
+				 out[0] ? " | " : "", last[i]);
+}
+
+static long spawn_app(const env_spec *e, cJSON *vars, const char *log, char *err,
+		      size_t errlen)
+{
+	template_ctx tc = {.vars = vars, .unique = ""};
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
+	int n = cJSON_GetArraySize(cmd);
+	char **argv = calloc((size_t)n + 1, sizeof *argv);
+	for (int i = 0; i < n; i++) {
+		argv[i] = template_expand(cJSON_GetArrayItem(cmd, i)->valuestring, &tc, err, errlen);
+		if (!argv[i]) {
+			for (int k = 0; k < i; k++)
+				free(argv[k]);
+			free(argv);
+			return -1;
+		}
+	}
+	const cJSON *aenv = cJSON_GetObjectItemCaseSensitive(e->app, "env");
+	size_t ne = 0;
+	while (environ[ne])
+		ne++;
+	size_t na = (size_t)cJSON_GetArraySize(aenv);
+	char **env = calloc(ne + na + 1, sizeof *env);
+	char **owned = calloc(na + 1, sizeof *owned);
+	size_t k = 0, no = 0;
+	const cJSON *it;
+	for (size_t i = 0; i < ne; i++) {
+		int over = 0;
+		cJSON_ArrayForEach(it, aenv)
+		{
+			size_t kl = strlen(it->string);
+			over |= !strncmp(environ[i], it->string, kl) && environ[i][kl] == '=';
+		}
+		if (!over)
+			env[k++] = environ[i];
+	}
+	cJSON_ArrayForEach(it, aenv)
+	{
+		char *v = template_expand(it->valuestring, &tc, err, errlen);
+		if (v && asprintf(&owned[no], "%s=%s", it->string, v) >= 0)
+			env[k++] = owned[no++];
+		free(v);
+	}
+	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
+	char *dir = rel(e->dir, cJSON_IsString(cwd) ? cwd->valuestring : ".");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
+	pid_t pid;
+	/* The app stays in the task's process group: whatever becomes of
+	 * the task (timeout, Ctrl-C, a crash), the core's kill of the group
+	 * reaches the app and anything it started. */
+	int rc = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], &fa, NULL, argv, env)
+				      : posix_spawnp(&pid, argv[0], &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc)
+		fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
+		     "in %s) in %s: %s", argv[0], e->source, dir, strerror(rc));
+	for (int i = 0; i < n; i++)
+		free(argv[i]);
+	free(argv);
+	for (size_t i = 0; i < no; i++)
+		free(owned[i]);
+	free(owned);
+	free(env);
+	free(dir);
+	return rc ? -1 : (long)pid;
+}
+
+static size_t discard(char *d, size_t s, size_t n, void *u)
+{
+	(void)d, (void)u;
+	return s * n;
+}
+
+/* Waits for the app to answer its readiness probe.  0 ready, 1 it exited
+ * (status in *status), -1 timeout or interrupted (err says). */
+static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const char *base,
+		      long pid, int *status, char *err, size_t errlen)
+{
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(e->ready, "path");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e->ready, "status");
+	const cJSON *to = cJSON_GetObjectItemCaseSensitive(e->ready, "timeout_s");
+	long want = cJSON_IsNumber(st) ? (long)st->valuedouble : 200;
+	double timeout_ms = (cJSON_IsNumber(to) ? to->valuedouble : 30) * 1000;
+	char url[1024];
+	snprintf(url, sizeof url, "%s%s", base, cJSON_IsString(path) ? path->valuestring : "/");
+	CURL *c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	double t0 = now_ms();
+	long step = 5, last_code = 0;
+	char last_err[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, last_err);
+	int rc = -1;
+	for (;;) {
+		if (waitpid((pid_t)pid, status, WNOHANG) == (pid_t)pid) {
+			rc = 1;
+			break;
+		}
+		last_err[0] = '\0';
+		if (curl_easy_perform(c) == CURLE_OK) {
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &last_code);
+			if (last_code == want) {
+				rc = 0;
+				break;
+			}
+		}
+		if (h->interrupted(t)) {
+			fail(err, errlen, "interrupted while waiting for the app");
+			break;
+		}
+		if (now_ms() - t0 > timeout_ms) {
+			char got[CURL_ERROR_SIZE + 32];
+			if (last_err[0])
+				snprintf(got, sizeof got, "%s", last_err);
+			else
+				snprintf(got, sizeof got, "it answered %ld", last_code);
+			fail(err, errlen, "the app was not ready after %g s: GET %s expected %ld, "
+			     "%s", timeout_ms / 1000, url, want, got);
+			break;
+		}
+		/* A short back-off: an app takes most of a second to start. */
+		struct timespec ts = {0, step * 1000000L};
+		nanosleep(&ts, NULL);
+		if (step < 100)
+			step *= 2;
+	}
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+static void stop_app(long pid)
+{
+	if (pid <= 0)
+		return;
+	kill((pid_t)pid, SIGTERM);
+	/* A pidfd says when it has exited, without polling. */
+	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pfd >= 0) {
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		while (poll(&p, 1, STOP_GRACE_MS) < 0 && errno == EINTR)
+			;
+		close(pfd);
+	}
+	if (waitpid((pid_t)pid, NULL, WNOHANG) != (pid_t)pid) {
+		kill((pid_t)pid, SIGKILL);
+		while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_name,
+	   env_run *r, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	r->app_pid = -1;
+	pg_opts_box *box = calloc(1, sizeof *box);
+	nr_pg_db *db = calloc(1, sizeof *db);
+	r->opts = box;
+	r->db = db;
+	double t0 = now_ms();
+	if (env_pg_opts(e, flow_name, box, err, errlen) < 0) {
+		free(box);
+		free(db);
+		r->opts = r->db = NULL;
+		return -1;
+	}
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(e->provision, "kind");
+	int is_template = !cJSON_IsString(kind) || !strcmp(kind->valuestring, "provision-template");
+	if (nr_pg_provision(&box->o, is_template, db, err, errlen) < 0) {
+		char tmp[4096];
+		snprintf(tmp, sizeof tmp, "provisioning the flow's database: %s", err);
+		snprintf(err, errlen, "%s", tmp);
+		pg_opts_box_free(box);
+		free(db);
+		r->opts = r->db = NULL;
+		return -1;
+	}
+	r->provision_ms = now_ms() - t0;
+	snprintf(r->db_name, sizeof r->db_name, "%s", db->name);
+	/* The app's log: in the task's directory, else a temporary file. */
+	const char *od = h->output_dir(t);
+	if (od) {
+		if (asprintf(&r->log_path, "%s/app.log", od) < 0)
+			r->log_path = NULL;
+	} else {
+		char tmpl[] = "/tmp/nrunner-app.XXXXXX";
+		int fd = mkstemp(tmpl);
+		if (fd >= 0)
+			close(fd);
+		r->log_path = strdup(tmpl);
+		r->log_is_temp = 1;
+	}
+	double t1 = now_ms();
+	cJSON *vars = cJSON_CreateObject();
+	cJSON_AddStringToObject(vars, "db.name", db->name);
+	cJSON_AddStringToObject(vars, "db.host", db->host);
+	cJSON_AddStringToObject(vars, "db.port", db->port);
+	cJSON_AddStringToObject(vars, "db.user", db->user);
+	cJSON_AddStringToObject(vars, "db.url", db->url);
+	int rc = -1;
+	for (int attempt = 1; attempt <= PORT_TRIES; attempt++) {
+		r->port = free_port();
+		char ps[16];
+		snprintf(ps, sizeof ps, "%d", r->port);
+		cJSON_DeleteItemFromObjectCaseSensitive(vars, "port");
+		cJSON_AddStringToObject(vars, "port", ps);
+		snprintf(r->base_url, sizeof r->base_url, "http://127.0.0.1:%d", r->port);
+		r->app_pid = spawn_app(e, vars, r->log_path, err, errlen);
+		if (r->app_pid < 0)
+			break;
+		r->app_pid_seen = r->app_pid;
+		int status = 0;
+		int w = wait_ready(h, t, e, r->base_url, r->app_pid, &status, err, errlen);
+		if (w == 0) {
+			rc = 0;
+			break;
+		}
+		char tail[1600];
+		log_tail(r->log_path, tail, sizeof tail);
+		if (w == 1) {
+			r->app_pid = -1;
+			/* Lost the race for the port: another one. */
+			if (attempt < PORT_TRIES && strstr(tail, "in use"))
+				continue;
+			char how[64];
+			if (WIFEXITED(status))
+				snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+			else
+				snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status));
+			fail(err, errlen, "the app %s before it was ready; its log ends: %s", how,
+			     tail[0] ? tail : "(empty)");
+			break;
+		}
+		stop_app(r->app_pid);
+		r->app_pid = -1;
+		if (tail[0])
+			snprintf(err + strlen(err), errlen - strlen(err), "; its log ends: %s", tail);
+		break;
+	}
+	cJSON_Delete(vars);
+	r->app_start_ms = now_ms() - t1;
+	if (rc < 0) {
+		char note[16];
+		env_down(h, t, e, r, 0, note, sizeof note);
+	}
+	return rc;
+}
+
+void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
+	      int failed, char *note, size_t notelen)
+{
+	(void)t;
+	double t0 = now_ms();
+	note[0] = '\0';
+	stop_app(r->app_pid);
+	r->app_pid = -1;
+	pg_opts_box *box = r->opts;
+	nr_pg_db *db = r->db;
+	if (db && box) {
+		int keep = !strcmp(e->keep, "always") ||
+			   (failed && !strcmp(e->keep, "on-failure"));
+		char err[1024];
+		if (nr_pg_release(&box->o, db, keep, err, sizeof err) < 0)
+			h->log(t, "releasing the database: %s", err);
+		else if (keep)
+			snprintf(note, notelen, "kept database %s: %s%s", db->name, db->conninfo,
+				 nr_pg_kept_note());
+		nr_pg_db_free(db);
+	}
+	free(db);
+	pg_opts_box_free(box);
+	r->db = r->opts = NULL;
+	if (r->log_is_temp && r->log_path)
+		unlink(r->log_path);
+	free(r->log_path);
+	r->log_path = NULL;
+	r->teardown_ms = now_ms() - t0;
+}
+
+/* --- the job ------------------------------------------------------------ */
+
+int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t errlen)
+{
+	size_t n = h->size(runnables);
+	env_spec *specs = calloc(n + 1, sizeof *specs);
+	char **names = calloc(n + 1, sizeof *names);
+	const char **dsns = calloc(n + 1, sizeof *dsns);
+	size_t nd = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const nr_value *rv = h->item(runnables, i);
+		const char *uri = h->string(h->get(rv, "uri"));
+		const nr_value *kw = h->get(rv, "kwargs");
+		if (!uri)
+			continue;
+		flow *f = flow_load(uri, err, errlen);
+		if (!f) {
+			rc = -1;
+			break;
+		}
+		names[i] = strdup(f->name);
+		rc = env_load(uri, f->environment, h->string(h->get(kw, "environment")),
+			      h->string(h->get(kw, "keep")), &specs[i], err, errlen);
+		flow_free(f);
+		if (rc == 0 && specs[i].isolated) {
+			const cJSON *pkw = cJSON_GetObjectItemCaseSensitive(specs[i].provision, "kwargs");
+			const cJSON *dsn = cJSON_GetObjectItemCaseSensitive(pkw, "dsn");
+			dsns[nd++] = cJSON_IsString(dsn) ? dsn->valuestring : NULL;
+		}
+	}
+	if (rc == 0 && nd)
+		rc = nr_pg_job_setup(dsns, nd, err, errlen);
+	/* Templates are built once, before any flow starts. */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!specs[i].isolated)
+			continue;
+		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(specs[i].provision, "kind");
+		if (cJSON_IsString(kind) && strcmp(kind->valuestring, "provision-template"))
+			continue;
+		pg_opts_box box;
+		rc = env_pg_opts(&specs[i], names[i], &box, err, errlen);
+		if (rc == 0) {
+			rc = nr_pg_prebuild(&box.o, err, errlen);
+			nr_pg_free_opts(&box.o);
+			free(box.uri);
+			free(box.cwd);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		env_free(&specs[i]);
+		free(names[i]);
+	}
+	free(specs);
+	free(names);
+	free(dsns);
+	if (rc < 0)
+		nr_pg_job_end(h);
+	return rc;
+}

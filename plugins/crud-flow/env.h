@@ -1,0 +1,68 @@
+/* A flow's environment (nrunner-flow(5), "ENVIRONMENT"): shared, against
+ * an app already running at a base URL; or isolated, with a fresh
+ * database and a fresh app process on a free port for this flow alone.
+ *
+ * It is described once per suite in nrunner-env.json beside the flows,
+ * may be overridden by a flow's "environment" object, and by the
+ * runnable's kwargs (environment=shared|isolated, keep=..., base_url=...). */
+#ifndef NR_FLOW_ENV_H
+#define NR_FLOW_ENV_H
+
+#include "flow.h"
+
+#include <cjson/cJSON.h>
+#include <nrunner/plugin.h>
+
+#define ENV_FILE "nrunner-env.json"
+
+typedef struct env_spec {
+	int isolated;
+	char *dir;        /* where relative paths start: the env file's dir */
+	char *source;     /* the file that described it, for messages */
+	cJSON *app;       /* {command, cwd, env} */
+	cJSON *ready;     /* {path, status, timeout_s} */
+	cJSON *provision; /* {kind, uri, kwargs} */
+	char *keep;       /* never | on-failure | always */
+} env_spec;
+
+/* Reads the environment of the flow file at `path`; `kwargs` overrides
+ * (may be NULL).  On error returns -1 with one line naming the file and
+ * key. */
+int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
+	     const char *kw_keep, env_spec *e, char *err, size_t errlen);
+void env_free(env_spec *e);
+
+/* What a running environment gives the flow. */
+typedef struct env_run {
+	char base_url[128];
+	char db_name[64];
+	int port;
+	long app_pid;
+	long app_pid_seen;   /* the last app process, for the record */
+	char *log_path;
+	int log_is_temp;
+	void *db;            /* nr_pg_db */
+	void *opts;          /* nr_pg_opts */
+	double provision_ms, app_start_ms, teardown_ms;
+} env_run;
+
+/* Provisions the database and starts the app until it is ready.  On
+ * failure everything started is torn down and err says why (with the
+ * app's last log lines when it died). */
+int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_name,
+	   env_run *r, char *err, size_t errlen);
+/* Stops the app's process, drops or keeps the database; says in note
+ * what it kept. */
+void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
+	      int failed, char *note, size_t notelen);
+
+/* For job_begin: the provisioning options of an environment. */
+int env_pg_opts(const env_spec *e, const char *flow_name, void *opts, char *err,
+		size_t errlen);
+
+/* The plugin's job_begin: the private server when an isolated flow needs
+ * it, and every template built before the flows fork. */
+int env_job_begin(const nr_host *h, const nr_value *runnables, char *err,
+		  size_t errlen);
+
+#endif
