@@ -185,6 +185,17 @@ void nr_progress_summary(nr_progress *p, const nr_job *job,
 				fprintf(p->out, "      logs: %s\n", t->dir);
 		}
 	}
+	/* A kind's "notice" in its finished message is for the user: a
+	 * database kept for a post-mortem, say. */
+	int notes = 0;
+	for (size_t i = 0; i < job->n; i++) {
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(job->tasks[i].finished, "notice");
+		if (!cJSON_IsString(n))
+			continue;
+		if (!notes++)
+			fprintf(p->out, "\nNotices:\n");
+		fprintf(p->out, "  %s: %s\n", job->tasks[i].id, n->valuestring);
+	}
 	fprintf(p->out, "\nSUMMARY    : %zu passed, %zu failed, %zu errors, "
 		"%zu skipped, %zu warned, %zu interrupted, %zu cancelled\n",
 		counts[0], counts[1], counts[2], counts[3], counts[4], counts[5],

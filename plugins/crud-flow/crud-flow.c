@@ -669,8 +669,9 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		h->msg_string(m, "fail_reason", out.reason);
 	h->msg_int(m, "steps", out.steps);
 	h->msg_string(m, "environment", e.isolated ? "isolated" : "shared");
+	/* "notice": a line the job's summary shows the user. */
 	if (kept[0])
-		h->msg_string(m, "kept", kept);
+		h->msg_string(m, "notice", kept);
 	char *tj = cJSON_PrintUnformatted(r.timings);
 	h->msg_json(m, "timings", tj);
 	free(tj);
