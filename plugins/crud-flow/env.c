@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -405,19 +406,52 @@ static long spawn_app(const env_spec *e, cJSON *vars, const char *log, char *err
 	}
 	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
 	char *dir = rel(e->dir, cJSON_IsString(cwd) ? cwd->valuestring : ".");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-	posix_spawn_file_actions_addchdir_np(&fa, dir);
-	pid_t pid;
-	/* The app stays in the task's process group: whatever becomes of
-	 * the task (timeout, Ctrl-C, a crash), the core's kill of the group
-	 * reaches the app and anything it started. */
-	int rc = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], &fa, NULL, argv, env)
-				      : posix_spawnp(&pid, argv[0], &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
+	/* The app gets its own process group, so that stopping it stops all
+	 * it started; and it dies with the task process (parent-death
+	 * signal), so that not even a SIGKILL of the task orphans it.  A
+	 * close-on-exec pipe tells us whether exec failed (as libuv does):
+	 * it is closed by a successful exec, or carries errno. */
+	int ep[2];
+	int rc = 0;
+	pid_t parent = getpid(), pid = -1;
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		rc = errno;
+	else if ((pid = fork()) < 0)
+		rc = errno;
+	if (pid == 0) {
+		close(ep[0]);
+		setpgid(0, 0);
+		int e2 = 0;
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(126);
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+		    chdir(dir) < 0) {
+			e2 = errno;
+		} else {
+			signal(SIGPIPE, SIG_DFL);
+			execvpe(argv[0], argv, env);
+			e2 = errno;
+		}
+		(void)!write(ep[1], &e2, sizeof e2);
+		_exit(127);
+	}
+	if (pid > 0) {
+		setpgid(pid, pid); /* from this side too: no window without it */
+		close(ep[1]);
+		ssize_t nread;
+		while ((nread = read(ep[0], &rc, sizeof rc)) < 0 && errno == EINTR)
+			;
+		if (nread != (ssize_t)sizeof rc)
+			rc = 0;
+		close(ep[0]);
+		if (rc)
+			waitpid(pid, NULL, 0);
+	} else if (rc) {
+		close(ep[0]);
+		close(ep[1]);
+	}
 	if (rc)
 		fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
 		     "in %s) in %s: %s", argv[0], e->source, dir, strerror(rc));
@@ -502,7 +536,8 @@ static void stop_app(long pid)
 {
 	if (pid <= 0)
 		return;
-	kill((pid_t)pid, SIGTERM);
+	/* The app's whole process group: it and whatever it started. */
+	kill(-(pid_t)pid, SIGTERM);
 	/* A pidfd says when it has exited, without polling. */
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	if (pfd >= 0) {
@@ -511,11 +546,12 @@ static void stop_app(long pid)
 			;
 		close(pfd);
 	}
-	if (waitpid((pid_t)pid, NULL, WNOHANG) != (pid_t)pid) {
-		kill((pid_t)pid, SIGKILL);
-		while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
+	/* Until it is reaped, the leader (a zombie at worst) holds the group
+	 * id, so this kill cannot reach an unrelated group: whatever of the
+	 * app is left goes now. */
+	kill(-(pid_t)pid, SIGKILL);
+	while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+		;
 }
 
 int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_name,
