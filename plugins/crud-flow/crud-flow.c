@@ -88,21 +88,33 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 }
 
 /* Never print a secret: every occurrence becomes "***". */
+static void redact_one(char *s, size_t cap, const char *v);
+
+/* Never print a secret, as it is or percent-encoded (in a query or a
+ * form): every occurrence becomes "***". */
 static void redact(const run *r, char *s, size_t cap)
 {
 	const cJSON *sec;
 	cJSON_ArrayForEach(sec, r->f->secrets)
 	{
-		const char *v = sec->valuestring;
-		size_t vl = strlen(v);
-		char *p;
-		while (vl && (p = strstr(s, v))) {
-			size_t tail = strlen(p + vl);
-			if ((size_t)(p - s) + 3 + tail + 1 > cap)
-				break;
-			memmove(p + 3, p + vl, tail + 1);
-			memcpy(p, "***", 3);
-		}
+		redact_one(s, cap, sec->valuestring);
+		char *esc = curl_easy_escape(NULL, sec->valuestring, 0);
+		if (esc && strcmp(esc, sec->valuestring))
+			redact_one(s, cap, esc);
+		curl_free(esc);
+	}
+}
+
+static void redact_one(char *s, size_t cap, const char *v)
+{
+	size_t vl = strlen(v);
+	char *p;
+	while (vl && (p = strstr(s, v))) {
+		size_t tail = strlen(p + vl);
+		if ((size_t)(p - s) + 3 + tail + 1 > cap)
+			break;
+		memmove(p + 3, p + vl, tail + 1);
+		memcpy(p, "***", 3);
 	}
 }
 
@@ -337,14 +349,18 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, q->url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(curl, CURLOPT_NOBODY, !strcmp(q->method, "HEAD") ? 1L : 0L);
+	/* HTTPGET first: it resets NOBODY, which HEAD needs. */
 	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(curl, CURLOPT_NOBODY, !strcmp(q->method, "HEAD") ? 1L : 0L);
 	if (q->body) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, q->body);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body));
 	}
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
-			 strcmp(q->method, "GET") && strcmp(q->method, "HEAD") ? q->method : NULL);
+	/* A body makes libcurl POST: say the method whenever it is not that
+	 * (a GET with a body stays a GET). */
+	int plain = (!strcmp(q->method, "GET") && !q->body) || !strcmp(q->method, "HEAD") ||
+		    (!strcmp(q->method, "POST") && q->body);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, plain ? NULL : q->method);
 	buf b = {0}, hb = {0};
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
@@ -627,6 +643,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 	r.vars = cJSON_CreateObject();
 	r.tc.vars = r.vars;
 	r.tc.unique = unique;
+	r.tc.secrets = f->secrets;
 	r.timings = cJSON_CreateArray();
 	double steps_ms = 0;
 	if (!base || !*base) {

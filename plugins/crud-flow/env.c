@@ -705,7 +705,9 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 			break;
 		}
 		names[i] = strdup(f->name);
-		rc = env_load(uri, f->environment, h->string(h->get(kw, "environment")),
+		rc = env_load(uri, f->environment,
+			      h->string(h->get(kw, "base_url")) ? "shared"
+								 : h->string(h->get(kw, "environment")),
 			      h->string(h->get(kw, "keep")), &specs[i], err, errlen);
 		flow_free(f);
 		if (rc == 0 && specs[i].isolated) {

@@ -150,7 +150,7 @@ static int predicate(const cJSON *a, const cJSON *doc, char *got, size_t glen,
 	const cJSON *have = json_pointer(doc, path);
 	char *hs = show(have), *ws = show(want);
 	snprintf(got, glen, "%s", hs);
-	snprintf(want_s, wlen, "%s %s", op, want ? ws : "");
+	snprintf(want_s, wlen, "%s%s%s", op, want ? " " : "", want ? ws : "");
 	free(hs);
 	free(ws);
 	if (!strcmp(op, "exists"))

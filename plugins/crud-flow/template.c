@@ -209,9 +209,19 @@ cJSON *template_expand_json(const cJSON *v, const template_ctx *c, char *err,
 		return r;
 	}
 	if (cJSON_IsObject(v) && cJSON_GetArraySize(v) == 1 &&
-	    cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "secret")))
-		return template_expand_json(cJSON_GetObjectItemCaseSensitive(v, "secret"), c,
-					    err, errlen);
+	    cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "secret"))) {
+		cJSON *x = template_expand_json(cJSON_GetObjectItemCaseSensitive(v, "secret"), c,
+						err, errlen);
+		/* What it expands to ({{env.TOKEN}}) is the secret. */
+		if (cJSON_IsString(x) && x->valuestring[0] && c->secrets) {
+			int known = 0;
+			const cJSON *s;
+			cJSON_ArrayForEach(s, c->secrets) known |= !strcmp(s->valuestring, x->valuestring);
+			if (!known)
+				cJSON_AddItemToArray(c->secrets, cJSON_CreateString(x->valuestring));
+		}
+		return x;
+	}
 	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
 		return cJSON_Duplicate(v, 1);
 	cJSON *out = cJSON_IsArray(v) ? cJSON_CreateArray() : cJSON_CreateObject();

@@ -18,6 +18,7 @@ int template_check(const char *s, const cJSON *known, char *what, size_t len);
 typedef struct template_ctx {
 	const cJSON *vars;  /* name -> value */
 	const char *unique; /* this run's {{unique}} */
+	cJSON *secrets;     /* expanded {"secret": ...} values are added here */
 } template_ctx;
 
 /* The string with its templates filled in (malloc'ed), or NULL with the
