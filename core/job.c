@@ -545,6 +545,7 @@ cJSON *nr_job_results(const nr_job *job)
 	cJSON_AddStringToObject(o, "results_dir", job->dir ? job->dir : "");
 	cJSON_AddNumberToObject(o, "start", job->start);
 	cJSON_AddNumberToObject(o, "duration", job->duration);
+	cJSON_AddNumberToObject(o, "setup_duration", job->setup_duration);
 	cJSON_AddNumberToObject(o, "jobs", job->opts.jobs);
 	if (job->opts.shard)
 		cJSON_AddStringToObject(o, "shard", job->opts.shard);

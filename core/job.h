@@ -57,6 +57,7 @@ typedef struct nr_job {
 	char *id;
 	char *dir;          /* absolute path of this job's results */
 	double start, duration;
+	double setup_duration; /* the plugins' job_begin, before the tasks */
 	int interrupted;    /* by a signal or the job timeout */
 	char *interrupt_reason;
 	nr_job_opts opts;

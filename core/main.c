@@ -857,7 +857,9 @@ static int cmd_run(int argc, char **argv)
 		nr_runnable **items = nr_xcalloc(job->n + 1, sizeof *items);
 		for (size_t i = 0; i < job->n; i++)
 			items[i] = job->tasks[i].runnable;
+		long long setup0 = nr_monotonic_ms();
 		rc = begin_job(reg, items, job->n);
+		job->setup_duration = (double)(nr_monotonic_ms() - setup0) / 1000.0;
 		free(items);
 		if (rc >= 0)
 			goto out;

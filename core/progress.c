@@ -204,7 +204,11 @@ void nr_progress_summary(nr_progress *p, const nr_job *job,
 		fprintf(p->out, "INTERRUPTED: %s\n", job->interrupt_reason);
 	for (size_t i = 0; files && files[i] && files[i + 1]; i += 2)
 		fprintf(p->out, "%-11s: %s\n", files[i], files[i + 1]);
-	fprintf(p->out, "JOB TIME   : %.2f s (%zu tasks, %d at a time)\n",
-		job->duration, job->n, job->opts.jobs);
+	fprintf(p->out, "JOB TIME   : %.2f s (%zu tasks, %d at a time)", job->duration,
+		job->n, job->opts.jobs);
+	if (job->setup_duration >= 0.01)
+		fprintf(p->out, ", after %.2f s of setup (servers, templates)",
+			job->setup_duration);
+	fputc('\n', p->out);
 	fflush(p->out);
 }
