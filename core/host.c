@@ -236,6 +236,19 @@ static int h_interrupted(nr_task *t)
 
 static const char *h_output_dir(nr_task *t) { return t->output_dir; }
 
+/* An internal message, taken out of the stream by the parent (task.c). */
+static void h_process_group(nr_task *t, long pgid, int alive)
+{
+	if (pgid <= 1)
+		return;
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "status", "running");
+	cJSON_AddStringToObject(m, "type", NR_MSG_PROCESS_GROUP);
+	cJSON_AddNumberToObject(m, "pgid", (double)pgid);
+	cJSON_AddBoolToObject(m, "alive", alive);
+	nr_task_send(t, m);
+}
+
 const nr_host nr_host_table = {
 	.abi_major = NR_ABI_MAJOR,
 	.abi_minor = NR_ABI_MINOR,
@@ -270,4 +283,5 @@ const nr_host nr_host_table = {
 	.resolve_add = nr_resolver_add,
 	.resolve_add_json = nr_resolver_add_json,
 	.resolve_error = nr_resolver_error,
+	.process_group = h_process_group,
 };

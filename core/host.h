@@ -18,6 +18,9 @@ struct nr_task {
 
 extern const nr_host nr_host_table;
 
+/* The type of the internal message behind host->process_group. */
+#define NR_MSG_PROCESS_GROUP "_process_group"
+
 /* Set by SIGTERM in a task process; read by host->interrupted(). */
 extern volatile sig_atomic_t nr_task_interrupted;
 

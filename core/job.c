@@ -130,6 +130,7 @@ void nr_job_shuffle(nr_job *job, unsigned long long seed)
 static int make_job_dir(nr_job *job, char *err, size_t errlen)
 {
 	const char *base = job->opts.results_base;
+	job->dir = NULL;
 	if (nr_mkdir_p(base, 0755) < 0) {
 		snprintf(err, errlen, "%s: cannot create the results directory: %s",
 			 base, strerror(errno));
@@ -159,6 +160,8 @@ static int make_job_dir(nr_job *job, char *err, size_t errlen)
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot create: %s", job->dir,
 			 strerror(errno));
+		free(job->dir);
+		job->dir = NULL;
 		return -1;
 	}
 	/* "latest" points at the newest job; replaced atomically. */

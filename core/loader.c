@@ -150,7 +150,10 @@ nr_loader *nr_loader_new(const nr_host *host)
 			add_dir(l, t);
 		free(copy);
 	}
-	add_dir(l, NR_PLUGINDIR);
+	/* NRUNNER_PLUGINDIR stands in for the installed directory: for a
+	 * relocated install, and for tests that must see only their own. */
+	const char *inst = getenv("NRUNNER_PLUGINDIR");
+	add_dir(l, inst && *inst ? inst : NR_PLUGINDIR);
 	for (size_t i = 0; i < l->ndirs; i++)
 		scan_dir(l, l->dirs[i]);
 	l->described = nr_xcalloc(l->nrecs, sizeof *l->described);
@@ -526,7 +529,11 @@ void nr_loader_save_cache(nr_loader *l)
 		e = next;
 	}
 	char *dir = nr_xstrdup(l->cache_path);
-	*strrchr(dir, '/') = '\0';
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
 	char *tmp = nr_xasprintf("%s.%ld.tmp", l->cache_path, (long)getpid());
 	char *text = cJSON_PrintUnformatted(l->cache);
 	int fd = -1;

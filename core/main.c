@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define ERRLEN 4096
@@ -1052,6 +1053,13 @@ static int cmd_capabilities(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Each running task holds file descriptors here: a large -j must
+	 * not run out of them at the default soft limit. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (argc < 2) {
 		fputs(usage_main, stderr);
 		return NR_EXIT_JOB_ERROR;

@@ -150,8 +150,10 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 	size_t np = nr_loader_count(reg->loader);
 	for (size_t pi = 0; pi < np; pi++) {
 		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
-		if (p->refused || !has_job_hooks(p) || !p->desc->job_begin)
+		if (p->refused)
 			continue;
+		/* Finding the owners opens them: a plugin known from the
+		 * cache has no descriptor until then. */
 		cJSON *mine = cJSON_CreateArray();
 		for (size_t i = 0; i < n; i++) {
 			const nr_plugin_rec *owner = NULL;
@@ -161,7 +163,7 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 				cJSON_AddItemToArray(mine, nr_runnable_to_json(items[i]));
 		}
 		int rc = 0;
-		if (cJSON_GetArraySize(mine) > 0) {
+		if (cJSON_GetArraySize(mine) > 0 && has_job_hooks(p) && p->desc->job_begin) {
 			char e[2048] = "";
 			rc = p->desc->job_begin(&nr_host_table, (const nr_value *)mine,
 						e, sizeof e);

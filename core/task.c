@@ -29,6 +29,8 @@ struct nr_task_proc {
 	int interrupted;
 	char *interrupt_reason;
 	int runner_failed;
+	long *groups;    /* other process groups the task owns (ABI 1.3) */
+	size_t ngroups;
 };
 
 static const char *const fd_type[NFDS] = {NULL, "stdout", "stderr"};
@@ -169,11 +171,34 @@ static void handle_output(nr_task_proc *p, int i, const char *data, size_t n,
 	nr_buf_consume(b, send);
 }
 
+static void track_group(nr_task_proc *p, const cJSON *m)
+{
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(m, "pgid");
+	if (!cJSON_IsNumber(g) || g->valuedouble <= 1)
+		return;
+	long pgid = (long)g->valuedouble;
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == pgid) {
+			p->groups[i] = p->groups[--p->ngroups];
+			break;
+		}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "alive"))) {
+		p->groups = nr_xrealloc(p->groups, (p->ngroups + 1) * sizeof *p->groups);
+		p->groups[p->ngroups++] = pgid;
+	}
+}
+
 static void handle_line(nr_task_proc *p, char *line)
 {
 	cJSON *m = cJSON_Parse(line);
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "status");
 	if (!cJSON_IsString(st)) {
+		cJSON_Delete(m);
+		return;
+	}
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
+	if (cJSON_IsString(type) && !strcmp(type->valuestring, NR_MSG_PROCESS_GROUP)) {
+		track_group(p, m);
 		cJSON_Delete(m);
 		return;
 	}
@@ -379,8 +404,11 @@ int nr_task_check_exit(nr_task_proc *p)
 	/* Everything the task wrote before it exited is in the pipes. */
 	for (int i = 0; i < NFDS; i++)
 		read_fd(p, i);
-	/* Nothing the task started outlives it. */
+	/* Nothing the task started outlives it: its own group, and the
+	 * groups it said it started (an app server). */
 	kill(-p->pid, SIGKILL);
+	for (size_t i = 0; i < p->ngroups; i++)
+		kill(-(pid_t)p->groups[i], SIGKILL);
 	int status = 0;
 	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -388,6 +416,9 @@ int nr_task_check_exit(nr_task_proc *p)
 	 * child subreaper): reap those already dead. */
 	while (waitpid(-p->pid, NULL, WNOHANG) > 0)
 		;
+	for (size_t i = 0; i < p->ngroups; i++)
+		while (waitpid(-(pid_t)p->groups[i], NULL, WNOHANG) > 0)
+			;
 	for (int i = 0; i < NFDS; i++) {
 		if (i != FD_MSG && p->bufs[i].len) {
 			emit_output(p, i, p->bufs[i].data, p->bufs[i].len);
@@ -427,6 +458,8 @@ void nr_task_free(nr_task_proc *p)
 		return;
 	if (!p->exited) {
 		kill(-p->pid, SIGKILL);
+		for (size_t i = 0; i < p->ngroups; i++)
+			kill(-(pid_t)p->groups[i], SIGKILL);
 		waitpid(p->pid, NULL, 0);
 	}
 	for (int i = 0; i < NFDS; i++) {
@@ -435,5 +468,6 @@ void nr_task_free(nr_task_proc *p)
 	}
 	cJSON_Delete(p->finished);
 	free(p->interrupt_reason);
+	free(p->groups);
 	free(p);
 }

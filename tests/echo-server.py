@@ -16,7 +16,7 @@ class Echo(BaseHTTPRequestHandler):
         body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
         out = json.dumps({"method": self.command, "path": self.path,
                           "headers": {k.lower(): v for k, v in self.headers.items()},
-                          "body": body, "token": "tok-123"}).encode()
+                          "body": body, "token": "tok-123", "n": 42}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))

@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define NR_ABI_MAJOR 1
-#define NR_ABI_MINOR 2
+#define NR_ABI_MINOR 3
 
 /* ABI history:
  *   1.0  entry symbol, descriptor, host table, kinds with run().
@@ -34,7 +34,10 @@ extern "C" {
  *        resolve_error: a kind may claim paths given to `nrunner run`.
  *   1.2  nr_plugin.job_begin, job_end and clean: a plugin may set up what
  *        its tasks share (a server, a template) before they fork, tear it
- *        down after, and clean up what a crashed job left behind. */
+ *        down after, and clean up what a crashed job left behind.
+ *   1.3  host->process_group: a kind that starts a process in a group of
+ *        its own (an app server) tells the core, which kills that group
+ *        too when the task ends, however it ends. */
 
 /* The entry symbol's name, for the core's lookup and libtool's
  * -export-symbols-regex. */
@@ -144,6 +147,14 @@ typedef struct nr_host {
 	/* Says why a claimed path cannot be run; the job then stops before
 	 * anything starts, with this line naming the path. */
 	void (*resolve_error)(nr_resolver *r, const char *fmt, ...) NR_PRINTF(2, 3);
+
+	/* --- process groups (ABI 1.3) ----------------------------------- */
+	/* The task owns process group `pgid` (alive != 0), or no longer
+	 * does (alive == 0: call this after killing it and before reaping
+	 * its leader, so the id cannot have been reused).  When the task
+	 * ends, by itself, by a timeout or by a crash, the core kills every
+	 * group still owned. */
+	void (*process_group)(nr_task *t, long pgid, int alive);
 } nr_host;
 
 /* Runs one runnable of this kind.  The task's stdin is /dev/null and its

@@ -223,8 +223,9 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	char sep = strchr(full, '?') ? '&' : '?';
 	cJSON_ArrayForEach(it, query)
 	{
-		char *raw = cJSON_IsString(it) ? template_expand(it->valuestring, &r->tc, err, errlen)
-					      : template_text(it);
+		cJSON *xv = template_expand_json(it, &r->tc, err, errlen);
+		char *raw = xv ? template_text(xv) : NULL;
+		cJSON_Delete(xv);
 		if (!raw) {
 			free(full);
 			return -1;
@@ -248,8 +249,9 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	for (int k = 0; k < 2; k++)
 		cJSON_ArrayForEach(it, hsets[k])
 		{
-			char *v = template_expand(cJSON_IsString(it) ? it->valuestring : "", &r->tc,
-						  err, errlen);
+			cJSON *xv = template_expand_json(it, &r->tc, err, errlen);
+			char *v = xv ? template_text(xv) : NULL;
+			cJSON_Delete(xv);
 			if (!v) {
 				curl_slist_free_all(hl);
 				return -1;
@@ -525,6 +527,14 @@ static int run_flow(run *r)
 			}
 			const cJSON *ex = cJSON_GetObjectItemCaseSensitive(s, "expect");
 			cJSON *exx = NULL;
+			if (!sent && h->interrupted(r->t)) {
+				free(q.url);
+				free(q.body);
+				response_free(&resp);
+				snprintf(reason, sizeof reason, "interrupted during step %d \"%s\"",
+					 i, name);
+				return finish_fail(r, NR_RESULT_INTERRUPTED, reason);
+			}
 			if (!sent) {
 				snprintf(reason, sizeof reason, "step %d \"%s\" (%s): %s %s\n  %s",
 					 i, name, cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring,

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -327,18 +329,38 @@ static void pg_opts_box_free(pg_opts_box *b)
 
 /* --- running ------------------------------------------------------------ */
 
-static int free_port(void)
+/* A free port, and a claim on it: the kernel may give a port just closed
+ * to the next bind(0), so two flows starting at once could pick the same
+ * one.  Each flow holds an abstract Unix socket named after its port (gone
+ * with the process, leaving nothing behind); a port claimed by another
+ * flow, of this job or another, is skipped. */
+static int free_port(int *claim)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof a;
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	for (int tries = 0; tries < 64; tries++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t l = sizeof a;
+		int port = -1;
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+			port = ntohs(a.sin_port);
+		if (fd >= 0)
+			close(fd);
+		if (port < 0)
+			return -1;
+		int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_un un = {.sun_family = AF_UNIX};
+		int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1, "nrunner-port-%d", port);
+		if (u >= 0 && bind(u, (struct sockaddr *)&un,
+				   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0) {
+			*claim = u;
+			return port;
+		}
+		if (u >= 0)
+			close(u);
+	}
+	return -1;
 }
 
 static void log_tail(const char *path, char *out, size_t len)
@@ -532,7 +554,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	return rc;
 }
 
-static void stop_app(long pid)
+static void stop_app(const nr_host *h, nr_task *t, long pid)
 {
 	if (pid <= 0)
 		return;
@@ -550,6 +572,7 @@ static void stop_app(long pid)
 	 * id, so this kill cannot reach an unrelated group: whatever of the
 	 * app is left goes now. */
 	kill(-(pid_t)pid, SIGKILL);
+	h->process_group(t, pid, 0);
 	while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }
@@ -559,6 +582,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 {
 	memset(r, 0, sizeof *r);
 	r->app_pid = -1;
+	r->port_claim = -1;
 	pg_opts_box *box = calloc(1, sizeof *box);
 	nr_pg_db *db = calloc(1, sizeof *db);
 	r->opts = box;
@@ -605,7 +629,10 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 	cJSON_AddStringToObject(vars, "db.url", db->url);
 	int rc = -1;
 	for (int attempt = 1; attempt <= PORT_TRIES; attempt++) {
-		r->port = free_port();
+		if (r->port_claim >= 0)
+			close(r->port_claim);
+		r->port_claim = -1;
+		r->port = free_port(&r->port_claim);
 		char ps[16];
 		snprintf(ps, sizeof ps, "%d", r->port);
 		cJSON_DeleteItemFromObjectCaseSensitive(vars, "port");
@@ -615,6 +642,8 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		if (r->app_pid < 0)
 			break;
 		r->app_pid_seen = r->app_pid;
+		/* Its own group: the core kills it too, however the task ends. */
+		h->process_group(t, r->app_pid, 1);
 		int status = 0;
 		int w = wait_ready(h, t, e, r->base_url, r->app_pid, &status, err, errlen);
 		if (w == 0) {
@@ -625,6 +654,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		log_tail(r->log_path, tail, sizeof tail);
 		if (w == 1) {
 			r->app_pid = -1;
+			h->process_group(t, r->app_pid_seen, 0); /* exited and reaped */
 			/* Lost the race for the port: another one. */
 			if (attempt < PORT_TRIES && strstr(tail, "in use"))
 				continue;
@@ -637,7 +667,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 			     tail[0] ? tail : "(empty)");
 			break;
 		}
-		stop_app(r->app_pid);
+		stop_app(h, t, r->app_pid);
 		r->app_pid = -1;
 		if (tail[0])
 			snprintf(err + strlen(err), errlen - strlen(err), "; its log ends: %s", tail);
@@ -658,8 +688,11 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 	(void)t;
 	double t0 = now_ms();
 	note[0] = '\0';
-	stop_app(r->app_pid);
+	stop_app(h, t, r->app_pid);
 	r->app_pid = -1;
+	if (r->port_claim >= 0)
+		close(r->port_claim);
+	r->port_claim = -1;
 	pg_opts_box *box = r->opts;
 	nr_pg_db *db = r->db;
 	if (db && box) {

@@ -39,6 +39,7 @@ typedef struct env_run {
 	int port;
 	long app_pid;
 	long app_pid_seen;   /* the last app process, for the record */
+	int port_claim;      /* holds the port against other flows */
 	char *log_path;
 	int log_is_temp;
 	void *db;            /* nr_pg_db */

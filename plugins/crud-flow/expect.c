@@ -180,13 +180,18 @@ static int predicate(const cJSON *a, const cJSON *doc, char *got, size_t glen,
 			return cJSON_GetObjectItemCaseSensitive(have, want->valuestring) != NULL;
 		return json_subset(have, want, (char[512]){0}, 512);
 	}
-	if (!strcmp(op, "matches"))
-		return cJSON_IsString(have) && regex_match(want->valuestring, have->valuestring);
-	if (!strcmp(op, "type")) {
-		snprintf(got, glen, "%s", type_of(have));
-		return !strcmp(type_of(have), want->valuestring);
+	if (!strcmp(op, "matches") || !strcmp(op, "type")) {
+		/* Checked as strings when the flow was read, but a template
+		 * may have made them something else. */
+		char *w = template_text(want);
+		int m = !strcmp(op, "type") ? !strcmp(type_of(have), w)
+			: cJSON_IsString(have) && regex_match(w, have->valuestring);
+		if (!strcmp(op, "type"))
+			snprintf(got, glen, "%s", type_of(have));
+		free(w);
+		return m;
 	}
-	if (!strcmp(op, "count")) {
+	if (!strcmp(op, "count") && cJSON_IsNumber(want)) {
 		int n = cJSON_IsArray(have) || cJSON_IsObject(have) ? cJSON_GetArraySize(have)
 			: cJSON_IsString(have) ? (int)strlen(have->valuestring) : -1;
 		snprintf(got, glen, "%d", n);
@@ -241,17 +246,20 @@ int expect_check(const cJSON *e, const response *r, char *what, size_t wlen,
 	cJSON_ArrayForEach(h, hd)
 	{
 		char *v = header_value(r->headers, h->string);
+		/* A template may have made it a number: compare as text. */
+		char *want = template_text(h);
 		/* A value starting with "~" is a regular expression. */
-		int ok = v && (h->valuestring[0] == '~' ? regex_match(h->valuestring + 1, v)
-							 : !strcmp(v, h->valuestring));
+		int ok = v && (want[0] == '~' ? regex_match(want + 1, v) : !strcmp(v, want));
 		if (!ok) {
 			snprintf(what, wlen, "headers.%s", h->string);
-			snprintf(err, errlen, "expected %s: %s, got %s", h->string, h->valuestring,
+			snprintf(err, errlen, "expected %s: %s, got %s", h->string, want,
 				 v ? v : "no such header");
 			free(v);
+			free(want);
 			return -1;
 		}
 		free(v);
+		free(want);
 	}
 	const cJSON *want = cJSON_GetObjectItemCaseSensitive(e, "json");
 	if (want) {
@@ -294,10 +302,16 @@ int expect_check(const cJSON *e, const response *r, char *what, size_t wlen,
 		i++;
 	}
 	const cJSON *bc = cJSON_GetObjectItemCaseSensitive(e, "body_contains");
-	if (bc && (!r->body || !strstr(r->body, bc->valuestring))) {
-		snprintf(what, wlen, "body_contains");
-		snprintf(err, errlen, "expected the body to contain \"%s\"", bc->valuestring);
-		return -1;
+	if (bc) {
+		char *want = template_text(bc);
+		int ok = r->body && strstr(r->body, want);
+		if (!ok) {
+			snprintf(what, wlen, "body_contains");
+			snprintf(err, errlen, "expected the body to contain \"%s\"", want);
+		}
+		free(want);
+		if (!ok)
+			return -1;
 	}
 	return 0;
 }

@@ -408,6 +408,21 @@ int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 		int is_tpl = !strcmp(PQgetvalue(r, i, 1), "t");
 		char e[1024] = "";
 		int ok = 1;
+		/* A template still being built holds its advisory lock: leave
+		 * it to its builder. */
+		int busy = 0;
+		if (!strncmp(name, "nr_tpl_", 7)) {
+			const char *lv[1] = {name};
+			PGresult *lr = PQexecParams(admin, "SELECT pg_try_advisory_lock(hashtext($1))",
+						    1, NULL, lv, NULL, NULL, 0);
+			busy = PQresultStatus(lr) == PGRES_TUPLES_OK && strcmp(PQgetvalue(lr, 0, 0), "t");
+			PQclear(lr);
+			if (!busy)
+				PQclear(PQexecParams(admin, "SELECT pg_advisory_unlock(hashtext($1))",
+						     1, NULL, lv, NULL, NULL, 0));
+		}
+		if (busy)
+			continue;
 		if (!dry_run) {
 			if (is_tpl) {
 				/* A template cannot be dropped as such. */

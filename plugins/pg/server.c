@@ -112,6 +112,10 @@ static void remove_stale(const char *tmp)
 		}
 		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
 			continue;
+		/* No owner yet: another job may have just made it. */
+		struct stat st;
+		if (pid <= 0 && stat(path, &st) == 0 && time(NULL) - st.st_mtime < 60)
+			continue;
 		rm_rf(path);
 	}
 	closedir(d);
