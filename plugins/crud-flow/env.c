@@ -518,7 +518,11 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, last_err);
 	int rc = -1;
 	for (;;) {
-		if (waitpid((pid_t)pid, status, WNOHANG) == (pid_t)pid) {
+		/* WNOWAIT: an exited app stays a zombie, holding its group id,
+		 * until the caller has told the core the group is gone. */
+		siginfo_t si = {0};
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == (pid_t)pid) {
 			rc = 1;
 			break;
 		}
@@ -653,8 +657,10 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		char tail[1600];
 		log_tail(r->log_path, tail, sizeof tail);
 		if (w == 1) {
+			h->process_group(t, r->app_pid, 0);
+			while (waitpid((pid_t)r->app_pid, &status, 0) < 0 && errno == EINTR)
+				;
 			r->app_pid = -1;
-			h->process_group(t, r->app_pid_seen, 0); /* exited and reaped */
 			/* Lost the race for the port: another one. */
 			if (attempt < PORT_TRIES && strstr(tail, "in use"))
 				continue;
