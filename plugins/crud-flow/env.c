@@ -502,6 +502,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(e->ready, "path");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e->ready, "status");
 	const cJSON *to = cJSON_GetObjectItemCaseSensitive(e->ready, "timeout_s");
+	(void)status; /* the caller reaps the app, and reads its status then */
 	long want = cJSON_IsNumber(st) ? (long)st->valuedouble : 200;
 	double timeout_ms = (cJSON_IsNumber(to) ? to->valuedouble : 30) * 1000;
 	char url[1024];
