@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_VERSION 1
+#define CACHE_VERSION 2
 
 struct nr_loader {
 	const nr_host *host;
@@ -306,6 +306,7 @@ static int take_descriptor(nr_plugin_rec *r, const nr_plugin *p)
 		for (size_t j = 0; j < c; j++)
 			ki->config_used[j] = nr_xstrdup(kd->config_used[j]);
 		ki->live = kd;
+		ki->claims = p->abi_minor >= 1 && kd->resolve != NULL;
 	}
 	return 0;
 }
@@ -405,6 +406,7 @@ static int cache_get(nr_loader *l, nr_plugin_rec *r, const cJSON *key)
 		nr_kind_info *ki = &r->kinds[i++];
 		ki->name = json_strdup(kd, "name");
 		ki->summary = json_strdup(kd, "summary");
+		ki->claims = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kd, "claims"));
 		const cJSON *cu = cJSON_GetObjectItemCaseSensitive(kd, "config_used");
 		size_t c = (size_t)cJSON_GetArraySize(cu), j = 0;
 		ki->config_used = nr_xcalloc(c + 1, sizeof *ki->config_used);
@@ -435,6 +437,7 @@ static void cache_put(nr_loader *l, const nr_plugin_rec *r, cJSON *key)
 		cJSON *kd = cJSON_CreateObject();
 		cJSON_AddStringToObject(kd, "name", r->kinds[k].name);
 		cJSON_AddStringToObject(kd, "summary", r->kinds[k].summary);
+		cJSON_AddBoolToObject(kd, "claims", r->kinds[k].claims);
 		cJSON *cu = cJSON_AddArrayToObject(kd, "config_used");
 		for (char **c = r->kinds[k].config_used; *c; c++)
 			cJSON_AddItemToArray(cu, cJSON_CreateString(*c));

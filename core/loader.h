@@ -19,6 +19,8 @@ typedef struct nr_kind_info {
 	char *summary;
 	char **config_used; /* NULL-terminated */
 	const nr_kind *live; /* set once the plugin is opened */
+	int claims;          /* it has a resolve entry (ABI 1.1): cached, so
+			      * that resolving need not open every plugin */
 } nr_kind_info;
 
 typedef struct nr_plugin_rec {

@@ -123,19 +123,40 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 
 int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 {
-	nr_registry_load_all(reg);
-	for (size_t i = 0; i < reg->nkinds; i++) {
-		const entry *e = &reg->kinds[i];
-		/* nr_kind.resolve exists only in plugins built for 1.1+. */
-		if (e->plugin->abi_minor < 1 || !e->kind->live ||
-		    !e->kind->live->resolve)
+	/* In search-path order, the winning provider of each kind that can
+	 * claim files (the cache says which), opening only those plugins:
+	 * a job of recipes never maps libcurl or libpq into nrunner, so its
+	 * many forks stay cheap. */
+	size_t n = nr_loader_count(reg->loader);
+	cJSON *seen = cJSON_CreateObject();
+	int result = NR_RESOLVE_NOT_MINE;
+	for (size_t i = 0; i < n && result == NR_RESOLVE_NOT_MINE; i++) {
+		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		if (p->refused)
 			continue;
-		r->kind = e->kind->name;
-		int c = e->kind->live->resolve(&nr_host_table, r, path);
-		if (c != NR_RESOLVE_NOT_MINE)
-			return c == NR_RESOLVE_CLAIMED ? c : NR_RESOLVE_ERROR;
+		int opened = 0;
+		for (size_t k = 0; k < p->nkinds && result == NR_RESOLVE_NOT_MINE; k++) {
+			const char *name = p->kinds[k].name;
+			if (cJSON_GetObjectItemCaseSensitive(seen, name))
+				continue; /* shadowed by an earlier plugin */
+			cJSON_AddTrueToObject(seen, name);
+			if (!p->kinds[k].claims)
+				continue;
+			if (!opened && nr_loader_open(reg->loader, p) < 0)
+				break;
+			opened = 1;
+			/* Opening refreshed the kinds from the live descriptor. */
+			const nr_kind *live = k < p->nkinds ? p->kinds[k].live : NULL;
+			if (!live || !live->resolve || strcmp(live->name, name))
+				continue;
+			r->kind = live->name;
+			int c = live->resolve(&nr_host_table, r, path);
+			if (c != NR_RESOLVE_NOT_MINE)
+				result = c == NR_RESOLVE_CLAIMED ? c : NR_RESOLVE_ERROR;
+		}
 	}
-	return NR_RESOLVE_NOT_MINE;
+	cJSON_Delete(seen);
+	return result;
 }
 
 /* Hooks added in ABI 1.2 exist only in descriptors of minor >= 2. */

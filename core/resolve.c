@@ -113,6 +113,22 @@ static int resolve_file(nr_registry *reg, const char *path, int explicit,
 {
 	nr_runnable_list got = {0};
 	nr_resolver r = {.path = path, .out = &got};
+	/* A recipe is a recipe: no kind is asked about it. */
+	if (has_suffix(path, ".json")) {
+		char *text = nr_read_file(path, NULL);
+		cJSON *j = text ? cJSON_Parse(text) : NULL;
+		int recipe = looks_like_recipe(j);
+		cJSON_Delete(j);
+		if (recipe) {
+			int rc = nr_recipe_parse(text, path, &got, err, errlen);
+			free(text);
+			if (rc < 0)
+				return -1;
+			list_move(out, &got);
+			return 0;
+		}
+		free(text);
+	}
 	int c = nr_registry_claim(reg, path, &r);
 	if (c == NR_RESOLVE_ERROR || r.error) {
 		if (r.error)
