@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "common/util.h"
 #include "env.h"
 #include "pg/provision.h"
 #include "template.h"
@@ -31,16 +32,6 @@ extern char **environ;
 #define PORT_TRIES 3
 #define STOP_GRACE_MS 5000
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static double now_ms(void)
 {
@@ -85,7 +76,7 @@ static int check_keys(const cJSON *o, const char *const *keys, const char *file,
 			for (const char *const *q = keys; *q; q++)
 				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
 					 list[0] ? ", " : "", *q);
-			return fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s", file,
+			return nr_fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s", file,
 				    where, where[0] ? "." : "", k->string, list);
 		}
 	}
@@ -119,7 +110,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		if (!cJSON_IsObject(suite)) {
 			cJSON_Delete(suite);
 			cJSON_Delete(spec);
-			return fail(err, errlen, "%s: not a JSON object; it describes the "
+			return nr_fail(err, errlen, "%s: not a JSON object; it describes the "
 				    "flows' environment (see nrunner-flow(5))", file);
 		}
 		merge(spec, suite);
@@ -139,7 +130,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		kw_mode = "shared";
 	const char *m = kw_mode ? kw_mode : cJSON_IsString(mode) ? mode->valuestring : NULL;
 	if (m && strcmp(m, "isolated") && strcmp(m, "shared")) {
-		fail(err, errlen, "%s: environment.mode: \"%s\": use \"isolated\" or "
+		nr_fail(err, errlen, "%s: environment.mode: \"%s\": use \"isolated\" or "
 		     "\"shared\"", kw_mode ? "kwargs environment" : e->source, m);
 		goto bad;
 	}
@@ -150,7 +141,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	const cJSON *keep = cJSON_GetObjectItemCaseSensitive(spec, "keep");
 	const char *k = kw_keep ? kw_keep : cJSON_IsString(keep) ? keep->valuestring : "never";
 	if (strcmp(k, "never") && strcmp(k, "on-failure") && strcmp(k, "always")) {
-		fail(err, errlen, "%s: keep: \"%s\": use never, on-failure or always",
+		nr_fail(err, errlen, "%s: keep: \"%s\": use never, on-failure or always",
 		     kw_keep ? "kwargs" : e->source, k);
 		goto bad;
 	}
@@ -163,7 +154,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	static const char *const appk[] = {"command", "cwd", "env", NULL};
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
 	if (!cJSON_IsObject(e->app) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd)) {
-		fail(err, errlen, "%s: environment.app.command: an isolated environment "
+		nr_fail(err, errlen, "%s: environment.app.command: an isolated environment "
 		     "needs the app's command, as an argument vector such as "
 		     "[\"/usr/bin/python3\", \"manage.py\", \"serve\"]", e->source);
 		goto bad;
@@ -182,13 +173,13 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		char what[256];
 		if (!cJSON_IsString(it)) {
 			cJSON_Delete(known);
-			fail(err, errlen, "%s: environment.app.command[%d]: must be a string",
+			nr_fail(err, errlen, "%s: environment.app.command[%d]: must be a string",
 			     e->source, i);
 			goto bad;
 		}
 		if (template_check(it->valuestring, known, what, sizeof what)) {
 			cJSON_Delete(known);
-			fail(err, errlen, "%s: environment.app.command[%d]: {{%s}}: use "
+			nr_fail(err, errlen, "%s: environment.app.command[%d]: {{%s}}: use "
 			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
 			     "{{db.url}} or {{env.NAME}}", e->source, i, what);
 			goto bad;
@@ -202,7 +193,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		if (!cJSON_IsString(it) ||
 		    template_check(it->valuestring, known, what, sizeof what)) {
 			cJSON_Delete(known);
-			fail(err, errlen, "%s: environment.app.env.%s: a string, with "
+			nr_fail(err, errlen, "%s: environment.app.env.%s: a string, with "
 			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
 			     "{{db.url}} or {{env.NAME}}", e->source, it->string);
 			goto bad;
@@ -214,7 +205,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 			 check_keys(e->ready, readyk, e->source, "environment.ready", err,
 				    errlen) < 0)) {
 		if (!cJSON_IsObject(e->ready))
-			fail(err, errlen, "%s: environment.ready: an object: path, status, "
+			nr_fail(err, errlen, "%s: environment.ready: an object: path, status, "
 			     "timeout_s", e->source);
 		goto bad;
 	}
@@ -223,7 +214,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 			     check_keys(e->provision, provk, e->source,
 					"environment.provision", err, errlen) < 0)) {
 		if (!cJSON_IsObject(e->provision))
-			fail(err, errlen, "%s: environment.provision: an object: kind, uri, "
+			nr_fail(err, errlen, "%s: environment.provision: an object: kind, uri, "
 			     "kwargs", e->source);
 		goto bad;
 	}
@@ -231,7 +222,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	if (pk && (!cJSON_IsString(pk) || (strcmp(pk->valuestring, "provision-sql") &&
 					   strcmp(pk->valuestring, "provision-migrate") &&
 					   strcmp(pk->valuestring, "provision-template")))) {
-		fail(err, errlen, "%s: environment.provision.kind: use provision-sql, "
+		nr_fail(err, errlen, "%s: environment.provision.kind: use provision-sql, "
 		     "provision-migrate or provision-template", e->source);
 		goto bad;
 	}
@@ -363,26 +354,6 @@ static int free_port(int *claim)
 	return -1;
 }
 
-static void log_tail(const char *path, char *out, size_t len)
-{
-	out[0] = '\0';
-	FILE *f = path ? fopen(path, "r") : NULL;
-	if (!f)
-		return;
-	char line[512], last[3][512] = {"", "", ""};
-	while (fgets(line, sizeof line, f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!line[0])
-			continue;
-		memmove(last[0], last[1], sizeof last[0] * 2);
-		snprintf(last[2], sizeof last[2], "%s", line);
-	}
-	fclose(f);
-	for (int i = 0; i < 3; i++)
-		if (last[i][0])
-			snprintf(out + strlen(out), len - strlen(out), "%s%s",
-				 out[0] ? " | " : "", last[i]);
-}
 
 static long spawn_app(const env_spec *e, cJSON *vars, const char *log, char *err,
 		      size_t errlen)
@@ -475,7 +446,7 @@ static long spawn_app(const env_spec *e, cJSON *vars, const char *log, char *err
 		close(ep[1]);
 	}
 	if (rc)
-		fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
+		nr_fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
 		     "in %s) in %s: %s", argv[0], e->source, dir, strerror(rc));
 	for (int i = 0; i < n; i++)
 		free(argv[i]);
@@ -536,7 +507,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 			}
 		}
 		if (h->interrupted(t)) {
-			fail(err, errlen, "interrupted while waiting for the app");
+			nr_fail(err, errlen, "interrupted while waiting for the app");
 			break;
 		}
 		if (now_ms() - t0 > timeout_ms) {
@@ -545,7 +516,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 				snprintf(got, sizeof got, "%s", last_err);
 			else
 				snprintf(got, sizeof got, "it answered %ld", last_code);
-			fail(err, errlen, "the app was not ready after %g s: GET %s expected %ld, "
+			nr_fail(err, errlen, "the app was not ready after %g s: GET %s expected %ld, "
 			     "%s", timeout_ms / 1000, url, want, got);
 			break;
 		}
@@ -656,7 +627,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 			break;
 		}
 		char tail[1600];
-		log_tail(r->log_path, tail, sizeof tail);
+		nr_log_tail(r->log_path, tail, sizeof tail);
 		if (w == 1) {
 			h->process_group(t, r->app_pid, 0);
 			while (waitpid((pid_t)r->app_pid, &status, 0) < 0 && errno == EINTR)
@@ -670,7 +641,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 				snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
 			else
 				snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status));
-			fail(err, errlen, "the app %s before it was ready; its log ends: %s", how,
+			nr_fail(err, errlen, "the app %s before it was ready; its log ends: %s", how,
 			     tail[0] ? tail : "(empty)");
 			break;
 		}

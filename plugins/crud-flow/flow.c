@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "common/util.h"
 #include "flow.h"
 #include "template.h"
 
@@ -15,16 +16,6 @@
 
 #define MAX_INCLUDE_DEPTH 8
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static char *slurp(const char *path)
 {
@@ -79,7 +70,7 @@ static int known_keys(const cJSON *o, const char *const *keys, const char *file,
 					strncat(list, ", ", sizeof list - strlen(list) - 1);
 				strncat(list, *q, sizeof list - strlen(list) - 1);
 			}
-			return fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s",
+			return nr_fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s",
 				    file, path, path[0] ? "." : "", k->string, list);
 		}
 	}
@@ -102,19 +93,19 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 		     char *err, size_t errlen)
 {
 	if (depth > MAX_INCLUDE_DEPTH)
-		return fail(err, errlen, "%s: include: more than %d levels deep; is there a cycle?",
+		return nr_fail(err, errlen, "%s: include: more than %d levels deep; is there a cycle?",
 			    path, MAX_INCLUDE_DEPTH);
 	char real[PATH_MAX];
 	if (!realpath(path, real))
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+		return nr_fail(err, errlen, "%s: %s", path, strerror(errno));
 	for (int i = 0; i < depth; i++)
 		if (!strcmp(stack[i], real))
-			return fail(err, errlen, "%s: include: it includes itself "
+			return nr_fail(err, errlen, "%s: include: it includes itself "
 				    "(through %s); remove the cycle", path, stack[0]);
 	stack[depth] = real;
 	char *text = slurp(path);
 	if (!text)
-		return fail(err, errlen, "%s: cannot read the flow: %s", path, strerror(errno));
+		return nr_fail(err, errlen, "%s: cannot read the flow: %s", path, strerror(errno));
 	const char *end = NULL;
 	cJSON *doc = cJSON_ParseWithOpts(text, &end, 1);
 	if (!doc) {
@@ -125,7 +116,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 			else
 				col++;
 		free(text);
-		return fail(err, errlen, "%s:%d:%d: not valid JSON; fix the syntax near "
+		return nr_fail(err, errlen, "%s:%d:%d: not valid JSON; fix the syntax near "
 			    "line %d, column %d", path, line, col, line, col);
 	}
 	free(text);
@@ -134,14 +125,14 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 					  "clients", "include", "steps", "environment",
 					  NULL};
 	if (!cJSON_IsObject(doc)) {
-		fail(err, errlen, "%s: a flow is a JSON object with \"steps\"", path);
+		nr_fail(err, errlen, "%s: a flow is a JSON object with \"steps\"", path);
 		goto out;
 	}
 	if (known_keys(doc, top, path, "", err, errlen) < 0)
 		goto out;
 	const cJSON *inc = cJSON_GetObjectItemCaseSensitive(doc, "include");
 	if (inc && !cJSON_IsArray(inc)) {
-		fail(err, errlen, "%s: include: must be an array of flow files", path);
+		nr_fail(err, errlen, "%s: include: must be an array of flow files", path);
 		goto out;
 	}
 	int i = 0;
@@ -149,7 +140,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 	cJSON_ArrayForEach(it, inc)
 	{
 		if (!cJSON_IsString(it)) {
-			fail(err, errlen, "%s: include[%d]: must be a file name", path, i);
+			nr_fail(err, errlen, "%s: include[%d]: must be a file name", path, i);
 			goto out;
 		}
 		/* Relative to the including file. */
@@ -161,7 +152,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 			snprintf(incpath, sizeof incpath, "%.*s/%s", (int)(slash - path),
 				 path, it->valuestring);
 		if (access(incpath, R_OK) < 0) {
-			fail(err, errlen, "%s: include[%d]: %s: %s", path, i, incpath,
+			nr_fail(err, errlen, "%s: include[%d]: %s: %s", path, i, incpath,
 			     strerror(errno));
 			goto out;
 		}
@@ -173,7 +164,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 	for (int k = 0; k < 2; k++) {
 		const cJSON *o = cJSON_GetObjectItemCaseSensitive(doc, objs[k]);
 		if (o && !cJSON_IsObject(o)) {
-			fail(err, errlen, "%s: %s: must be an object, not %s", path, objs[k],
+			nr_fail(err, errlen, "%s: %s: must be an object, not %s", path, objs[k],
 			     type_name(o));
 			goto out;
 		}
@@ -189,7 +180,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 	}
 	const cJSON *steps = cJSON_GetObjectItemCaseSensitive(doc, "steps");
 	if (!cJSON_IsArray(steps)) {
-		fail(err, errlen, "%s: steps: %s; a flow needs an array of steps", path,
+		nr_fail(err, errlen, "%s: steps: %s; a flow needs an array of steps", path,
 		     steps ? "must be an array" : "missing");
 		goto out;
 	}
@@ -199,7 +190,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 		char p[64];
 		snprintf(p, sizeof p, "steps[%d]", i++);
 		if (!cJSON_IsObject(it)) {
-			fail(err, errlen, "%s: %s: a step is an object, not %s", path, p,
+			nr_fail(err, errlen, "%s: %s: a step is an object, not %s", path, p,
 			     type_name(it));
 			goto out;
 		}
@@ -211,11 +202,11 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "name");
 		const cJSON *base = cJSON_GetObjectItemCaseSensitive(doc, "base_url");
 		if (name && !cJSON_IsString(name)) {
-			fail(err, errlen, "%s: name: must be a string", path);
+			nr_fail(err, errlen, "%s: name: must be a string", path);
 			goto out;
 		}
 		if (base && !cJSON_IsString(base)) {
-			fail(err, errlen, "%s: base_url: must be a string", path);
+			nr_fail(err, errlen, "%s: base_url: must be a string", path);
 			goto out;
 		}
 		if (cJSON_IsString(name)) {
@@ -232,7 +223,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 			f->base_url = strdup(base->valuestring);
 		const cJSON *env = cJSON_GetObjectItemCaseSensitive(doc, "environment");
 		if (env && !cJSON_IsObject(env)) {
-			fail(err, errlen, "%s: environment: must be an object (see "
+			nr_fail(err, errlen, "%s: environment: must be an object (see "
 			     "nrunner-flow(5), ENVIRONMENT)", path);
 			goto out;
 		}
@@ -280,7 +271,7 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 					   "keep", NULL};
 	static const char *const skeys[] = {"crud", "_file", "_path", NULL};
 	if (!cJSON_IsObject(c))
-		return fail(err, errlen, "%s: %s: must be an object with path, create "
+		return nr_fail(err, errlen, "%s: %s: must be an object with path, create "
 			    "and update", file, p);
 	if (known_keys(step, skeys, file, at, err, errlen) < 0 ||
 	    known_keys(c, keys, file, p, err, errlen) < 0)
@@ -296,20 +287,20 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
 	const cJSON *keep = cJSON_GetObjectItemCaseSensitive(c, "keep");
 	if (!cJSON_IsString(path))
-		return fail(err, errlen, "%s: %s.path: missing; the collection's path, "
+		return nr_fail(err, errlen, "%s: %s.path: missing; the collection's path, "
 			    "e.g. \"/api/actors/\"", file, p);
 	if (!cJSON_IsObject(create) || !cJSON_IsObject(update))
-		return fail(err, errlen, "%s: %s.%s: must be an object: the body to %s",
+		return nr_fail(err, errlen, "%s: %s.%s: must be an object: the body to %s",
 			    file, p, !cJSON_IsObject(create) ? "create" : "update",
 			    !cJSON_IsObject(create) ? "create with" : "update with");
 	if (method && (!cJSON_IsString(method) || (strcmp(method->valuestring, "PUT") &&
 						   strcmp(method->valuestring, "PATCH"))))
-		return fail(err, errlen, "%s: %s.method: use \"PUT\" or \"PATCH\"", file, p);
+		return nr_fail(err, errlen, "%s: %s.method: use \"PUT\" or \"PATCH\"", file, p);
 	if (id && !cJSON_IsString(id))
-		return fail(err, errlen, "%s: %s.id: a JSON pointer to the id in the "
+		return nr_fail(err, errlen, "%s: %s.id: a JSON pointer to the id in the "
 			    "create response, e.g. \"/id\"", file, p);
 	if (expect && !cJSON_IsObject(expect))
-		return fail(err, errlen, "%s: %s.expect: an object of status codes by "
+		return nr_fail(err, errlen, "%s: %s.expect: an object of status codes by "
 			    "step: create, read, update, list, delete, gone", file, p);
 	static const char *const ekeys[] = {"create", "read", "update", "list", "delete",
 					    "gone", NULL};
@@ -429,14 +420,14 @@ static int expand_login(cJSON *out, const cJSON *step, char *err, size_t errlen)
 					   "name", NULL};
 	static const char *const skeys[] = {"login", "_file", "_path", NULL};
 	if (!cJSON_IsObject(l))
-		return fail(err, errlen, "%s: %s: must be an object with path and json or form",
+		return nr_fail(err, errlen, "%s: %s: must be an object with path and json or form",
 			    file, p);
 	if (known_keys(step, skeys, file, at, err, errlen) < 0 ||
 	    known_keys(l, keys, file, p, err, errlen) < 0)
 		return -1;
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(l, "path");
 	if (!cJSON_IsString(path))
-		return fail(err, errlen, "%s: %s.path: missing; the login endpoint, e.g. "
+		return nr_fail(err, errlen, "%s: %s.path: missing; the login endpoint, e.g. "
 			    "\"/api/login/\"", file, p);
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(l, "name");
 	const cJSON *client = cJSON_GetObjectItemCaseSensitive(l, "client");
@@ -482,11 +473,11 @@ static int check_templates_in(ctx *c, const cJSON *v, const char *where)
 		char bad[128];
 		int r = template_check(v->valuestring, c->known, bad, sizeof bad);
 		if (r == TEMPLATE_UNKNOWN)
-			return fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is not defined: no "
+			return nr_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is not defined: no "
 				    "earlier step captures it and vars does not set it",
 				    c->file, c->path, where, bad);
 		if (r == TEMPLATE_BAD)
-			return fail(c->err, c->errlen, "%s: %s.%s: %s", c->file, c->path,
+			return nr_fail(c->err, c->errlen, "%s: %s.%s: %s", c->file, c->path,
 				    where, bad);
 		return 0;
 	}
@@ -510,7 +501,7 @@ static int check_status(ctx *c, const cJSON *st, const char *where)
 			one = cJSON_GetArrayItem(st, i);
 		if (!cJSON_IsNumber(one) || one->valuedouble < 100 || one->valuedouble > 599 ||
 		    one->valuedouble != (int)one->valuedouble)
-			return fail(c->err, c->errlen, "%s: %s: a status is an HTTP code "
+			return nr_fail(c->err, c->errlen, "%s: %s: a status is an HTTP code "
 				    "(100-599) or a list of them", c->file, where);
 	}
 	return 0;
@@ -523,7 +514,7 @@ static int check_regex(ctx *c, const char *re, const char *where)
 	if (e) {
 		char msg[256];
 		regerror(e, &rx, msg, sizeof msg);
-		return fail(c->err, c->errlen, "%s: %s: invalid regular expression \"%s\": %s",
+		return nr_fail(c->err, c->errlen, "%s: %s: invalid regular expression \"%s\": %s",
 			    c->file, where, re, msg);
 	}
 	regfree(&rx);
@@ -533,7 +524,7 @@ static int check_regex(ctx *c, const char *re, const char *where)
 static int check_pointer(ctx *c, const cJSON *p, const char *where)
 {
 	if (!cJSON_IsString(p) || (p->valuestring[0] && p->valuestring[0] != '/'))
-		return fail(c->err, c->errlen, "%s: %s: a JSON pointer (RFC 6901) such as "
+		return nr_fail(c->err, c->errlen, "%s: %s: a JSON pointer (RFC 6901) such as "
 			    "\"/id\" or \"/results/0/name\", or \"\" for the whole body",
 			    c->file, where);
 	return 0;
@@ -546,7 +537,7 @@ static int check_expect(ctx *c, const cJSON *e)
 	static const char *const keys[] = {"status", "headers", "json", "assert",
 					   "body_contains", NULL};
 	if (!cJSON_IsObject(e))
-		return fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
+		return nr_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
 	if (known_keys(e, keys, c->file, w, c->err, c->errlen) < 0)
 		return -1;
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "status");
@@ -556,14 +547,14 @@ static int check_expect(ctx *c, const cJSON *e)
 	const cJSON *hd = cJSON_GetObjectItemCaseSensitive(e, "headers");
 	const cJSON *it;
 	if (hd && !cJSON_IsObject(hd))
-		return fail(c->err, c->errlen, "%s: %s.expect.headers: an object of header "
+		return nr_fail(c->err, c->errlen, "%s: %s.expect.headers: an object of header "
 			    "name to value", c->file, c->path);
-	cJSON_ArrayForEach(it, hd) if (!cJSON_IsString(it)) return fail(
+	cJSON_ArrayForEach(it, hd) if (!cJSON_IsString(it)) return nr_fail(
 		c->err, c->errlen, "%s: %s.expect.headers.%s: must be a string", c->file,
 		c->path, it->string);
 	const cJSON *as = cJSON_GetObjectItemCaseSensitive(e, "assert");
 	if (as && !cJSON_IsArray(as))
-		return fail(c->err, c->errlen, "%s: %s.expect.assert: an array of "
+		return nr_fail(c->err, c->errlen, "%s: %s.expect.assert: an array of "
 			    "{\"path\", \"op\", \"value\"}", c->file, c->path);
 	int i = 0;
 	cJSON_ArrayForEach(it, as)
@@ -571,7 +562,7 @@ static int check_expect(ctx *c, const cJSON *e)
 		snprintf(w, sizeof w, "%s.expect.assert[%d]", c->path, i);
 		static const char *const akeys[] = {"path", "op", "value", NULL};
 		if (!cJSON_IsObject(it))
-			return fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
+			return nr_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
 		if (known_keys(it, akeys, c->file, w, c->err, c->errlen) < 0)
 			return -1;
 		char wp[600];
@@ -583,7 +574,7 @@ static int check_expect(ctx *c, const cJSON *e)
 		for (const char *const *q = predicates; cJSON_IsString(op) && *q; q++)
 			known |= !strcmp(op->valuestring, *q);
 		if (!known)
-			return fail(c->err, c->errlen, "%s: %s.op: %s%s%s; use equals, "
+			return nr_fail(c->err, c->errlen, "%s: %s.op: %s%s%s; use equals, "
 				    "not-equals, <, <=, >, >=, contains, matches, exists, "
 				    "not-exists, type or count",
 				    c->file, w, cJSON_IsString(op) ? "unknown predicate \"" : "missing",
@@ -592,12 +583,12 @@ static int check_expect(ctx *c, const cJSON *e)
 		const cJSON *val = cJSON_GetObjectItemCaseSensitive(it, "value");
 		int needs = strcmp(op->valuestring, "exists") && strcmp(op->valuestring, "not-exists");
 		if (needs && !val)
-			return fail(c->err, c->errlen, "%s: %s.value: missing; \"%s\" compares "
+			return nr_fail(c->err, c->errlen, "%s: %s.value: missing; \"%s\" compares "
 				    "with a value", c->file, w, op->valuestring);
 		if (!strcmp(op->valuestring, "matches")) {
 			snprintf(wp, sizeof wp, "%s.value", w);
 			if (!cJSON_IsString(val))
-				return fail(c->err, c->errlen, "%s: %s: a regular expression "
+				return nr_fail(c->err, c->errlen, "%s: %s: a regular expression "
 					    "string", c->file, wp);
 			/* With a template in it, it can only be checked once
 			 * expanded, when the step runs. */
@@ -612,16 +603,16 @@ static int check_expect(ctx *c, const cJSON *e)
 			for (const char *const *q = types; cJSON_IsString(val) && *q; q++)
 				ok |= !strcmp(val->valuestring, *q);
 			if (!ok)
-				return fail(c->err, c->errlen, "%s: %s.value: a type: string, "
+				return nr_fail(c->err, c->errlen, "%s: %s.value: a type: string, "
 					    "number, boolean, null, array or object", c->file, w);
 		}
 		if (!strcmp(op->valuestring, "count") && !cJSON_IsNumber(val))
-			return fail(c->err, c->errlen, "%s: %s.value: a number", c->file, w);
+			return nr_fail(c->err, c->errlen, "%s: %s.value: a number", c->file, w);
 		i++;
 	}
 	const cJSON *bc = cJSON_GetObjectItemCaseSensitive(e, "body_contains");
 	if (bc && !cJSON_IsString(bc))
-		return fail(c->err, c->errlen, "%s: %s.expect.body_contains: must be a "
+		return nr_fail(c->err, c->errlen, "%s: %s.expect.body_contains: must be a "
 			    "string", c->file, c->path);
 	snprintf(w, sizeof w, "expect");
 	return check_templates_in(c, e, w);
@@ -631,7 +622,7 @@ static int check_capture(ctx *c, const cJSON *cap)
 {
 	char w[512];
 	if (!cJSON_IsObject(cap))
-		return fail(c->err, c->errlen, "%s: %s.capture: an object of variable name "
+		return nr_fail(c->err, c->errlen, "%s: %s.capture: an object of variable name "
 			    "to source", c->file, c->path);
 	const cJSON *it;
 	cJSON_ArrayForEach(it, cap)
@@ -640,7 +631,7 @@ static int check_capture(ctx *c, const cJSON *cap)
 		static const char *const keys[] = {"json", "header", "cookie", "regex",
 						   "group", "secret", NULL};
 		if (!cJSON_IsObject(it))
-			return fail(c->err, c->errlen, "%s: %s: an object: {\"json\": \"/id\"}, "
+			return nr_fail(c->err, c->errlen, "%s: %s: an object: {\"json\": \"/id\"}, "
 				    "{\"header\": ...}, {\"cookie\": ...} or {\"regex\": ...}",
 				    c->file, w);
 		if (known_keys(it, keys, c->file, w, c->err, c->errlen) < 0)
@@ -653,11 +644,11 @@ static int check_capture(ctx *c, const cJSON *cap)
 				continue;
 			sources++;
 			if (!cJSON_IsString(s))
-				return fail(c->err, c->errlen, "%s: %s.%s: must be a string",
+				return nr_fail(c->err, c->errlen, "%s: %s.%s: must be a string",
 					    c->file, w, srcs[k]);
 		}
 		if (sources != 1)
-			return fail(c->err, c->errlen, "%s: %s: give exactly one of json, "
+			return nr_fail(c->err, c->errlen, "%s: %s: give exactly one of json, "
 				    "header, cookie or regex", c->file, w);
 		const cJSON *j = cJSON_GetObjectItemCaseSensitive(it, "json");
 		char wp[600];
@@ -687,41 +678,41 @@ static int check_step(ctx *c, cJSON *s)
 		for (const char *const *q = methods; cJSON_IsString(m) && *q; q++)
 			ok |= !strcmp(m->valuestring, *q);
 		if (!ok)
-			return fail(c->err, c->errlen, "%s: %s.method: use GET, POST, PUT, "
+			return nr_fail(c->err, c->errlen, "%s: %s.method: use GET, POST, PUT, "
 				    "PATCH, DELETE, HEAD or OPTIONS", c->file, c->path);
 	}
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(s, "path");
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(s, "url");
 	if (!!p + !!u != 1 || (p && !cJSON_IsString(p)) || (u && !cJSON_IsString(u)))
-		return fail(c->err, c->errlen, "%s: %s: give \"path\" (relative to the base "
+		return nr_fail(c->err, c->errlen, "%s: %s: give \"path\" (relative to the base "
 			    "URL) or \"url\", as a string", c->file, c->path);
 	int bodies = 0;
 	static const char *const bk[] = {"json", "form", "body"};
 	for (int k = 0; k < 3; k++)
 		bodies += cJSON_GetObjectItemCaseSensitive(s, bk[k]) != NULL;
 	if (bodies > 1)
-		return fail(c->err, c->errlen, "%s: %s: give one body: json, form or body",
+		return nr_fail(c->err, c->errlen, "%s: %s: give one body: json, form or body",
 			    c->file, c->path);
 	const cJSON *form = cJSON_GetObjectItemCaseSensitive(s, "form");
 	if (form && !cJSON_IsObject(form))
-		return fail(c->err, c->errlen, "%s: %s.form: an object of field to value",
+		return nr_fail(c->err, c->errlen, "%s: %s.form: an object of field to value",
 			    c->file, c->path);
 	const cJSON *body = cJSON_GetObjectItemCaseSensitive(s, "body");
 	if (body && !cJSON_IsString(body))
-		return fail(c->err, c->errlen, "%s: %s.body: a string (use json for JSON)",
+		return nr_fail(c->err, c->errlen, "%s: %s.body: a string (use json for JSON)",
 			    c->file, c->path);
 	static const char *const ok_obj[] = {"headers", "query"};
 	for (int k = 0; k < 2; k++) {
 		const cJSON *o = cJSON_GetObjectItemCaseSensitive(s, ok_obj[k]);
 		if (o && !cJSON_IsObject(o))
-			return fail(c->err, c->errlen, "%s: %s.%s: an object", c->file, c->path,
+			return nr_fail(c->err, c->errlen, "%s: %s.%s: an object", c->file, c->path,
 				    ok_obj[k]);
 	}
 	const cJSON *cl = cJSON_GetObjectItemCaseSensitive(s, "client");
 	if (cl && (!cJSON_IsString(cl) ||
 		   (strcmp(cl->valuestring, "default") &&
 		    !cJSON_GetObjectItemCaseSensitive(c->clients, cl->valuestring))))
-		return fail(c->err, c->errlen, "%s: %s.client: \"%s\" is not one of the "
+		return nr_fail(c->err, c->errlen, "%s: %s.client: \"%s\" is not one of the "
 			    "flow's clients; define it under \"clients\"", c->file, c->path,
 			    cJSON_IsString(cl) ? cl->valuestring : "?");
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(s, "retry");
@@ -730,7 +721,7 @@ static int check_step(ctx *c, cJSON *s)
 		const cJSON *iv = cJSON_GetObjectItemCaseSensitive(r, "interval_ms");
 		if (!cJSON_IsObject(r) || !cJSON_IsNumber(n) || n->valuedouble < 0 ||
 		    n->valuedouble > 100 || (iv && (!cJSON_IsNumber(iv) || iv->valuedouble < 0)))
-			return fail(c->err, c->errlen, "%s: %s.retry: {\"count\": 0-100, "
+			return nr_fail(c->err, c->errlen, "%s: %s.retry: {\"count\": 0-100, "
 				    "\"interval_ms\": N}", c->file, c->path);
 	}
 	static const char *const tk[] = {"path", "url", "headers", "query", "json",
@@ -791,7 +782,7 @@ flow *flow_load(const char *path, char *err, size_t errlen)
 	cJSON_Delete(raw);
 	raw = NULL;
 	if (!cJSON_GetArraySize(f->steps)) {
-		fail(err, errlen, "%s: steps: empty; a flow makes at least one request", path);
+		nr_fail(err, errlen, "%s: steps: empty; a flow makes at least one request", path);
 		goto bad;
 	}
 	/* Clients. */
@@ -805,7 +796,7 @@ flow *flow_load(const char *path, char *err, size_t errlen)
 		const cJSON *cf = cJSON_GetObjectItemCaseSensitive(cl, "_file");
 		const char *file = cJSON_IsString(cf) ? cf->valuestring : path;
 		if (!cJSON_IsObject(cl)) {
-			fail(err, errlen, "%s: %s: must be an object", path, w);
+			nr_fail(err, errlen, "%s: %s: must be an object", path, w);
 			goto bad;
 		}
 		if (known_keys(cl, keys, file, w, err, errlen) < 0)
@@ -813,7 +804,7 @@ flow *flow_load(const char *path, char *err, size_t errlen)
 		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
 		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "keep-alive") &&
 						       strcmp(conn->valuestring, "fresh")))) {
-			fail(err, errlen, "%s: %s.connection: \"keep-alive\" or \"fresh\"", file, w);
+			nr_fail(err, errlen, "%s: %s.connection: \"keep-alive\" or \"fresh\"", file, w);
 			goto bad;
 		}
 	}

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "common/util.h"
 #include "pg.h"
 
 #include <ctype.h>
@@ -21,16 +22,6 @@
 
 extern char **environ;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* libpq's messages end with a newline and may hold several lines: keep
  * them on one line. */
@@ -135,7 +126,7 @@ PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
 			 port && *port ? port : "5432");
 	int auth = strstr(msg, "authentication failed") || strstr(msg, "role \"") ||
 		   strstr(msg, "password");
-	fail(err, errlen,
+	nr_fail(err, errlen,
 	     "cannot connect to PostgreSQL at %s (database \"%s\"): %s; %s",
 	     where, dbname ? dbname : "postgres", msg,
 	     auth ? "check the user and password (PGUSER, PGPASSWORD, or dsn=...)"
@@ -233,7 +224,7 @@ int nr_pg_exec(PGconn *c, const char *sql, const char *what, char *err,
 	char msg[1024];
 	server_message(r, c, msg, sizeof msg);
 	PQclear(r);
-	return fail(err, errlen, "%s: %s", what, msg);
+	return nr_fail(err, errlen, "%s: %s", what, msg);
 }
 
 static char *ident(PGconn *c, const char *name)
@@ -248,7 +239,7 @@ int nr_pg_create_db(PGconn *admin, const char *name, const char *tpl,
 	if (!qn || (tpl && !qt)) {
 		PQfreemem(qn);
 		PQfreemem(qt);
-		return fail(err, errlen, "cannot quote the name \"%s\": %s", name,
+		return nr_fail(err, errlen, "cannot quote the name \"%s\": %s", name,
 			    PQerrorMessage(admin));
 	}
 	char sql[512], what[256];
@@ -268,7 +259,7 @@ int nr_pg_drop_db(PGconn *admin, const char *name, char *err, size_t errlen)
 {
 	char *qn = ident(admin, name);
 	if (!qn)
-		return fail(err, errlen, "cannot quote the name \"%s\"", name);
+		return nr_fail(err, errlen, "cannot quote the name \"%s\"", name);
 	char sql[256], what[128];
 	/* WITH (FORCE) ends any session left on it (PostgreSQL 13+). */
 	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s%s", qn,
@@ -317,9 +308,9 @@ static int apply_text(PGconn *db, const char *text, const char *path,
 	if (pos) {
 		int line, col;
 		locate(text, atol(pos), &line, &col);
-		fail(err, errlen, "%s:%d:%d: %s", path, line, col, msg);
+		nr_fail(err, errlen, "%s:%d:%d: %s", path, line, col, msg);
 	} else {
-		fail(err, errlen, "%s: %s", path, msg);
+		nr_fail(err, errlen, "%s: %s", path, msg);
 	}
 	PQclear(r);
 	PQclear(PQexec(db, "ROLLBACK"));
@@ -330,7 +321,7 @@ int nr_pg_apply_file(PGconn *db, const char *path, char *err, size_t errlen)
 {
 	char *text = read_file(path, NULL);
 	if (!text)
-		return fail(err, errlen, "%s: cannot read the schema file: %s", path,
+		return nr_fail(err, errlen, "%s: cannot read the schema file: %s", path,
 			    strerror(errno));
 	int rc = apply_text(db, text, path, err, errlen);
 	free(text);
@@ -347,7 +338,7 @@ static char **sql_files(const char *dir, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
-		fail(err, errlen, "%s: cannot read the migrations directory: %s",
+		nr_fail(err, errlen, "%s: cannot read the migrations directory: %s",
 		     dir, strerror(errno));
 		return NULL;
 	}
@@ -386,7 +377,7 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 		return -1;
 	if (!files[0]) {
 		free_strv(files);
-		return fail(err, errlen, "%s: no *.sql migrations in this directory",
+		return nr_fail(err, errlen, "%s: no *.sql migrations in this directory",
 			    dir);
 	}
 	if (nr_pg_exec(db, "CREATE TABLE IF NOT EXISTS nrunner_migrations ("
@@ -410,7 +401,7 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
 		char *text = read_file(path, NULL);
 		if (!text) {
-			fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			nr_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 			free_strv(files);
 			return -1;
 		}
@@ -524,7 +515,7 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 	int pipefd[2], outfd[2] = {-1, -1};
 	int rc = -1;
 	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(outfd, O_CLOEXEC) < 0) {
-		fail(err, errlen, "cannot create a pipe: %s", strerror(errno));
+		nr_fail(err, errlen, "cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
 	posix_spawn_file_actions_t fa;
@@ -545,7 +536,7 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 	if (e) {
 		close(pipefd[0]);
 		close(outfd[0]);
-		fail(err, errlen, "cannot run the migrate command '%s'%s%s: %s",
+		nr_fail(err, errlen, "cannot run the migrate command '%s'%s%s: %s",
 		     argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e));
 		goto out;
 	}
@@ -607,7 +598,7 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
 	else
 		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
-	fail(err, errlen, "the migrate command '%s' failed (%s): %s", argv[0], how,
+	nr_fail(err, errlen, "the migrate command '%s' failed (%s): %s", argv[0], how,
 	     *why ? why : "(nothing on stderr)");
 out:
 	for (size_t k = 0; k < nv; k++)
@@ -632,7 +623,7 @@ static char **strv_from(const nr_host *h, const nr_value *v, const char *key,
 		const nr_value *it = h->type(v) == NR_TYPE_ARRAY ? h->item(v, i) : v;
 		if (!h->string(it)) {
 			*bad = 1;
-			fail(err, errlen, "kwargs \"%s\": must be a list of strings, "
+			nr_fail(err, errlen, "kwargs \"%s\": must be a list of strings, "
 			     "e.g. %s=json:'[\"python3\", \"manage.py\", \"migrate\"]'",
 			     key, key);
 			free_strv(out);
@@ -657,12 +648,12 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		for (const char *const *q = known; *q; q++)
 			ok |= !strcmp(k, *q);
 		if (!ok)
-			return fail(err, errlen, "kwargs \"%s\": unknown; the provision "
+			return nr_fail(err, errlen, "kwargs \"%s\": unknown; the provision "
 				    "kinds take dsn, prefix, name, keep, strategy, "
 				    "command, cwd and inputs", k);
 		if (strcmp(k, "command") && strcmp(k, "inputs") &&
 		    !h->string(h->item(kw, i)))
-			return fail(err, errlen, "kwargs \"%s\": must be a string", k);
+			return nr_fail(err, errlen, "kwargs \"%s\": must be a string", k);
 	}
 	o->dsn = h->string(h->get(kw, "dsn"));
 	o->prefix = h->string(h->get(kw, "prefix"));
@@ -675,7 +666,7 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 	if (!o->strategy)
 		o->strategy = "FILE_COPY";
 	if (strcmp(o->strategy, "FILE_COPY") && strcmp(o->strategy, "WAL_LOG"))
-		return fail(err, errlen, "kwargs \"strategy\": \"%s\": use FILE_COPY "
+		return nr_fail(err, errlen, "kwargs \"strategy\": \"%s\": use FILE_COPY "
 			    "or WAL_LOG", o->strategy);
 	const char *keep = h->string(h->get(kw, "keep"));
 	if (!keep || !strcmp(keep, "never"))
@@ -685,7 +676,7 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 	else if (!strcmp(keep, "always"))
 		o->keep = NR_PG_KEEP_ALWAYS;
 	else
-		return fail(err, errlen, "kwargs \"keep\": \"%s\": use never, "
+		return nr_fail(err, errlen, "kwargs \"keep\": \"%s\": use never, "
 			    "on-failure or always", keep);
 	o->cwd = h->string(h->get(kw, "cwd"));
 	int bad;
@@ -694,7 +685,7 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		return -1;
 	if (o->command && !o->command[0]) {
 		nr_pg_free_opts(o);
-		return fail(err, errlen, "kwargs \"command\": is empty");
+		return nr_fail(err, errlen, "kwargs \"command\": is empty");
 	}
 	o->inputs = strv_from(h, h->get(kw, "inputs"), "inputs", err, errlen, &bad);
 	if (bad) {
@@ -713,14 +704,14 @@ int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *er
 		o->strategy = "FILE_COPY";
 	if (strcmp(o->strategy, "FILE_COPY") && strcmp(o->strategy, "WAL_LOG")) {
 		nr_pg_free_opts(o);
-		return fail(err, errlen, "\"strategy\": \"%s\": use FILE_COPY or WAL_LOG",
+		return nr_fail(err, errlen, "\"strategy\": \"%s\": use FILE_COPY or WAL_LOG",
 			    o->strategy);
 	}
 	struct stat st;
 	if (uri && stat(uri, &st) < 0) {
 		int e = errno;
 		nr_pg_free_opts(o);
-		return fail(err, errlen, "%s: %s", uri, strerror(e));
+		return nr_fail(err, errlen, "%s: %s", uri, strerror(e));
 	}
 	const char *unused = !strcmp(kind, "provision-sql")
 				     ? (o->command ? "command" : o->inputs ? "inputs"
@@ -728,21 +719,21 @@ int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *er
 			     : !strcmp(kind, "provision-migrate") && o->inputs ? "inputs" : NULL;
 	if (unused) {
 		nr_pg_free_opts(o);
-		return fail(err, errlen, "kwargs \"%s\": %s does not use it%s", unused, kind,
+		return nr_fail(err, errlen, "kwargs \"%s\": %s does not use it%s", unused, kind,
 			    !strcmp(unused, "inputs") ? " (only provision-template hashes inputs)"
 						      : " (use provision-migrate for a command)");
 	}
 	if (!strcmp(kind, "provision-sql")) {
 		if (!uri || !S_ISREG(st.st_mode)) {
 			nr_pg_free_opts(o);
-			return fail(err, errlen, "provision-sql needs the schema file as "
+			return nr_fail(err, errlen, "provision-sql needs the schema file as "
 				    "its uri (-u schema.sql)");
 		}
 		o->sql_file = uri;
 	} else if (o->command) {
 		if (uri && !S_ISDIR(st.st_mode)) {
 			nr_pg_free_opts(o);
-			return fail(err, errlen, "give either a migrate command or a "
+			return nr_fail(err, errlen, "give either a migrate command or a "
 				    "schema as the uri, not both");
 		}
 		if (!o->cwd && uri)
@@ -753,7 +744,7 @@ int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *er
 		o->sql_file = uri;
 	} else {
 		nr_pg_free_opts(o);
-		return fail(err, errlen, "%s needs %s", kind,
+		return nr_fail(err, errlen, "%s needs %s", kind,
 			    !strcmp(kind, "provision-migrate")
 				    ? "a directory of *.sql migrations as its uri, "
 				      "or command=json:'[...]'"
@@ -779,7 +770,7 @@ int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
 		return nr_pg_apply_migrations(db, o->migrations_dir, err, errlen) < 0 ? -1 : 0;
 	if (o->command)
 		return nr_pg_run_command(o->command, o->cwd, db, err, errlen);
-	return fail(err, errlen, "nothing describes the schema");
+	return nr_fail(err, errlen, "nothing describes the schema");
 }
 
 /* --- templates --------------------------------------------------------- */
@@ -809,7 +800,7 @@ static int add_file(bytes *b, const char *path, const char *name, char *err,
 	size_t len;
 	char *text = read_file(path, &len);
 	if (!text)
-		return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return nr_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 	add(b, name, strlen(name) + 1);
 	add(b, text, len);
 	add(b, "", 1);
@@ -878,7 +869,7 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 			glob_t gl;
 			int gr = glob(pat, 0, NULL, &gl);
 			if (gr == GLOB_NOMATCH) {
-				rc = fail(err, errlen, "kwargs \"inputs\": \"%s\" matches no "
+				rc = nr_fail(err, errlen, "kwargs \"inputs\": \"%s\" matches no "
 					  "file", *g);
 				break;
 			}
@@ -903,7 +894,7 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 		char msg[512];
 		server_message(r, admin, msg, sizeof msg);
 		PQclear(r);
-		return fail(err, errlen, "hashing the schema: %s", msg);
+		return nr_fail(err, errlen, "hashing the schema: %s", msg);
 	}
 	char label[32];
 	label_of(o, label, sizeof label);
@@ -924,7 +915,7 @@ static int template_state(PGconn *admin, const char *tpl, char *err, size_t errl
 		char msg[512];
 		server_message(r, admin, msg, sizeof msg);
 		PQclear(r);
-		return fail(err, errlen, "looking up template %s: %s", tpl, msg);
+		return nr_fail(err, errlen, "looking up template %s: %s", tpl, msg);
 	}
 	int state = PQntuples(r) == 0 ? 0 : !strcmp(PQgetvalue(r, 0, 0), "t") ? 2 : 1;
 	PQclear(r);
@@ -949,7 +940,7 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
 		char msg[512];
 		server_message(r, admin, msg, sizeof msg);
 		PQclear(r);
-		return fail(err, errlen, "locking template %s: %s", tpl, msg);
+		return nr_fail(err, errlen, "locking template %s: %s", tpl, msg);
 	}
 	PQclear(r);
 	int rc = 0;

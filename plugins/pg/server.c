@@ -2,6 +2,7 @@
  * the user names none (DESIGN.md, "Database by default"). */
 #include "config.h"
 
+#include "common/util.h"
 #include "pg.h"
 
 #include <dirent.h>
@@ -30,16 +31,6 @@
 static pid_t server_pid = -1;
 static char server_dir[PATH_MAX];
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* initdb and postgres: pg_config --bindir's directory when it has them,
  * else the newest /usr/lib/postgresql/N/bin (Debian's layout). */
@@ -154,24 +145,6 @@ static pid_t spawn_as(const struct passwd *pw, char *const argv[], const char *l
 	_exit(127);
 }
 
-static void log_tail(const char *log, char *out, size_t len)
-{
-	FILE *f = fopen(log, "r");
-	out[0] = '\0';
-	if (!f)
-		return;
-	char line[512], last[3][512] = {"", "", ""};
-	while (fgets(line, sizeof line, f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!line[0])
-			continue;
-		memmove(last[0], last[1], sizeof last[0] * 2);
-		snprintf(last[2], sizeof last[2], "%s", line);
-	}
-	fclose(f);
-	snprintf(out, len, "%s%s%s%s%s", last[0], last[0][0] ? " | " : "", last[1],
-		 last[1][0] ? " | " : "", last[2]);
-}
 
 int nr_pg_private_start(char *err, size_t errlen)
 {
@@ -179,7 +152,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 		return 0;
 	char bindir[PATH_MAX];
 	if (find_bindir(bindir, sizeof bindir) < 0)
-		return fail(err, errlen, "no PostgreSQL server is named (dsn=, PGHOST) "
+		return nr_fail(err, errlen, "no PostgreSQL server is named (dsn=, PGHOST) "
 			    "and none is installed to start a private one: install "
 			    "Debian's postgresql package, or name a server");
 	const struct passwd *pw = NULL;
@@ -189,7 +162,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 		if (!pw)
 			pw = getpwnam("nobody");
 		if (!pw)
-			return fail(err, errlen, "running as root, and there is no "
+			return nr_fail(err, errlen, "running as root, and there is no "
 				    "'postgres' user to run the private server as");
 	}
 	/* A cluster thrown away after the job is best in memory: on tmpfs a
@@ -207,7 +180,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 	remove_stale(tmp);
 	snprintf(server_dir, sizeof server_dir, "%s/" PRIVATE_PREFIX "XXXXXX", tmp);
 	if (!mkdtemp(server_dir))
-		return fail(err, errlen, "%s: cannot create a directory for the private "
+		return nr_fail(err, errlen, "%s: cannot create a directory for the private "
 			    "server: %s", tmp, strerror(errno));
 	char path[PATH_MAX + 64], data[PATH_MAX + 16], log[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/owner.pid", server_dir);
@@ -222,7 +195,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 	 * runs the tasks) can reach. */
 	if (pw && (chown(server_dir, pw->pw_uid, pw->pw_gid) < 0 ||
 		   chmod(server_dir, 0700) < 0)) {
-		fail(err, errlen, "%s: cannot hand it to user %s: %s", server_dir,
+		nr_fail(err, errlen, "%s: cannot hand it to user %s: %s", server_dir,
 		     pw->pw_name, strerror(errno));
 		goto failed;
 	}
@@ -244,8 +217,8 @@ int nr_pg_private_start(char *err, size_t errlen)
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status)) {
 		char tail[2048];
-		log_tail(log, tail, sizeof tail);
-		fail(err, errlen, "initdb failed for the private server: %s", tail);
+		nr_log_tail(log, tail, sizeof tail);
+		nr_fail(err, errlen, "initdb failed for the private server: %s", tail);
 		goto failed;
 	}
 	char *pg_argv[] = {postgres, "-D", data, "-k", server_dir,
@@ -261,7 +234,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 			   NULL};
 	server_pid = spawn_as(pw, pg_argv, log, 1);
 	if (server_pid < 0) {
-		fail(err, errlen, "cannot start postgres: %s", strerror(errno));
+		nr_fail(err, errlen, "cannot start postgres: %s", strerror(errno));
 		goto failed;
 	}
 	/* Ready when it answers on its socket.  libpq has no event for a
@@ -277,8 +250,8 @@ int nr_pg_private_start(char *err, size_t errlen)
 		if (waitpid(server_pid, &status, WNOHANG) == server_pid ||
 		    waited >= READY_TIMEOUT_MS) {
 			char tail[2048];
-			log_tail(log, tail, sizeof tail);
-			fail(err, errlen, "the private PostgreSQL server did not start%s: %s",
+			nr_log_tail(log, tail, sizeof tail);
+			nr_fail(err, errlen, "the private PostgreSQL server did not start%s: %s",
 			     waited >= READY_TIMEOUT_MS ? " within 30 s" : "", tail);
 			if (waited >= READY_TIMEOUT_MS)
 				kill(server_pid, SIGQUIT);
