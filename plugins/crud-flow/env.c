@@ -62,26 +62,6 @@ static void merge(cJSON *into, const cJSON *from)
 	}
 }
 
-static int check_keys(const cJSON *o, const char *const *keys, const char *file,
-		      const char *where, char *err, size_t errlen)
-{
-	const cJSON *k;
-	cJSON_ArrayForEach(k, o)
-	{
-		int ok = 0;
-		for (const char *const *q = keys; *q; q++)
-			ok |= !strcmp(k->string, *q);
-		if (!ok) {
-			char list[256] = "";
-			for (const char *const *q = keys; *q; q++)
-				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-					 list[0] ? ", " : "", *q);
-			return nr_fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s", file,
-				    where, where[0] ? "." : "", k->string, list);
-		}
-	}
-	return 0;
-}
 
 int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	     const char *kw_keep, env_spec *e, char *err, size_t errlen)
@@ -121,7 +101,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		merge(spec, flow_env);
 	e->source = strdup(flow_env ? path : src);
 	static const char *const top[] = {"mode", "app", "ready", "provision", "keep", NULL};
-	if (check_keys(spec, top, e->source, "environment", err, errlen) < 0)
+	if (flow_known_keys(spec, top, e->source, "environment", err, errlen) < 0)
 		goto bad;
 	const cJSON *mode = cJSON_GetObjectItemCaseSensitive(spec, "mode");
 	/* NRUNNER_BASE_URL names an app already running: shared. */
@@ -159,7 +139,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		     "[\"/usr/bin/python3\", \"manage.py\", \"serve\"]", e->source);
 		goto bad;
 	}
-	if (check_keys(e->app, appk, e->source, "environment.app", err, errlen) < 0)
+	if (flow_known_keys(e->app, appk, e->source, "environment.app", err, errlen) < 0)
 		goto bad;
 	cJSON *known = cJSON_CreateObject();
 	static const char *const vars[] = {"port", "db.name", "db.host", "db.port",
@@ -202,7 +182,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	cJSON_Delete(known);
 	static const char *const readyk[] = {"path", "status", "timeout_s", NULL};
 	if (e->ready && (!cJSON_IsObject(e->ready) ||
-			 check_keys(e->ready, readyk, e->source, "environment.ready", err,
+			 flow_known_keys(e->ready, readyk, e->source, "environment.ready", err,
 				    errlen) < 0)) {
 		if (!cJSON_IsObject(e->ready))
 			nr_fail(err, errlen, "%s: environment.ready: an object: path, status, "
@@ -211,7 +191,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	}
 	static const char *const provk[] = {"kind", "uri", "kwargs", NULL};
 	if (e->provision && (!cJSON_IsObject(e->provision) ||
-			     check_keys(e->provision, provk, e->source,
+			     flow_known_keys(e->provision, provk, e->source,
 					"environment.provision", err, errlen) < 0)) {
 		if (!cJSON_IsObject(e->provision))
 			nr_fail(err, errlen, "%s: environment.provision: an object: kind, uri, "
@@ -276,7 +256,7 @@ int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
 	const cJSON *kw = cJSON_GetObjectItemCaseSensitive(p, "kwargs");
 	static const char *const kwk[] = {"dsn", "prefix", "strategy", "command", "cwd",
 					  "inputs", NULL};
-	if (kw && check_keys(kw, kwk, e->source, "environment.provision.kwargs", err,
+	if (kw && flow_known_keys(kw, kwk, e->source, "environment.provision.kwargs", err,
 			     errlen) < 0)
 		return -1;
 	const cJSON *s;

@@ -52,8 +52,8 @@ static const char *type_name(const cJSON *v)
 }
 
 /* Only the keys listed; the error names the first other one. */
-static int known_keys(const cJSON *o, const char *const *keys, const char *file,
-		      const char *path, char *err, size_t errlen)
+int flow_known_keys(const cJSON *o, const char *const *keys, const char *file,
+		    const char *path, char *err, size_t errlen)
 {
 	const cJSON *k;
 	cJSON_ArrayForEach(k, o)
@@ -128,7 +128,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 		nr_fail(err, errlen, "%s: a flow is a JSON object with \"steps\"", path);
 		goto out;
 	}
-	if (known_keys(doc, top, path, "", err, errlen) < 0)
+	if (flow_known_keys(doc, top, path, "", err, errlen) < 0)
 		goto out;
 	const cJSON *inc = cJSON_GetObjectItemCaseSensitive(doc, "include");
 	if (inc && !cJSON_IsArray(inc)) {
@@ -273,8 +273,8 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 	if (!cJSON_IsObject(c))
 		return nr_fail(err, errlen, "%s: %s: must be an object with path, create "
 			    "and update", file, p);
-	if (known_keys(step, skeys, file, at, err, errlen) < 0 ||
-	    known_keys(c, keys, file, p, err, errlen) < 0)
+	if (flow_known_keys(step, skeys, file, at, err, errlen) < 0 ||
+	    flow_known_keys(c, keys, file, p, err, errlen) < 0)
 		return -1;
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(c, "path");
 	const cJSON *create = cJSON_GetObjectItemCaseSensitive(c, "create");
@@ -304,7 +304,7 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 			    "step: create, read, update, list, delete, gone", file, p);
 	static const char *const ekeys[] = {"create", "read", "update", "list", "delete",
 					    "gone", NULL};
-	if (expect && known_keys(expect, ekeys, file, "crud.expect", err, errlen) < 0)
+	if (expect && flow_known_keys(expect, ekeys, file, "crud.expect", err, errlen) < 0)
 		return -1;
 	/* The resource's name: given, or the path's last word. */
 	char res[64];
@@ -422,8 +422,8 @@ static int expand_login(cJSON *out, const cJSON *step, char *err, size_t errlen)
 	if (!cJSON_IsObject(l))
 		return nr_fail(err, errlen, "%s: %s: must be an object with path and json or form",
 			    file, p);
-	if (known_keys(step, skeys, file, at, err, errlen) < 0 ||
-	    known_keys(l, keys, file, p, err, errlen) < 0)
+	if (flow_known_keys(step, skeys, file, at, err, errlen) < 0 ||
+	    flow_known_keys(l, keys, file, p, err, errlen) < 0)
 		return -1;
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(l, "path");
 	if (!cJSON_IsString(path))
@@ -538,7 +538,7 @@ static int check_expect(ctx *c, const cJSON *e)
 					   "body_contains", NULL};
 	if (!cJSON_IsObject(e))
 		return nr_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
-	if (known_keys(e, keys, c->file, w, c->err, c->errlen) < 0)
+	if (flow_known_keys(e, keys, c->file, w, c->err, c->errlen) < 0)
 		return -1;
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "status");
 	snprintf(w, sizeof w, "%s.expect.status", c->path);
@@ -563,7 +563,7 @@ static int check_expect(ctx *c, const cJSON *e)
 		static const char *const akeys[] = {"path", "op", "value", NULL};
 		if (!cJSON_IsObject(it))
 			return nr_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
-		if (known_keys(it, akeys, c->file, w, c->err, c->errlen) < 0)
+		if (flow_known_keys(it, akeys, c->file, w, c->err, c->errlen) < 0)
 			return -1;
 		char wp[600];
 		snprintf(wp, sizeof wp, "%s.path", w);
@@ -634,7 +634,7 @@ static int check_capture(ctx *c, const cJSON *cap)
 			return nr_fail(c->err, c->errlen, "%s: %s: an object: {\"json\": \"/id\"}, "
 				    "{\"header\": ...}, {\"cookie\": ...} or {\"regex\": ...}",
 				    c->file, w);
-		if (known_keys(it, keys, c->file, w, c->err, c->errlen) < 0)
+		if (flow_known_keys(it, keys, c->file, w, c->err, c->errlen) < 0)
 			return -1;
 		int sources = 0;
 		static const char *const srcs[] = {"json", "header", "cookie", "regex"};
@@ -670,7 +670,7 @@ static int check_step(ctx *c, cJSON *s)
 					   "headers", "query", "json", "form", "body",
 					   "expect", "capture", "retry", "_file", "_path",
 					   NULL};
-	if (known_keys(s, keys, c->file, c->path, c->err, c->errlen) < 0)
+	if (flow_known_keys(s, keys, c->file, c->path, c->err, c->errlen) < 0)
 		return -1;
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(s, "method");
 	if (m) {
@@ -799,7 +799,7 @@ flow *flow_load(const char *path, char *err, size_t errlen)
 			nr_fail(err, errlen, "%s: %s: must be an object", path, w);
 			goto bad;
 		}
-		if (known_keys(cl, keys, file, w, err, errlen) < 0)
+		if (flow_known_keys(cl, keys, file, w, err, errlen) < 0)
 			goto bad;
 		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
 		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "keep-alive") &&

@@ -26,6 +26,12 @@ typedef struct flow {
 flow *flow_load(const char *path, char *err, size_t errlen);
 void flow_free(flow *f);
 
+/* Checks that an object has only the listed keys (NULL-terminated; those
+ * starting with '_' are internal and not named in the message); else -1
+ * with "<file>: <path>.<key>: unknown key; use one of: ...". */
+int flow_known_keys(const cJSON *o, const char *const *keys, const char *file,
+		    const char *path, char *err, size_t errlen);
+
 /* Whether a parsed JSON document looks like a flow (an object with
  * "steps"), for claiming files. */
 int flow_looks_like(const cJSON *doc);
