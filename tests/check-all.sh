@@ -24,7 +24,13 @@ run() { # run DESCRIPTION COMMAND...
 }
 run "make check" $make -j2 check
 run "make distcheck" $make -j2 distcheck
+# LeakSanitizer's own tracer crashes now and then on this kernel ("Tracer
+# caught signal 11" at exit) and then replaces the exit status with its
+# own, which fails tests at random.  So here ASan and UBSan check memory
+# errors and undefined behaviour, and leaks are checked by valgrind
+# (tests/valgrind.test, in the plain build above).
 run "make distcheck (AddressSanitizer + UndefinedBehaviorSanitizer)" \
+	env ASAN_OPTIONS=detect_leaks=0 \
 	$make -j2 distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-sanitizers
 sum() { awk -v k="$1" '$1 == "#" && $2 == k":" { n += $3 } END { print n + 0 }' "$log"; }
 pass=$(sum PASS)
