@@ -193,6 +193,16 @@ typedef struct sched {
 static void on_message(void *ctx, cJSON *msg)
 {
 	nr_job_task *t = ctx;
+	/* Opened at the first message: by then the task process has made
+	 * the task's directory. */
+	if (t->log_fd < 0 && !t->log_failed) {
+		char *log = nr_xasprintf("%s/status.jsonl", t->dir);
+		t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+		if (t->log_fd < 0 && mkdir(t->dir, 0755) == 0)
+			t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+		t->log_failed = t->log_fd < 0;
+		free(log);
+	}
 	char *line = cJSON_PrintUnformatted(msg);
 	size_t n = strlen(line);
 	line[n] = '\n';
@@ -216,15 +226,6 @@ static int start_task(sched *s, nr_job_task *t)
 	t->dir = nr_xasprintf("%s/tasks/%s", job->dir, name);
 	free(name);
 	char err[2048];
-	if (mkdir(t->dir, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, sizeof err, "cannot create %s: %s", t->dir,
-			 strerror(errno));
-		goto failed;
-	}
-	char *log = nr_xasprintf("%s/status.jsonl", t->dir);
-	t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND,
-			 0644);
-	free(log);
 	nr_task_spec spec = {.runnable = t->runnable,
 			     .kind = t->kind,
 			     .plugin_file = t->plugin->file,

@@ -29,6 +29,7 @@ typedef struct nr_job_task {
 	/* while running */
 	nr_task_proc *proc;
 	int log_fd;             /* the task's status log */
+	int log_failed;
 	long long started_ms, deadline_ms, kill_at_ms;
 	const char *stop_reason; /* why we interrupted it, if we did */
 	char *stop_reason_buf;

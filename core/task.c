@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,21 +258,11 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 	int out_file = -1, err_file = -1;
 	if (pipe2(msg, O_CLOEXEC) < 0)
 		goto error;
-	if (spec->output_dir) {
-		char *o = nr_xasprintf("%s/stdout", spec->output_dir);
-		char *e = nr_xasprintf("%s/stderr", spec->output_dir);
-		out_file = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		err_file = open(e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (out_file < 0 || err_file < 0)
-			snprintf(err, errlen, "%s: %s",
-				 out_file < 0 ? o : e, strerror(errno));
-		free(o);
-		free(e);
-		if (out_file < 0 || err_file < 0)
-			goto error_reported;
-	} else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+	/* With an output directory, the child makes it and its files: on a
+	 * slow file system that work then runs beside the parent's event
+	 * loop instead of in it. */
+	if (!spec->output_dir && (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0))
 		goto error;
-	}
 
 	/* Whatever the parent has buffered must not be written a second
 	 * time by the child, into the task's output. */
@@ -284,6 +275,20 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 		close(msg[0]);
 		if (out[0] >= 0)
 			close(out[0]), close(errp[0]);
+		if (spec->output_dir) {
+			char *o = nr_xasprintf("%s/stdout", spec->output_dir);
+			char *e = nr_xasprintf("%s/stderr", spec->output_dir);
+			if (mkdir(spec->output_dir, 0755) < 0 && errno != EEXIST)
+				child_fail(spec->output_dir);
+			out_file = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (out_file < 0)
+				child_fail(o);
+			err_file = open(e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (err_file < 0)
+				child_fail(e);
+			free(o);
+			free(e);
+		}
 		child_main(spec, msg[1], out_file >= 0 ? out_file : out[1],
 			   err_file >= 0 ? err_file : errp[1]);
 	}
@@ -302,8 +307,6 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 	close(msg[1]);
 	if (out[1] >= 0)
 		close(out[1]), close(errp[1]);
-	if (out_file >= 0)
-		close(out_file), close(err_file);
 	for (int i = 0; i < NFDS; i++)
 		if (p->fds[i] >= 0)
 			fcntl(p->fds[i], F_SETFL, O_NONBLOCK);
@@ -312,7 +315,6 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 error:
 	snprintf(err, errlen, "cannot start a task process: %s",
 		 strerror(errno));
-error_reported:
 	for (int i = 0; i < 2; i++) {
 		if (msg[i] >= 0)
 			close(msg[i]);
@@ -321,10 +323,6 @@ error_reported:
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
-	if (out_file >= 0)
-		close(out_file);
-	if (err_file >= 0)
-		close(err_file);
 	return NULL;
 }
 
