@@ -333,7 +333,6 @@ static int by_index(const void *a, const void *b)
 cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
 {
 	cJSON **all = NULL;
-	const char **from = NULL;
 	size_t count = 0;
 	double start = 0, end = 0, jobs = 0;
 	int interrupted = 0;
@@ -373,9 +372,7 @@ cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
 				goto out;
 			}
 			all = nr_xrealloc(all, (count + 1) * sizeof *all);
-			from = nr_xrealloc(from, (count + 1) * sizeof *from);
-			all[count] = t;
-			from[count++] = paths[i];
+			all[count++] = t;
 			k++;
 		}
 	}
@@ -407,6 +404,5 @@ out:
 		cJSON_Delete(docs[i]);
 	free(docs);
 	free(all);
-	free(from);
 	return merged;
 }

@@ -198,6 +198,42 @@ typedef struct request {
 	CURLcode code;
 } request;
 
+/* A value of the flow (any JSON, a template, a secret) as the text that
+ * goes on the wire; NULL with the reason in err. */
+static char *expand_text(run *r, const cJSON *v, char *err, size_t errlen)
+{
+	cJSON *x = template_expand_json(v, &r->tc, err, errlen);
+	char *t = x ? template_text(x) : NULL;
+	cJSON_Delete(x);
+	return t;
+}
+
+/* An object's pairs, expanded and percent-encoded: "k=v&k2=v2", for a
+ * query string or a form body. */
+static char *urlencoded(run *r, CURL *curl, const cJSON *obj, char *err, size_t errlen)
+{
+	size_t cap = 256, len = 0;
+	char *out = calloc(1, cap);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, obj)
+	{
+		char *raw = expand_text(r, it, err, errlen);
+		if (!raw) {
+			free(out);
+			return NULL;
+		}
+		char *ek = curl_easy_escape(curl, it->string, 0), *ev = curl_easy_escape(curl, raw, 0);
+		size_t need = len + strlen(ek) + strlen(ev) + 3;
+		if (need > cap)
+			out = realloc(out, cap = need * 2);
+		len += (size_t)sprintf(out + len, "%s%s=%s", len ? "&" : "", ek, ev);
+		curl_free(ek);
+		curl_free(ev);
+		free(raw);
+	}
+	return out;
+}
+
 /* Makes one request; fills the response.  err gets libcurl's own text
  * when the request could not be made. */
 static int do_request(run *r, const cJSON *s, request *q, response *resp, char *err,
@@ -213,34 +249,22 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	if (!u)
 		return -1;
 	/* The query, escaped. */
-	size_t ul = strlen(u) + strlen(r->base) + 2;
-	char *full = malloc(ul + 4096);
-	snprintf(full, ul, "%s%s", path ? r->base : "", u);
-	free(u);
 	const cJSON *query = cJSON_GetObjectItemCaseSensitive(s, "query");
-	const cJSON *it;
-	size_t cap = ul + 4096;
-	char sep = strchr(full, '?') ? '&' : '?';
-	cJSON_ArrayForEach(it, query)
-	{
-		cJSON *xv = template_expand_json(it, &r->tc, err, errlen);
-		char *raw = xv ? template_text(xv) : NULL;
-		cJSON_Delete(xv);
-		if (!raw) {
-			free(full);
-			return -1;
-		}
-		char *ek = curl_easy_escape(curl, it->string, 0), *ev = curl_easy_escape(curl, raw, 0);
-		size_t need = strlen(full) + strlen(ek) + strlen(ev) + 3;
-		if (need > cap)
-			full = realloc(full, cap = need * 2);
-		size_t l = strlen(full);
-		snprintf(full + l, cap - l, "%c%s=%s", sep, ek, ev);
-		sep = '&';
-		curl_free(ek);
-		curl_free(ev);
-		free(raw);
+	char *qs = query ? urlencoded(r, curl, query, err, errlen) : strdup("");
+	if (!qs) {
+		free(u);
+		return -1;
 	}
+	char *full;
+	if (asprintf(&full, "%s%s%s%s", path ? r->base : "", u,
+		     *qs ? (strchr(u, '?') || (path && strchr(r->base, '?')) ? "&" : "?") : "",
+		     qs) < 0)
+		full = NULL;
+	free(u);
+	free(qs);
+	if (!full)
+		return -1;
+	const cJSON *it;
 	q->url = full;
 	struct curl_slist *hl = NULL;
 	hl = add_header(hl, "Accept", "application/json");
@@ -249,9 +273,7 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	for (int k = 0; k < 2; k++)
 		cJSON_ArrayForEach(it, hsets[k])
 		{
-			cJSON *xv = template_expand_json(it, &r->tc, err, errlen);
-			char *v = xv ? template_text(xv) : NULL;
-			cJSON_Delete(xv);
+			char *v = expand_text(r, it, err, errlen);
 			if (!v) {
 				curl_slist_free_all(hl);
 				return -1;
@@ -276,9 +298,7 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	}
 	const cJSON *bearer = cJSON_GetObjectItemCaseSensitive(c->conf, "bearer");
 	if (bearer) {
-		cJSON *tok = template_expand_json(bearer, &r->tc, err, errlen);
-		char *ts = tok ? template_text(tok) : NULL;
-		cJSON_Delete(tok);
+		char *ts = expand_text(r, bearer, err, errlen);
 		if (!ts) {
 			curl_slist_free_all(hl);
 			return -1;
@@ -295,16 +315,10 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	const cJSON *csrf = cJSON_GetObjectItemCaseSensitive(c->conf, "csrf");
 	if (is_unsafe(q->method) && !cJSON_IsFalse(csrf)) {
 		char *jar = cookies_of(curl);
-		response tmp = {.cookies = jar};
-		char e2[128];
-		cJSON *spec = cJSON_CreateObject();
-		cJSON_AddStringToObject(spec, "cookie", "csrftoken");
-		cJSON *tok = capture_take(spec, &tmp, e2, sizeof e2);
-		cJSON_Delete(spec);
-		if (tok) {
-			hl = add_header(hl, "X-CSRFToken", tok->valuestring);
-			cJSON_Delete(tok);
-		}
+		char *tok = cookie_value(jar, "csrftoken");
+		if (tok)
+			hl = add_header(hl, "X-CSRFToken", tok);
+		free(tok);
 		free(jar);
 	}
 	const cJSON *json = cJSON_GetObjectItemCaseSensitive(s, "json");
@@ -321,26 +335,11 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 		cJSON_Delete(j);
 		hl = add_header(hl, "Content-Type", "application/json");
 	} else if (form) {
-		cJSON *fv = template_expand_json(form, &r->tc, err, errlen);
-		if (!fv) {
+		q->body = urlencoded(r, curl, form, err, errlen);
+		if (!q->body) {
 			curl_slist_free_all(hl);
 			return -1;
 		}
-		size_t fcap = 256, fl = 0;
-		q->body = calloc(1, fcap);
-		cJSON_ArrayForEach(it, fv)
-		{
-			char *txt = template_text(it);
-			char *ek = curl_easy_escape(curl, it->string, 0), *ev = curl_easy_escape(curl, txt, 0);
-			size_t need = fl + strlen(ek) + strlen(ev) + 3;
-			if (need > fcap)
-				q->body = realloc(q->body, fcap = need * 2);
-			fl += (size_t)sprintf(q->body + fl, "%s%s=%s", fl ? "&" : "", ek, ev);
-			curl_free(ek);
-			curl_free(ev);
-			free(txt);
-		}
-		cJSON_Delete(fv);
 		hl = add_header(hl, "Content-Type", "application/x-www-form-urlencoded");
 	} else if (body) {
 		q->body = template_expand(body->valuestring, &r->tc, err, errlen);

@@ -316,6 +316,27 @@ int expect_check(const cJSON *e, const response *r, char *what, size_t wlen,
 	return 0;
 }
 
+char *cookie_value(const char *jar, const char *name)
+{
+	/* Netscape cookie lines: domain, flag, path, secure, expiry, name,
+	 * value, separated by tabs. */
+	for (const char *line = jar; line && *line;) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		char *l = strndup(line, len);
+		char *f[7] = {0};
+		int n = 0;
+		for (char *s = l, *tok; n < 7 && (tok = strsep(&s, "\t"));)
+			f[n++] = tok;
+		char *v = n == 7 && !strcmp(f[5], name) ? strdup(f[6]) : NULL;
+		free(l);
+		if (v)
+			return v;
+		line = eol ? eol + 1 : NULL;
+	}
+	return NULL;
+}
+
 cJSON *capture_take(const cJSON *spec, const response *r, char *err, size_t errlen)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(spec, "json");
@@ -342,27 +363,15 @@ cJSON *capture_take(const cJSON *spec, const response *r, char *err, size_t errl
 		return o;
 	}
 	if (c) {
-		/* Netscape cookie lines: domain, flag, path, secure, expiry,
-		 * name, value, separated by tabs. */
-		const char *line = r->cookies;
-		while (line && *line) {
-			const char *eol = strchr(line, '\n');
-			size_t len = eol ? (size_t)(eol - line) : strlen(line);
-			char *l = strndup(line, len);
-			char *f[7] = {0};
-			int n = 0;
-			for (char *s = l, *tok; n < 7 && (tok = strsep(&s, "\t"));)
-				f[n++] = tok;
-			if (n == 7 && !strcmp(f[5], c->valuestring)) {
-				cJSON *o = cJSON_CreateString(f[6]);
-				free(l);
-				return o;
-			}
-			free(l);
-			line = eol ? eol + 1 : NULL;
+		char *v = cookie_value(r->cookies, c->valuestring);
+		if (!v) {
+			snprintf(err, errlen, "cookie %s: the client has no such cookie",
+				 c->valuestring);
+			return NULL;
 		}
-		snprintf(err, errlen, "cookie %s: the client has no such cookie", c->valuestring);
-		return NULL;
+		cJSON *o = cJSON_CreateString(v);
+		free(v);
+		return o;
 	}
 	regex_t rx;
 	regmatch_t m[10];

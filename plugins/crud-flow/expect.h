@@ -32,6 +32,9 @@ int expect_check(const cJSON *expect, const response *r, char *what, size_t wlen
 /* The value of one capture, as JSON, or NULL with the reason. */
 cJSON *capture_take(const cJSON *spec, const response *r, char *err, size_t errlen);
 
+/* A cookie's value from a client's cookie list, malloc'ed, or NULL. */
+char *cookie_value(const char *jar, const char *name);
+
 /* A header's value (case-insensitive name), malloc'ed, or NULL. */
 char *header_value(const char *headers, const char *name);
 

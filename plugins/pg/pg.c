@@ -903,20 +903,30 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 	return 0;
 }
 
+/* A query with one text parameter that must return rows; NULL on error,
+ * with "<what> <param>: <server message>" in err. */
+static PGresult *query1(PGconn *c, const char *sql, const char *param,
+			const char *what, char *err, size_t errlen)
+{
+	const char *vals[1] = {param};
+	PGresult *r = PQexecParams(c, sql, 1, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		return r;
+	char msg[512];
+	server_message(r, c, msg, sizeof msg);
+	PQclear(r);
+	nr_fail(err, errlen, "%s %s: %s", what, param, msg);
+	return NULL;
+}
+
 /* Whether a complete template of that name exists.  Completion is marked
  * by datistemplate, set only after a successful build. */
 static int template_state(PGconn *admin, const char *tpl, char *err, size_t errlen)
 {
-	const char *vals[1] = {tpl};
-	PGresult *r = PQexecParams(admin, "SELECT datistemplate FROM pg_database "
-					  "WHERE datname = $1",
-				   1, NULL, vals, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		char msg[512];
-		server_message(r, admin, msg, sizeof msg);
-		PQclear(r);
-		return nr_fail(err, errlen, "looking up template %s: %s", tpl, msg);
-	}
+	PGresult *r = query1(admin, "SELECT datistemplate FROM pg_database WHERE datname = $1",
+			     tpl, "looking up template", err, errlen);
+	if (!r)
+		return -1;
 	int state = PQntuples(r) == 0 ? 0 : !strcmp(PQgetvalue(r, 0, 0), "t") ? 2 : 1;
 	PQclear(r);
 	return state; /* 0 none, 1 half-built, 2 complete */
@@ -933,15 +943,11 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
 		return -1;
 	/* One builder at a time, across tasks and jobs: a session-level
 	 * advisory lock keyed by the template's name. */
-	const char *vals[1] = {tpl};
-	PGresult *r = PQexecParams(admin, "SELECT pg_advisory_lock(hashtext($1))",
-				   1, NULL, vals, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		char msg[512];
-		server_message(r, admin, msg, sizeof msg);
-		PQclear(r);
-		return nr_fail(err, errlen, "locking template %s: %s", tpl, msg);
-	}
+	char ignored[512];
+	PGresult *r = query1(admin, "SELECT pg_advisory_lock(hashtext($1))", tpl,
+			     "locking template", err, errlen);
+	if (!r)
+		return -1;
 	PQclear(r);
 	int rc = 0;
 	st = template_state(admin, tpl, err, errlen);
@@ -975,8 +981,9 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
 	if (rc == 0)
 		*built = 1;
 unlock:
-	r = PQexecParams(admin, "SELECT pg_advisory_unlock(hashtext($1))", 1, NULL,
-			 vals, NULL, NULL, 0);
-	PQclear(r);
+	/* An unlock that fails changes nothing: the lock goes with the
+	 * session anyway. */
+	PQclear(query1(admin, "SELECT pg_advisory_unlock(hashtext($1))", tpl,
+		       "unlocking template", ignored, sizeof ignored));
 	return rc;
 }

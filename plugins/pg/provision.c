@@ -45,12 +45,6 @@ static const char *job_token(void)
 	return getenv(JOB_TOKEN_VAR);
 }
 
-static int finish_error(const nr_host *h, nr_task *t, const char *result,
-			const char *why)
-{
-	return h->finish(t, result, why);
-}
-
 void nr_pg_db_free(nr_pg_db *db)
 {
 	free(db->conninfo);
@@ -156,26 +150,26 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 	nr_pg_opts o;
 	if (nr_pg_read_opts(h, h->kind(t), h->uri(t), h->identifier(t),
 			    h->kwargs(t), &o, err, sizeof err) < 0)
-		return finish_error(h, t, NR_RESULT_ERROR, err);
+		return h->finish(t, NR_RESULT_ERROR, err);
 	const int is_template = !strcmp(h->kind(t), "provision-template");
 	nr_pg_db db;
 	if (nr_pg_provision(&o, is_template, &db, err, sizeof err) < 0) {
 		int e = db.failure_is_error;
 		nr_pg_free_opts(&o);
-		return finish_error(h, t, e ? NR_RESULT_ERROR : NR_RESULT_FAIL, err);
+		return h->finish(t, e ? NR_RESULT_ERROR : NR_RESULT_FAIL, err);
 	}
 	if (h->interrupted(t)) {
 		nr_pg_release(&o, &db, 0, err, sizeof err);
 		nr_pg_db_free(&db);
 		nr_pg_free_opts(&o);
-		return finish_error(h, t, NR_RESULT_INTERRUPTED,
+		return h->finish(t, NR_RESULT_INTERRUPTED,
 				    "interrupted while provisioning; the database was dropped");
 	}
 	int kept = o.keep == NR_PG_KEEP_ALWAYS;
 	if (nr_pg_release(&o, &db, kept, err, sizeof err) < 0 && !kept) {
 		nr_pg_db_free(&db);
 		nr_pg_free_opts(&o);
-		return finish_error(h, t, NR_RESULT_ERROR, err);
+		return h->finish(t, NR_RESULT_ERROR, err);
 	}
 	if (kept)
 		h->log(t, "kept database %s: %s%s", db.name, db.conninfo, nr_pg_kept_note());
