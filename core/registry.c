@@ -168,23 +168,25 @@ static int has_job_hooks(const nr_plugin_rec *p)
 int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 			  size_t n, char *err, size_t errlen)
 {
+	/* Each runnable's plugin, found once.  Finding opens it: a plugin
+	 * known from the cache has no descriptor until then. */
+	const nr_plugin_rec **owners = nr_xcalloc(n + 1, sizeof *owners);
+	for (size_t i = 0; i < n; i++) {
+		char e[512];
+		if (!nr_registry_find(reg, items[i]->kind, &owners[i], e, sizeof e))
+			owners[i] = NULL;
+	}
 	size_t np = nr_loader_count(reg->loader);
-	for (size_t pi = 0; pi < np; pi++) {
+	int rc = 0;
+	for (size_t pi = 0; pi < np && rc == 0; pi++) {
 		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
-		if (p->refused)
+		if (p->refused || !has_job_hooks(p) || !p->desc->job_begin)
 			continue;
-		/* Finding the owners opens them: a plugin known from the
-		 * cache has no descriptor until then. */
 		cJSON *mine = cJSON_CreateArray();
-		for (size_t i = 0; i < n; i++) {
-			const nr_plugin_rec *owner = NULL;
-			char e[512];
-			if (nr_registry_find(reg, items[i]->kind, &owner, e, sizeof e) &&
-			    owner == p)
+		for (size_t i = 0; i < n; i++)
+			if (owners[i] == p)
 				cJSON_AddItemToArray(mine, nr_runnable_to_json(items[i]));
-		}
-		int rc = 0;
-		if (cJSON_GetArraySize(mine) > 0 && has_job_hooks(p) && p->desc->job_begin) {
+		if (cJSON_GetArraySize(mine) > 0) {
 			char e[2048] = "";
 			rc = p->desc->job_begin(&nr_host_table, (const nr_value *)mine,
 						e, sizeof e);
@@ -198,10 +200,11 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 			}
 		}
 		cJSON_Delete(mine);
-		if (rc != 0) {
-			nr_registry_job_end(reg);
-			return -1;
-		}
+	}
+	free(owners);
+	if (rc != 0) {
+		nr_registry_job_end(reg);
+		return -1;
 	}
 	return 0;
 }
