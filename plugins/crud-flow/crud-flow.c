@@ -788,7 +788,7 @@ static const nr_plugin plugin = {
 	.kinds = kinds,
 	.init = crud_flow_init,
 	.job_begin = env_job_begin,
-	.job_end = nr_pg_job_end,
+	.job_end = env_job_end,
 	.clean = nr_pg_clean,
 };
 

@@ -1,7 +1,9 @@
 #include "config.h"
 
+#include "app.h"
 #include "common/util.h"
 #include "env.h"
+#include "preload.h"
 #include "pg/provision.h"
 #include "template.h"
 
@@ -11,23 +13,19 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stddef.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
 
 #define PORT_TRIES 3
 #define STOP_GRACE_MS 5000
@@ -62,6 +60,51 @@ static void merge(cJSON *into, const cJSON *from)
 	}
 }
 
+
+/* environment.app.preload: {command, env}, with {{env.NAME}} templates
+ * only (it starts before any flow). */
+static int check_preload(const env_spec *e, char *err, size_t errlen)
+{
+	const cJSON *pre = cJSON_GetObjectItemCaseSensitive(e->app, "preload");
+	if (!pre)
+		return 0;
+	static const char *const prek[] = {"command", "env", NULL};
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(pre, "command");
+	if (!cJSON_IsObject(pre) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd))
+		return nr_fail(err, errlen, "%s: environment.app.preload.command: the "
+			       "preloader's command, as an argument vector such as "
+			       "[\"/usr/bin/python3\", \"manage.py\", \"preload\"]", e->source);
+	if (flow_known_keys(pre, prek, e->source, "environment.app.preload", err, errlen) < 0)
+		return -1;
+	cJSON *none = cJSON_CreateObject();
+	const cJSON *it;
+	int i = 0, rc = 0;
+	char what[256];
+	cJSON_ArrayForEach(it, cmd)
+	{
+		if (!cJSON_IsString(it) || template_check(it->valuestring, none, what, sizeof what)) {
+			rc = nr_fail(err, errlen, "%s: environment.app.preload.command[%d]: a "
+				     "string, with no template but {{env.NAME}}: the preloader "
+				     "starts before any flow", e->source, i);
+			break;
+		}
+		i++;
+	}
+	const cJSON *penv = cJSON_GetObjectItemCaseSensitive(pre, "env");
+	if (rc == 0 && penv && !cJSON_IsObject(penv))
+		rc = nr_fail(err, errlen, "%s: environment.app.preload.env: an object of "
+			     "strings", e->source);
+	cJSON_ArrayForEach(it, penv)
+	{
+		if (rc == 0 && (!cJSON_IsString(it) ||
+				template_check(it->valuestring, none, what, sizeof what)))
+			rc = nr_fail(err, errlen, "%s: environment.app.preload.env.%s: a string, "
+				     "with no template but {{env.NAME}}: the preloader starts "
+				     "before any flow", e->source, it->string);
+	}
+	cJSON_Delete(none);
+	return rc;
+}
 
 int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	     const char *kw_keep, env_spec *e, char *err, size_t errlen)
@@ -131,7 +174,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		return 0;
 	}
 	/* The app. */
-	static const char *const appk[] = {"command", "cwd", "env", NULL};
+	static const char *const appk[] = {"command", "cwd", "env", "preload", NULL};
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
 	if (!cJSON_IsObject(e->app) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd)) {
 		nr_fail(err, errlen, "%s: environment.app.command: an isolated environment "
@@ -180,6 +223,8 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		}
 	}
 	cJSON_Delete(known);
+	if (check_preload(e, err, errlen) < 0)
+		goto bad;
 	static const char *const readyk[] = {"path", "status", "timeout_s", NULL};
 	if (e->ready && (!cJSON_IsObject(e->ready) ||
 			 flow_known_keys(e->ready, readyk, e->source, "environment.ready", err,
@@ -338,105 +383,25 @@ static int free_port(int *claim)
 static long spawn_app(const env_spec *e, cJSON *vars, const char *log, char *err,
 		      size_t errlen)
 {
-	template_ctx tc = {.vars = vars, .unique = ""};
-	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
-	int n = cJSON_GetArraySize(cmd);
-	char **argv = calloc((size_t)n + 1, sizeof *argv);
-	for (int i = 0; i < n; i++) {
-		argv[i] = template_expand(cJSON_GetArrayItem(cmd, i)->valuestring, &tc, err, errlen);
-		if (!argv[i]) {
-			for (int k = 0; k < i; k++)
-				free(argv[k]);
-			free(argv);
-			return -1;
-		}
-	}
-	const cJSON *aenv = cJSON_GetObjectItemCaseSensitive(e->app, "env");
-	size_t ne = 0;
-	while (environ[ne])
-		ne++;
-	size_t na = (size_t)cJSON_GetArraySize(aenv);
-	char **env = calloc(ne + na + 1, sizeof *env);
-	char **owned = calloc(na + 1, sizeof *owned);
-	size_t k = 0, no = 0;
-	const cJSON *it;
-	for (size_t i = 0; i < ne; i++) {
-		int over = 0;
-		cJSON_ArrayForEach(it, aenv)
-		{
-			size_t kl = strlen(it->string);
-			over |= !strncmp(environ[i], it->string, kl) && environ[i][kl] == '=';
-		}
-		if (!over)
-			env[k++] = environ[i];
-	}
-	cJSON_ArrayForEach(it, aenv)
-	{
-		char *v = template_expand(it->valuestring, &tc, err, errlen);
-		if (v && asprintf(&owned[no], "%s=%s", it->string, v) >= 0)
-			env[k++] = owned[no++];
-		free(v);
-	}
 	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
 	char *dir = rel(e->dir, cJSON_IsString(cwd) ? cwd->valuestring : ".");
-	/* The app gets its own process group, so that stopping it stops all
-	 * it started; and it dies with the task process (parent-death
-	 * signal), so that not even a SIGKILL of the task orphans it.  A
-	 * close-on-exec pipe tells us whether exec failed (as libuv does):
-	 * it is closed by a successful exec, or carries errno. */
-	int ep[2];
-	int rc = 0;
-	pid_t parent = getpid(), pid = -1;
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		rc = errno;
-	else if ((pid = fork()) < 0)
-		rc = errno;
-	if (pid == 0) {
-		close(ep[0]);
-		setpgid(0, 0);
-		int e2 = 0;
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(126);
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
-		    chdir(dir) < 0) {
-			e2 = errno;
-		} else {
-			signal(SIGPIPE, SIG_DFL);
-			execvpe(argv[0], argv, env);
-			e2 = errno;
-		}
-		(void)!write(ep[1], &e2, sizeof e2);
-		_exit(127);
-	}
-	if (pid > 0) {
-		setpgid(pid, pid); /* from this side too: no window without it */
-		close(ep[1]);
-		ssize_t nread;
-		while ((nread = read(ep[0], &rc, sizeof rc)) < 0 && errno == EINTR)
-			;
-		if (nread != (ssize_t)sizeof rc)
-			rc = 0;
-		close(ep[0]);
-		if (rc)
-			waitpid(pid, NULL, 0);
-	} else if (rc) {
-		close(ep[0]);
-		close(ep[1]);
-	}
-	if (rc)
-		nr_fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
-		     "in %s) in %s: %s", argv[0], e->source, dir, strerror(rc));
-	for (int i = 0; i < n; i++)
-		free(argv[i]);
-	free(argv);
-	for (size_t i = 0; i < no; i++)
-		free(owned[i]);
-	free(owned);
-	free(env);
+	app_cmd c;
+	int rc = app_cmd_build(cJSON_GetObjectItemCaseSensitive(e->app, "command"),
+			       cJSON_GetObjectItemCaseSensitive(e->app, "env"), vars, dir, NULL,
+			       &c, err, errlen);
 	free(dir);
-	return rc ? -1 : (long)pid;
+	if (rc < 0)
+		return -1;
+	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int error = errno;
+	long pid = out < 0 ? -1 : app_start(&c, out, preload_socket(e), &error);
+	if (out >= 0)
+		close(out);
+	if (pid < 0)
+		nr_fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
+		     "in %s) in %s: %s", c.argv[0], e->source, c.dir, strerror(error));
+	app_cmd_free(&c);
+	return pid;
 }
 
 static size_t discard(char *d, size_t s, size_t n, void *u)
@@ -465,16 +430,14 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	double t0 = now_ms();
-	long step = 5, last_code = 0;
+	long step_us = 2000, last_code = 0;
 	char last_err[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, last_err);
 	int rc = -1;
 	for (;;) {
 		/* WNOWAIT: an exited app stays a zombie, holding its group id,
 		 * until the caller has told the core the group is gone. */
-		siginfo_t si = {0};
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    si.si_pid == (pid_t)pid) {
+		if (app_exited(pid)) {
 			rc = 1;
 			break;
 		}
@@ -500,11 +463,12 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 			     "%s", timeout_ms / 1000, url, want, got);
 			break;
 		}
-		/* A short back-off: an app takes most of a second to start. */
-		struct timespec ts = {0, step * 1000000L};
+		/* A short back-off: a preloaded app is ready in tens of
+		 * milliseconds, one started afresh in most of a second. */
+		struct timespec ts = {0, step_us * 1000L};
 		nanosleep(&ts, NULL);
-		if (step < 100)
-			step *= 2;
+		if (step_us < 100000)
+			step_us += step_us / 2;
 	}
 	curl_easy_cleanup(c);
 	return rc;
@@ -514,20 +478,7 @@ static void stop_app(const nr_host *h, nr_task *t, long pid)
 {
 	if (pid <= 0)
 		return;
-	/* The app's whole process group: it and whatever it started. */
-	kill(-(pid_t)pid, SIGTERM);
-	/* A pidfd says when it has exited, without polling. */
-	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	if (pfd >= 0) {
-		struct pollfd p = {.fd = pfd, .events = POLLIN};
-		while (poll(&p, 1, STOP_GRACE_MS) < 0 && errno == EINTR)
-			;
-		close(pfd);
-	}
-	/* Until it is reaped, the leader (a zombie at worst) holds the group
-	 * id, so this kill cannot reach an unrelated group: whatever of the
-	 * app is left goes now. */
-	kill(-(pid_t)pid, SIGKILL);
+	app_stop(pid, STOP_GRACE_MS);
 	h->process_group(t, pid, 0);
 	while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
 		;
@@ -707,6 +658,11 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 			dsns[nd++] = cJSON_IsString(dsn) ? dsn->valuestring : NULL;
 		}
 	}
+	/* The apps' preloaders first: they import their apps while the
+	 * databases are set up. */
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (specs[i].isolated)
+			rc = preload_begin(&specs[i], err, errlen);
 	if (rc == 0 && nd)
 		rc = nr_pg_job_setup(dsns, nd, err, errlen);
 	/* Templates are built once, before any flow starts. */
@@ -725,6 +681,9 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 			free(box.cwd);
 		}
 	}
+	/* The preloaders have imported their apps meanwhile. */
+	if (rc == 0)
+		rc = preload_wait(err, errlen);
 	for (size_t i = 0; i < n; i++) {
 		env_free(&specs[i]);
 		free(names[i]);
@@ -733,6 +692,12 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 	free(names);
 	free(dsns);
 	if (rc < 0)
-		nr_pg_job_end(h);
+		env_job_end(h);
 	return rc;
+}
+
+void env_job_end(const nr_host *h)
+{
+	preload_end();
+	nr_pg_job_end(h);
 }

@@ -19,7 +19,7 @@ typedef struct env_spec {
 	int isolated;
 	char *dir;        /* where relative paths start: the env file's dir */
 	char *source;     /* the file that described it, for messages */
-	cJSON *app;       /* {command, cwd, env} */
+	cJSON *app;       /* {command, cwd, env, preload} */
 	cJSON *ready;     /* {path, status, timeout_s} */
 	cJSON *provision; /* {kind, uri, kwargs} */
 	char *keep;       /* never | on-failure | always */
@@ -62,8 +62,12 @@ int env_pg_opts(const env_spec *e, const char *flow_name, void *opts, char *err,
 		size_t errlen);
 
 /* The plugin's job_begin: the private server when an isolated flow needs
- * it, and every template built before the flows fork. */
+ * it, every template built and every app preloader listening before the
+ * flows fork. */
 int env_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 		  size_t errlen);
+/* The plugin's job_end: stops the preloaders and what job_begin started
+ * for the databases. */
+void env_job_end(const nr_host *h);
 
 #endif

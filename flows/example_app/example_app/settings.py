@@ -20,10 +20,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _env(*names, default=""):
-    """The first of the environment variables NAMES that is set and not empty."""
+def _env(environ, *names, default=""):
+    """The first of the variables NAMES in environ that is set and not empty."""
     for name in names:
-        value = os.environ.get(name)
+        value = environ.get(name)
         if value:
             return value
     return default
@@ -57,31 +57,45 @@ def _database_from_url(url):
     }
 
 
-if os.environ.get("DATABASE_URL"):
-    _db = _database_from_url(os.environ["DATABASE_URL"])
-else:
-    _db = {
-        "NAME": _env("DB_NAME", "PGDATABASE", default="example_app"),
-        "USER": _env("DB_USER", "PGUSER"),
-        "PASSWORD": _env("DB_PASSWORD", "PGPASSWORD"),
-        "HOST": _env("DB_HOST", "PGHOST"),
-        "PORT": _env("DB_PORT", "PGPORT"),
+def environ_settings(environ):
+    """The settings that come from the environment, by name.
+
+    `manage.py preload` calls it again in each app process it forks, with
+    that process's environment, so everything here must be a pure function
+    of `environ`."""
+    if environ.get("DATABASE_URL"):
+        db = _database_from_url(environ["DATABASE_URL"])
+    else:
+        db = {
+            "NAME": _env(environ, "DB_NAME", "PGDATABASE", default="example_app"),
+            "USER": _env(environ, "DB_USER", "PGUSER"),
+            "PASSWORD": _env(environ, "DB_PASSWORD", "PGPASSWORD"),
+            "HOST": _env(environ, "DB_HOST", "PGHOST"),
+            "PORT": _env(environ, "DB_PORT", "PGPORT"),
+        }
+    return {
+        "DATABASES": {
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                # A connection per request (CONN_MAX_AGE 0): no session
+                # outlives a request, so the runner can drop the database
+                # right after the app.
+                "CONN_MAX_AGE": 0,
+                **db,
+            }
+        },
+        "PORT": int(_env(environ, "PORT", default="8000")),
+        "SECRET_KEY": _env(
+            environ, "SECRET_KEY",
+            default="nrunner-example-app-development-key-not-a-secret-3f9c1e7a5b2d4086",
+        ),
+        "DEBUG": _env(environ, "DEBUG").lower() in ("1", "true", "yes", "on"),
     }
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        # A connection per request (CONN_MAX_AGE 0): no session outlives a
-        # request, so the runner can drop the database right after the app.
-        "CONN_MAX_AGE": 0,
-        **_db,
-    }
-}
 
-PORT = int(_env("PORT", default="8000"))
+# DATABASES, PORT, SECRET_KEY, DEBUG
+globals().update(environ_settings(os.environ))
 
-SECRET_KEY = _env("SECRET_KEY", default="nrunner-example-app-development-key-not-a-secret-3f9c1e7a5b2d4086")
-DEBUG = _env("DEBUG").lower() in ("1", "true", "yes", "on")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 INSTALLED_APPS = [
