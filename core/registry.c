@@ -145,9 +145,11 @@ int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 			if (!opened && nr_loader_open(reg->loader, p) < 0)
 				break;
 			opened = 1;
-			/* Opening refreshed the kinds from the live descriptor. */
+			/* Opening refreshed the kinds from the live descriptor
+			 * (freeing the cached ones, name included), after
+			 * checking that they are the kinds the cache had. */
 			const nr_kind *live = k < p->nkinds ? p->kinds[k].live : NULL;
-			if (!live || !live->resolve || strcmp(live->name, name))
+			if (!live || !live->resolve)
 				continue;
 			r->kind = live->name;
 			int c = live->resolve(&nr_host_table, r, path);
