@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -139,6 +140,18 @@ _Noreturn static void preload_client(const char *name, const char *req, size_t l
 		say("cannot reach the app's preloader", name, errno);
 		_exit(127);
 	}
+	/* An abstract name is open to every user: only the preloader of this
+	 * user gets the app's environment and files. */
+	struct ucred cr;
+	socklen_t crl = sizeof cr;
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0 || cr.uid != geteuid()) {
+		say("refused: the app's preloader socket is another user's", name, 0);
+		_exit(127);
+	}
+	/* The app gets the group's SIGTERM and has its grace: this process
+	 * ends when the app does, as the app does. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	int fds[3] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
 	union {
 		char buf[CMSG_SPACE(sizeof fds)];
@@ -190,6 +203,9 @@ _Noreturn static void preload_client(const char *name, const char *req, size_t l
 	}
 	if (WIFSIGNALED((int)status)) {
 		int sig = WTERMSIG((int)status);
+		/* The app dumped its core already, if it did. */
+		struct rlimit none = {0, 0};
+		setrlimit(RLIMIT_CORE, &none);
 		signal(sig, SIG_DFL);
 		sigset_t set;
 		sigemptyset(&set);
@@ -207,10 +223,18 @@ long app_start(const app_cmd *c, int out_fd, const char *preload, int *error)
 	char *req = NULL;
 	*error = 0;
 	if (preload) {
-		/* What exec would have said about a command that is not there. */
-		if (strchr(c->argv[0], '/') && access(c->argv[0], X_OK) < 0) {
-			*error = errno;
-			return -1;
+		/* What exec would have said about a command that is not there
+		 * (exec runs in the app's directory). */
+		if (strchr(c->argv[0], '/')) {
+			char *path = NULL;
+			if (c->argv[0][0] == '/' ? !(path = strdup(c->argv[0]))
+						 : asprintf(&path, "%s/%s", c->dir, c->argv[0]) < 0)
+				path = NULL;
+			int ok = path && access(path, X_OK) == 0;
+			*error = ok ? 0 : path ? errno : ENOMEM;
+			free(path);
+			if (!ok)
+				return -1;
 		}
 		if (!(req = preload_request(c, &reqlen))) {
 			*error = errno ? errno : ENOMEM;

@@ -71,6 +71,10 @@ static int listening(const char *name)
 	memcpy(un.sun_path + 1, name, nl);
 	int ok = s >= 0 && connect(s, (struct sockaddr *)&un,
 				   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl)) == 0;
+	/* Abstract names are open to every user: it must be ours. */
+	struct ucred cr;
+	socklen_t crl = sizeof cr;
+	ok = ok && getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0 && cr.uid == geteuid();
 	if (s >= 0)
 		close(s);
 	return ok;
@@ -99,8 +103,11 @@ int preload_begin(const env_spec *e, char *err, size_t errlen)
 	preloader *p = calloc(1, sizeof *p);
 	var_name(e, p->var, sizeof p->var);
 	unsigned char rnd[8] = {0};
-	if (getrandom(rnd, sizeof rnd, 0) < 0)
-		memset(rnd, 0, sizeof rnd);
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		free(p);
+		return nr_fail(err, errlen, "cannot name the app's preloader socket: "
+			       "getrandom: %s", strerror(errno));
+	}
 	snprintf(p->name, sizeof p->name,
 		 "nrunner-preload-%ld-%02x%02x%02x%02x%02x%02x%02x%02x", (long)getpid(), rnd[0],
 		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);

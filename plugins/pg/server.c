@@ -138,11 +138,32 @@ static int initdb_cache_root(char *out, size_t len)
 	return 0;
 }
 
+/* The cache is used only where no other user could have put or swapped
+ * anything: its directory and the one above are real directories of this
+ * user, writable by no one else (root with another user's HOME, say). */
+static int initdb_cache_trusted(const char *root)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", root);
+	for (int level = 0; level < 2; level++) {
+		struct stat st;
+		if (lstat(dir, &st) < 0)
+			return errno == ENOENT;
+		if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+			return 0;
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	return 1;
+}
+
 static int initdb_cache_dir(const char *bindir, char *const init_argv[],
 			    const struct passwd *pw, char *out, size_t len)
 {
 	char root[PATH_MAX];
-	if (initdb_cache_root(root, sizeof root) < 0)
+	if (initdb_cache_root(root, sizeof root) < 0 || !initdb_cache_trusted(root))
 		return -1;
 	uint64_t h = 1469598103934665603ull;
 	char id[PATH_MAX + 128];
@@ -157,6 +178,13 @@ static int initdb_cache_dir(const char *bindir, char *const init_argv[],
 		for (const char *p = id; *p; p++)
 			h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	}
+	/* initdb writes the time zone it finds into postgresql.conf. */
+	char zone[PATH_MAX] = "";
+	ssize_t zl = readlink("/etc/localtime", zone, sizeof zone - 1);
+	zone[zl > 0 ? zl : 0] = '\0';
+	snprintf(id, sizeof id, "TZ=%s;%s", getenv("TZ") ? getenv("TZ") : "", zone);
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	/* The options, but -D (the data directory) and its value. */
 	for (size_t i = 1; init_argv[i]; i++) {
 		if (!strcmp(init_argv[i], "-D") && init_argv[i + 1]) {
@@ -195,10 +223,11 @@ static int copy_tree(const char *from, const char *to)
 }
 
 /* Keeps a copy of the fresh cluster in `cached`: made aside, then renamed
- * into place, so a cache entry is whole or absent. */
+ * into place, so a cache entry is whole or absent.  Copies that a killed
+ * job left aside are removed. */
 static void initdb_cache_put(const char *data, const char *cached)
 {
-	char root[PATH_MAX + 64], tmp[PATH_MAX + 96];
+	char root[PATH_MAX + 64], tmp[2 * PATH_MAX + 128], from[PATH_MAX + 64];
 	snprintf(root, sizeof root, "%s", cached);
 	/* mkdir -p of its parent, the directories made private. */
 	for (char *p = root + 1; (p = strchr(p, '/')); p++) {
@@ -207,9 +236,35 @@ static void initdb_cache_put(const char *data, const char *cached)
 			return;
 		*p = '/';
 	}
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", cached, (long)getpid());
-	if (copy_tree(data, tmp) < 0 || rename(tmp, cached) < 0)
+	*strrchr(root, '/') = '\0';
+	DIR *d = opendir(root);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		long pid = t ? strtol(t + 5, NULL, 10) : 0;
+		if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			snprintf(tmp, sizeof tmp, "%s/%s", root, e->d_name);
+			rm_rf(tmp);
+		}
+	}
+	if (d)
+		closedir(d);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld.XXXXXX", cached, (long)getpid());
+	snprintf(from, sizeof from, "%s/.", data);
+	if (!mkdtemp(tmp))
+		return;
+	if (copy_tree(from, tmp) < 0 || rename(tmp, cached) < 0)
 		rm_rf(tmp);
+}
+
+/* Removes a broken entry: renamed first, so that a job copying it now
+ * fails (and runs initdb) rather than copying half of it. */
+static void initdb_cache_drop(const char *cached)
+{
+	char gone[PATH_MAX + 96];
+	snprintf(gone, sizeof gone, "%s.tmp.%ld.gone", cached, (long)getpid());
+	if (rename(cached, gone) == 0)
+		rm_rf(gone);
 }
 
 /* Runs `argv` as the unprivileged user (when root), in its own session,
@@ -359,7 +414,7 @@ again:
 		if (from_cache && waitpid(server_pid, &status, WNOHANG) == server_pid) {
 			/* A broken cache entry: away with it, and initdb. */
 			server_pid = -1;
-			rm_rf(cached);
+			initdb_cache_drop(cached);
 			rm_rf(data);
 			goto again;
 		}

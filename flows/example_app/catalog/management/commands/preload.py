@@ -35,6 +35,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import traceback
 
 from django.conf import settings
@@ -45,6 +46,7 @@ from django.urls import get_resolver
 
 PR_SET_PDEATHSIG = 1
 MAX_REQUEST = 1 << 20
+REQUEST_TIMEOUT_S = 5
 
 
 class Command(BaseCommand):
@@ -61,6 +63,10 @@ class Command(BaseCommand):
         get_internal_wsgi_application()
         get_resolver().url_patterns
         load_command_class(get_commands()["serve"], "serve")
+        try:  # each app is waited for through a pidfd (Linux 5.3)
+            os.close(os.pidfd_open(os.getpid()))
+        except (AttributeError, OSError) as e:
+            raise CommandError("this system has no pidfd_open (Linux 5.3, Python 3.9): %s" % e)
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.pid = os.getpid()
         # Objects alive now are shared with every fork: keep the collector
@@ -97,36 +103,28 @@ class Command(BaseCommand):
                 conn.close()
 
     def accept(self, listener, sel, children):
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except OSError as e:  # out of descriptors, say: the next one may do
+            sys.stderr.write("preload: cannot accept a request: %s\n" % e)
+            time.sleep(0.01)
+            return
         fds = []
         try:
-            pid, uid, _ = struct.unpack("3i", conn.getsockopt(
-                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-            if uid != os.getuid():
-                raise ValueError("refused a process of uid %d" % uid)
-            conn.settimeout(5)
-            data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
-            if not data and not fds:  # nrunner's probe: is it listening?
-                conn.close()
-                return
-            while not data.endswith(b"\n"):
-                more = conn.recv(65536)
-                if not more or len(data) > MAX_REQUEST:
-                    raise ValueError("an incomplete request")
-                data += more
-            if len(fds) != 3:
-                raise ValueError("a request without its 3 files")
-            request = json.loads(data)
-            pgid = os.getpgid(pid)
-        except (OSError, ValueError) as e:
-            sys.stderr.write("preload: %s\n" % e)
-            for fd in fds:
-                os.close(fd)
+            request, fds, pgid = self.read_request(conn)
+        except Exception as e:
+            self.refuse(conn, fds, e)
+            return
+        if request is None:  # nrunner's probe: is it listening?
             conn.close()
             return
         sys.stdout.flush()
         sys.stderr.flush()
-        child = os.fork()
+        try:
+            child = os.fork()
+        except OSError as e:
+            self.refuse(conn, fds, e)
+            return
         if child == 0:
             code = 1
             try:
@@ -148,9 +146,62 @@ class Command(BaseCommand):
                     os._exit(code)
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(child)
+        try:
+            pidfd = os.pidfd_open(child)
+        except OSError as e:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            self.refuse(conn, [], e)
+            return
         children[pidfd] = (child, conn)
         sel.register(pidfd, selectors.EVENT_READ, (child, conn))
+
+    @staticmethod
+    def read_request(conn):
+        """(request, its 3 files, the requester's process group), or
+        (None, [], None) for a connection that sends nothing."""
+        pid, uid, _ = struct.unpack("3i", conn.getsockopt(
+            socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        if uid != os.getuid():
+            raise ValueError("refused a process of uid %d" % uid)
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        conn.settimeout(REQUEST_TIMEOUT_S)
+        data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+        if not data and not fds:
+            return None, [], None
+        try:
+            while not data.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ValueError("the request took more than %d s" % REQUEST_TIMEOUT_S)
+                conn.settimeout(left)
+                more = conn.recv(65536)
+                if not more or len(data) > MAX_REQUEST:
+                    raise ValueError("an incomplete request")
+                data += more
+            if len(fds) != 3:
+                raise ValueError("a request without its 3 files")
+            # The environment's bytes as they are, even when not UTF-8.
+            request = json.loads(data.decode("utf-8", "surrogateescape"))
+            return request, fds, os.getpgid(pid)
+        except Exception as e:
+            e.fds = fds
+            raise
+
+    @staticmethod
+    def refuse(conn, fds, error):
+        """Says why in the requester's log (its stderr) and in ours."""
+        fds = fds or getattr(error, "fds", [])
+        line = ("preload: cannot start the app: %s\n" % error).encode("utf-8", "replace")
+        sys.stderr.write(line.decode())
+        if len(fds) == 3:
+            try:
+                os.write(fds[2], line)
+            except OSError:
+                pass
+        for fd in fds:
+            os.close(fd)
+        conn.close()
 
     def become_app(self, conn, fds, request, pgid):
         os.setpgid(0, pgid)
