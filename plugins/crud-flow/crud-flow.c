@@ -710,6 +710,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		h->msg_json(m, "phases", ph);
 		h->msg_int(m, "app_pid", er.app_pid_seen);
 		h->msg_int(m, "app_port", er.port);
+		h->msg_bool(m, "db_from_pool", er.db_from_pool);
 	}
 	int rc = h->msg_emit(m);
 	for (size_t i = 0; i < r.nclients; i++) {

@@ -513,6 +513,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		return -1;
 	}
 	r->provision_ms = now_ms() - t0;
+	r->db_from_pool = db->from_pool;
 	snprintf(r->db_name, sizeof r->db_name, "%s", db->name);
 	/* The app's log: in the task's directory, else a temporary file. */
 	const char *od = h->output_dir(t);

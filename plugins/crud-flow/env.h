@@ -44,6 +44,7 @@ typedef struct env_run {
 	int log_is_temp;
 	void *db;            /* nr_pg_db */
 	void *opts;          /* nr_pg_opts */
+	int db_from_pool;    /* a clone made ahead by the job's pool */
 	double provision_ms, app_start_ms, teardown_ms;
 } env_run;
 

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "pg.h"
+#include "pool.h"
 #include "provision.h"
 
 #include <errno.h>
@@ -82,7 +83,10 @@ int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
 		db->failure_is_error = 0;
 		if (rc == 0) {
 			db->failure_is_error = 1;
-			rc = nr_pg_create_db(admin, db->name, db->template, o->strategy, err, errlen);
+			db->from_pool = nr_pg_pool_claim(admin, db->template, db->name);
+			if (!db->from_pool)
+				rc = nr_pg_create_db(admin, db->name, db->template, o->strategy,
+						     err, errlen);
 		}
 	} else {
 		rc = nr_pg_create_db(admin, db->name, NULL, o->strategy, err, errlen);
@@ -180,6 +184,8 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 	h->msg_string(m, "url", db.url);
 	h->msg_bool(m, "kept", kept);
 	h->msg_number(m, "provision_ms", db.provision_ms);
+	if (is_template)
+		h->msg_bool(m, "from_pool", db.from_pool);
 	if (!kept)
 		h->msg_number(m, "release_ms", db.release_ms);
 	if (is_template) {
@@ -246,6 +252,9 @@ int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen)
 		setenv(var, val, 1);
 	}
 	PQfinish(admin);
+	/* Clones made ahead, in a job. */
+	if (rc == 0 && began)
+		nr_pg_pool_start(o, tpl, job_token());
 	return rc;
 }
 
@@ -329,6 +338,7 @@ void nr_pg_job_end(const nr_host *h)
 	if (!began)
 		return;
 	began = 0;
+	nr_pg_pool_stop();
 	const char *token = getenv(JOB_TOKEN_VAR);
 	for (size_t i = 0; i < nswept; i++) {
 		if (token && *token)

@@ -17,6 +17,7 @@ typedef struct nr_pg_db {
 	char *conninfo, *url, *host, *port, *user;
 	double provision_ms, template_build_ms, release_ms;
 	int template_built;
+	int from_pool;        /* a ready clone, renamed (pool.h) */
 	int failure_is_error; /* on failure: the environment (error), not the
 			       * schema (fail) */
 } nr_pg_db;
