@@ -1,15 +1,21 @@
 #include "config.h"
 
 #include "pool.h"
+#include "provision.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,50 +24,54 @@
  * take them, and the filler makes the next ones while the flows run. */
 #define POOL_SIZE 2
 #define FIRST_FILL_MS 500
+#define TAKE_TIMEOUT_MS 1000
 
 typedef struct filler {
 	pid_t pid;
 	char *dsn;
 	char appname[64];
-	char var[128];
+	char var[64];
 	struct filler *next;
 } filler;
 
 static filler *fillers;
 
-/* The variable that tells the tasks the pool of a template: its stem. */
-static void pool_var(const char *tpl, char *out, size_t len)
+static uint64_t fnv(uint64_t h, const char *s)
 {
-	snprintf(out, len, "NRUNNER_PG_POOL_%s", tpl);
-	for (char *p = out; *p; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= '0' && *p <= '9') || *p == '_'))
-			*p = '_';
+	for (const char *p = s ? s : ""; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return (h ^ 0xffu) * 1099511628211ull;
 }
 
-/* LIKE pattern of the pool's databases: the stem, literal, then '%'. */
-static void stem_like(const char *stem, char *out, size_t len)
+/* The variable that names the pool of the options' template to the
+ * tasks: keyed by what makes the template (without reading the schema or
+ * asking the server, which is what the pool saves). */
+static void pool_var(const nr_pg_opts *o, char *out, size_t len)
 {
-	size_t k = 0;
-	for (const char *p = stem; *p && k + 3 < len; p++) {
-		if (*p == '_' || *p == '%' || *p == '\\')
-			out[k++] = '\\';
-		out[k++] = *p;
-	}
-	out[k++] = '%';
-	out[k] = '\0';
+	uint64_t h = 1469598103934665603ull;
+	h = fnv(h, o->dsn);
+	h = fnv(h, o->prefix);
+	h = fnv(h, o->strategy);
+	h = fnv(h, o->sql_file);
+	h = fnv(h, o->migrations_dir);
+	h = fnv(h, o->cwd);
+	for (char **a = o->command; a && *a; a++)
+		h = fnv(h, *a);
+	h = fnv(h, "inputs");
+	for (char **a = o->inputs; a && *a; a++)
+		h = fnv(h, *a);
+	snprintf(out, len, "NRUNNER_PG_POOL_%016llx", (unsigned long long)h);
 }
 
-static int ready_count(PGconn *c, const char *stem)
+static socklen_t abstract(struct sockaddr_un *un, const char *name)
 {
-	char like[256];
-	stem_like(stem, like, sizeof like);
-	const char *vals[1] = {like};
-	PGresult *r = PQexecParams(c, "SELECT count(*) FROM pg_database WHERE datname LIKE $1",
-				   1, NULL, vals, NULL, NULL, 0);
-	int n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
-	PQclear(r);
-	return n;
+	memset(un, 0, sizeof *un);
+	un->sun_family = AF_UNIX;
+	size_t nl = strlen(name);
+	if (nl > sizeof un->sun_path - 2)
+		nl = sizeof un->sun_path - 2;
+	memcpy(un->sun_path + 1, name, nl);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
 }
 
 static void sleep_ms(long ms)
@@ -70,10 +80,59 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* The filler's process: keeps POOL_SIZE clones of tpl ready, and makes
- * more when a task's NOTIFY says it took one. */
+/* --- the filler's process ------------------------------------------------ */
+
+typedef struct ready {
+	char *line; /* name, template, host, port, user, conninfo, url; tabs */
+	struct ready *next;
+} ready;
+
+/* Hands the oldest ready clone to a task that connected (a line), or
+ * says there is none (an empty line). */
+static int hand_out(int lfd, ready **head, int *nready)
+{
+	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return 0;
+	struct ucred cr;
+	socklen_t crl = sizeof cr;
+	int ok = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0 && cr.uid == geteuid();
+	int given = 0;
+	if (ok && *head) {
+		ready *r = *head;
+		size_t n = strlen(r->line);
+		if (send(c, r->line, n, MSG_NOSIGNAL) == (ssize_t)n) {
+			*head = r->next;
+			free(r->line);
+			free(r);
+			(*nready)--;
+			given = 1;
+		}
+	} else if (ok) {
+		(void)!send(c, "\n", 1, MSG_NOSIGNAL);
+	}
+	close(c);
+	return given;
+}
+
+static int start_clone(PGconn *c, const char *tpl, const char *name, const char *strategy)
+{
+	char *qn = PQescapeIdentifier(c, name, strlen(name));
+	char *qt = PQescapeIdentifier(c, tpl, strlen(tpl));
+	char sql[512];
+	int strat = strategy && *strategy && PQserverVersion(c) >= 150000;
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s%s%s", qn ? qn : "", qt ? qt : "",
+		 strat ? " STRATEGY " : "", strat ? strategy : "");
+	PQfreemem(qn);
+	PQfreemem(qt);
+	return qn && qt && PQsendQuery(c, sql) == 1 ? 0 : -1;
+}
+
+/* Keeps POOL_SIZE clones of tpl ready, one CREATE DATABASE at a time, sent
+ * without waiting (libpq's asynchronous API), so that tasks are served
+ * while a clone is being made. */
 _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *stem,
-			   const char *appname, pid_t parent)
+			   const char *appname, int lfd, pid_t parent)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
@@ -82,50 +141,88 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 	PGconn *c = nr_pg_connect(o->dsn, NULL, err, sizeof err);
 	if (!c)
 		_exit(1);
-	char sql[256];
-	char *chan = PQescapeIdentifier(c, stem, strlen(stem));
+	char sql[128];
 	snprintf(sql, sizeof sql, "SET application_name = '%s'", appname);
-	if (!chan || nr_pg_exec(c, sql, "naming the session", err, sizeof err) < 0)
+	if (nr_pg_exec(c, sql, "naming the session", err, sizeof err) < 0 ||
+	    PQsetnonblocking(c, 1) < 0)
 		_exit(1);
-	snprintf(sql, sizeof sql, "LISTEN %s", chan);
-	if (nr_pg_exec(c, sql, "listening", err, sizeof err) < 0)
-		_exit(1);
-	PQfreemem(chan);
+	ready *head = NULL, **tail = &head;
+	int nready = 0, busy = 0;
 	unsigned long n = 0;
+	char making[NR_PG_NAMEMAX + 32] = "";
 	for (;;) {
-		int ready = ready_count(c, stem);
-		if (ready < 0)
-			_exit(1);
-		for (; ready < POOL_SIZE; ready++) {
-			char name[NR_PG_NAMEMAX + 1];
-			snprintf(name, sizeof name, "%s%lu", stem, n++);
-			if (nr_pg_create_db(c, name, tpl, o->strategy, err, sizeof err) < 0) {
-				sleep_ms(100); /* the template busy, say: later */
-				break;
-			}
+		if (!busy && nready < POOL_SIZE) {
+			snprintf(making, sizeof making, "%s%lu", stem, n++);
+			if (start_clone(c, tpl, making, o->strategy) < 0)
+				_exit(1);
+			busy = 1;
 		}
-		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
-		poll(&p, 1, 1000);
+		struct pollfd p[2] = {{.fd = lfd, .events = POLLIN},
+				      {.fd = PQsocket(c), .events = POLLIN}};
+		if (poll(p, busy ? 2 : 1, 1000) < 0 && errno != EINTR)
+			_exit(1);
+		if (p[0].revents & POLLIN && hand_out(lfd, &head, &nready) && !head)
+			tail = &head;
+		if (!busy || !(p[1].revents & POLLIN))
+			continue;
 		if (!PQconsumeInput(c))
 			_exit(1);
-		PGnotify *nf;
-		while ((nf = PQnotifies(c)))
-			PQfreemem(nf);
+		if (PQisBusy(c))
+			continue;
+		int made = 1;
+		PGresult *r;
+		while ((r = PQgetResult(c))) {
+			made &= PQresultStatus(r) == PGRES_COMMAND_OK;
+			PQclear(r);
+		}
+		busy = 0;
+		if (!made) {
+			sleep_ms(100); /* the template busy, say: later */
+			continue;
+		}
+		char *ci = nr_pg_conninfo(c, making), *url = nr_pg_url(c, making);
+		ready *rd = calloc(1, sizeof *rd);
+		if (!ci || !url || !rd ||
+		    asprintf(&rd->line, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", making, tpl, PQhost(c),
+			     PQport(c), PQuser(c), ci, url) < 0)
+			_exit(1);
+		free(ci);
+		free(url);
+		for (tail = &head; *tail; tail = &(*tail)->next)
+			;
+		*tail = rd;
+		nready++;
 	}
 }
 
+/* --- the job and the tasks ----------------------------------------------- */
+
 void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 {
-	char var[128];
-	pool_var(tpl, var, sizeof var);
+	char var[64];
+	pool_var(o, var, sizeof var);
 	if (getenv(var))
 		return;
 	/* <prefix>pool_<job token>_<hash of the template>_<n> */
 	uint32_t h = 2166136261u;
 	for (const char *p = tpl; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	char stem[NR_PG_NAMEMAX + 1];
+	char stem[NR_PG_NAMEMAX + 1], sock[96];
 	snprintf(stem, sizeof stem, "%spool_%s_%08x_", o->prefix ? o->prefix : "nr_", token, h);
+	unsigned char rnd[6];
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		return;
+	snprintf(sock, sizeof sock, "nrunner-pgpool-%ld-%02x%02x%02x%02x%02x%02x", (long)getpid(),
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	/* Listening before any task starts. */
+	struct sockaddr_un un;
+	socklen_t ul = abstract(&un, sock);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&un, ul) < 0 || listen(lfd, 64) < 0) {
+		if (lfd >= 0)
+			close(lfd);
+		return;
+	}
 	filler *f = calloc(1, sizeof *f);
 	snprintf(f->appname, sizeof f->appname, "nrunner-pool-%s-%08x", token, h);
 	snprintf(f->var, sizeof f->var, "%s", var);
@@ -133,7 +230,8 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	pid_t parent = getpid();
 	f->pid = fork();
 	if (f->pid == 0)
-		fill(o, tpl, stem, f->appname, parent);
+		fill(o, tpl, stem, f->appname, lfd, parent);
+	close(lfd);
 	if (f->pid < 0) {
 		free(f->dsn);
 		free(f);
@@ -141,55 +239,80 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	}
 	f->next = fillers;
 	fillers = f;
-	setenv(var, stem, 1);
+	setenv(var, sock, 1);
 	/* The first clones, for the first tasks: part of the job's set-up. */
 	char err[512];
 	PGconn *c = nr_pg_connect(o->dsn, NULL, err, sizeof err);
+	char like[256];
+	size_t k = 0;
+	for (const char *p = stem; *p && k + 3 < sizeof like; p++) {
+		if (*p == '_' || *p == '%' || *p == '\\')
+			like[k++] = '\\';
+		like[k++] = *p;
+	}
+	snprintf(like + k, sizeof like - k, "%%");
+	const char *vals[1] = {like};
 	for (int waited = 0; c && waited < FIRST_FILL_MS; waited += 5) {
-		if (ready_count(c, stem) >= POOL_SIZE)
+		PGresult *r = PQexecParams(c, "SELECT count(*) FROM pg_database WHERE datname LIKE $1",
+					   1, NULL, vals, NULL, NULL, 0);
+		int nr = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
+		PQclear(r);
+		if (nr >= POOL_SIZE || waitpid(f->pid, NULL, WNOHANG) == f->pid)
 			break;
-		if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
-			f->pid = -1;
-			break;
-		}
 		sleep_ms(5);
 	}
 	PQfinish(c);
 }
 
-int nr_pg_pool_claim(PGconn *admin, const char *tpl, const char *name)
+int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
 {
-	char var[128], like[256];
-	pool_var(tpl, var, sizeof var);
-	const char *stem = getenv(var);
-	if (!stem || !*stem)
+	char var[64];
+	pool_var(o, var, sizeof var);
+	const char *sock = getenv(var);
+	if (!sock || !*sock)
 		return 0;
-	stem_like(stem, like, sizeof like);
-	const char *vals[1] = {like};
-	PGresult *r = PQexecParams(admin, "SELECT datname FROM pg_database WHERE datname "
-				   "LIKE $1 ORDER BY oid", 1, NULL, vals, NULL, NULL, 0);
-	int claimed = 0;
-	char *to = PQescapeIdentifier(admin, name, strlen(name));
-	for (int i = 0; to && !claimed && PQresultStatus(r) == PGRES_TUPLES_OK &&
-			i < PQntuples(r); i++) {
-		const char *from = PQgetvalue(r, i, 0);
-		char *q = PQescapeIdentifier(admin, from, strlen(from));
-		char sql[256], err[512];
-		snprintf(sql, sizeof sql, "ALTER DATABASE %s RENAME TO %s", q, to);
-		PQfreemem(q);
-		/* Another task may have taken it first: then the next. */
-		claimed = q && nr_pg_exec(admin, sql, "taking a ready clone", err, sizeof err) == 0;
+	struct sockaddr_un un;
+	socklen_t ul = abstract(&un, sock);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&un, ul) < 0) {
+		if (s >= 0)
+			close(s);
+		return 0;
 	}
-	PQclear(r);
-	PQfreemem(to);
-	if (claimed) {
-		char *chan = PQescapeIdentifier(admin, stem, strlen(stem));
-		char sql[256], err[512];
-		snprintf(sql, sizeof sql, "NOTIFY %s", chan ? chan : "nrunner_pool");
-		nr_pg_exec(admin, sql, "asking for another clone", err, sizeof err);
-		PQfreemem(chan);
+	/* An abstract name is open to every user: only our own filler. */
+	struct ucred cr;
+	socklen_t crl = sizeof cr;
+	char line[4096];
+	size_t got = 0;
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0 && cr.uid == geteuid()) {
+		struct pollfd p = {.fd = s, .events = POLLIN};
+		while (got < sizeof line - 1 && poll(&p, 1, TAKE_TIMEOUT_MS) > 0) {
+			ssize_t n = read(s, line + got, sizeof line - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
 	}
-	return claimed;
+	close(s);
+	line[got] = '\0';
+	char *f[7], *save = NULL, *p = line;
+	int nf = 0;
+	if (got && line[got - 1] == '\n') {
+		line[got - 1] = '\0';
+		for (char *t; nf < 7 && (t = strtok_r(p, "\t", &save)); p = NULL)
+			f[nf++] = t;
+	}
+	if (nf != 7 || strlen(f[0]) > NR_PG_NAMEMAX || strlen(f[1]) > NR_PG_NAMEMAX)
+		return 0;
+	snprintf(db->name, sizeof db->name, "%s", f[0]);
+	snprintf(db->template, sizeof db->template, "%s", f[1]);
+	db->host = strdup(f[2]);
+	db->port = strdup(f[3]);
+	db->user = strdup(f[4]);
+	db->conninfo = strdup(f[5]);
+	db->url = strdup(f[6]);
+	db->from_pool = 1;
+	return 1;
 }
 
 void nr_pg_pool_stop(void)

@@ -63,6 +63,11 @@ int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
 	db->failure_is_error = 1;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* A clone made ahead by the job's pool: no connection, no clone. */
+	if (is_template && nr_pg_pool_take(o, db)) {
+		db->provision_ms = ms_since(&t0);
+		return 0;
+	}
 	PGconn *admin = nr_pg_connect(o->dsn, NULL, err, errlen);
 	if (!admin)
 		return -1;
@@ -83,10 +88,7 @@ int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
 		db->failure_is_error = 0;
 		if (rc == 0) {
 			db->failure_is_error = 1;
-			db->from_pool = nr_pg_pool_claim(admin, db->template, db->name);
-			if (!db->from_pool)
-				rc = nr_pg_create_db(admin, db->name, db->template, o->strategy,
-						     err, errlen);
+			rc = nr_pg_create_db(admin, db->name, db->template, o->strategy, err, errlen);
 		}
 	} else {
 		rc = nr_pg_create_db(admin, db->name, NULL, o->strategy, err, errlen);
@@ -126,6 +128,26 @@ int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
 	if (!admin)
 		return -1;
 	int rc;
+	if (keep && db->from_pool) {
+		/* A kept clone from the pool gets the name a clone of the task's
+		 * own would have had, for the post-mortem. */
+		char id[64], name[NR_PG_NAMEMAX + 1], sql[512];
+		snprintf(id, sizeof id, "%s_%ld", job_token(), (long)getpid());
+		nr_pg_db_name(o->prefix, o->name, id, name);
+		char *from = PQescapeIdentifier(admin, db->name, strlen(db->name));
+		char *to = PQescapeIdentifier(admin, name, strlen(name));
+		snprintf(sql, sizeof sql, "ALTER DATABASE %s RENAME TO %s", from ? from : "",
+			 to ? to : "");
+		PQfreemem(from);
+		PQfreemem(to);
+		if (nr_pg_exec(admin, sql, "naming the kept database", err, errlen) == 0) {
+			snprintf(db->name, sizeof db->name, "%s", name);
+			free(db->conninfo);
+			free(db->url);
+			db->conninfo = nr_pg_conninfo(admin, db->name);
+			db->url = nr_pg_url(admin, db->name);
+		}
+	}
 	if (keep) {
 		char *q = PQescapeIdentifier(admin, db->name, strlen(db->name));
 		char sql[256];
