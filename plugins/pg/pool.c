@@ -199,6 +199,9 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 
 void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 {
+	const char *off = getenv("NRUNNER_PG_POOL");
+	if (off && !strcmp(off, "off"))
+		return;
 	char var[64];
 	pool_var(o, var, sizeof var);
 	if (getenv(var))

@@ -3,7 +3,9 @@
 # a schema like the example app's (tests/bench/app-schema.sql): median and
 # p95 of each database's provision_ms as the plugin reports it (connection
 # included).  The template method clones only; its one-time build, done in
-# job_begin before the tasks fork, is shown separately.
+# job_begin before the tasks fork, is shown separately.  It runs twice: each
+# task cloning (NRUNNER_PG_POOL=off), and taking a clone that the job's pool
+# made ahead.
 set -eu
 : "${NRUNNER:?}"
 N=${N:-50}
@@ -36,9 +38,11 @@ job("migrate-cmd.json", {"kind": "provision-migrate", "kwargs": {"command": [
     "sh", "-c", "for f in " + work + "/migrations/*.sql; do psql -X -q -v ON_ERROR_STOP=1 -f $f || exit 1; done"]}})
 job("template.json", {"kind": "provision-template", "uri": work + "/schema.sql"})
 PY
-for m in sql migrate-dir migrate-cmd template; do
+for m in sql migrate-dir migrate-cmd; do
 	"$NRUNNER" run -q -j 1 --results-dir "r-$m" "$m.json" >/dev/null
 done
+NRUNNER_PG_POOL=off "$NRUNNER" run -q -j 1 --results-dir r-template template.json >/dev/null
+"$NRUNNER" run -q -j 1 --results-dir r-pool template.json >/dev/null
 "$PYTHON" - "$N" <<'PY'
 import json, statistics, sys
 n = int(sys.argv[1])
@@ -60,7 +64,8 @@ res = {}
 for m, label in (("sql", "provision-sql (schema file)"),
                  ("migrate-dir", "provision-migrate (*.sql directory)"),
                  ("migrate-cmd", "provision-migrate (command: psql per file)"),
-                 ("template", "provision-template (clone only)")):
+                 ("template", "provision-template (clone only, pool off)"),
+                 ("pool", "provision-template (a ready clone, pool)")):
     med, p95, build = figures(m)
     res[m] = med
     print("%-44s %7.1f ms %6.1f ms" % (label, med, p95))
@@ -68,4 +73,5 @@ for m, label in (("sql", "provision-sql (schema file)"),
         print("%-44s %7.1f ms (once per job, before the tasks fork)" % ("  template build", build))
 print("ratio migrate (command) / template: %.1fx;  migrate (directory) / template: %.1fx;  sql / template: %.1fx"
       % (res["migrate-cmd"] / res["template"], res["migrate-dir"] / res["template"], res["sql"] / res["template"]))
+print("template clone / a ready clone from the pool: %.1fx" % (res["template"] / res["pool"]))
 PY
