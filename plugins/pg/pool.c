@@ -23,8 +23,9 @@
 /* Clones kept ready per template: the tasks that start together (-j)
  * take them, and the filler makes the next ones while the flows run. */
 #define POOL_SIZE 2
-#define FIRST_FILL_MS 500
+#define FIRST_FILL_MS 2000
 #define TAKE_TIMEOUT_MS 1000
+#define OWNER_VAR "NRUNNER_PG_POOL_OWNER"
 
 typedef struct filler {
 	pid_t pid;
@@ -143,16 +144,20 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 		_exit(1);
 	char sql[128];
 	snprintf(sql, sizeof sql, "SET application_name = '%s'", appname);
-	if (nr_pg_exec(c, sql, "naming the session", err, sizeof err) < 0 ||
-	    PQsetnonblocking(c, 1) < 0)
+	/* Blocking mode: PQsendQuery sends the whole statement, then the
+	 * answer is read as it comes. */
+	if (nr_pg_exec(c, sql, "naming the session", err, sizeof err) < 0)
 		_exit(1);
 	ready *head = NULL, **tail = &head;
-	int nready = 0, busy = 0;
+	int nready = 0, busy = 0, failures = 0;
+	long backoff = 50;
 	unsigned long n = 0;
-	char making[NR_PG_NAMEMAX + 32] = "";
+	char making[NR_PG_NAMEMAX + 1] = "";
 	for (;;) {
 		if (!busy && nready < POOL_SIZE) {
-			snprintf(making, sizeof making, "%s%lu", stem, n++);
+			char id[160];
+			snprintf(id, sizeof id, "%s%lu", stem, n++);
+			nr_pg_db_name(o->prefix, "pool", id, making);
 			if (start_clone(c, tpl, making, o->strategy) < 0)
 				_exit(1);
 			busy = 1;
@@ -171,15 +176,25 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 			continue;
 		int made = 1;
 		PGresult *r;
-		while ((r = PQgetResult(c))) {
+		while (!PQisBusy(c) && (r = PQgetResult(c))) {
 			made &= PQresultStatus(r) == PGRES_COMMAND_OK;
 			PQclear(r);
 		}
+		if (PQisBusy(c))
+			continue; /* the rest of the answer is on its way */
 		busy = 0;
 		if (!made) {
-			sleep_ms(100); /* the template busy, say: later */
+			/* The template busy, a full disk: later, less and less
+			 * often, and not for ever. */
+			if (++failures > 20)
+				_exit(1);
+			sleep_ms(backoff);
+			if (backoff < 2000)
+				backoff *= 2;
 			continue;
 		}
+		failures = 0;
+		backoff = 50;
 		char *ci = nr_pg_conninfo(c, making), *url = nr_pg_url(c, making);
 		ready *rd = calloc(1, sizeof *rd);
 		if (!ci || !url || !rd ||
@@ -197,6 +212,42 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 
 /* --- the job and the tasks ----------------------------------------------- */
 
+/* Whether the pool key was asked for before in this job. */
+static char **asked;
+static size_t nasked;
+
+static int seen_once(const char *var)
+{
+	for (size_t i = 0; i < nasked; i++)
+		if (!strcmp(asked[i], var))
+			return 1;
+	char **v = realloc(asked, (nasked + 1) * sizeof *v);
+	if (v) {
+		asked = v;
+		asked[nasked++] = strdup(var);
+	}
+	return 0;
+}
+
+void nr_pg_pool_forget(void)
+{
+	/* A nested nrunner (a task's) does not take its parent job's clones;
+	 * the pools of this process, another plugin's included, stay. */
+	const char *owner = getenv(OWNER_VAR);
+	if (!owner || atol(owner) == (long)getpid())
+		return;
+	extern char **environ;
+	for (size_t i = 0; environ[i];) {
+		if (!strncmp(environ[i], "NRUNNER_PG_POOL_", 16)) {
+			char name[64];
+			snprintf(name, sizeof name, "%.*s", (int)strcspn(environ[i], "="), environ[i]);
+			unsetenv(name);
+			continue;
+		}
+		i++;
+	}
+}
+
 void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 {
 	const char *off = getenv("NRUNNER_PG_POOL");
@@ -206,12 +257,17 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	pool_var(o, var, sizeof var);
 	if (getenv(var))
 		return;
-	/* <prefix>pool_<job token>_<hash of the template>_<n> */
+	/* A job of one task would only pay for clones it does not use: the
+	 * pool starts when a second runnable needs the same template. */
+	if (!seen_once(var))
+		return;
+	/* Names <prefix>pool_<job token>_<pool key>_<n> (nr_pg_db_name cuts
+	 * the prefix, never the token, and cleans it as it does for tasks). */
 	uint32_t h = 2166136261u;
-	for (const char *p = tpl; *p; p++)
+	for (const char *p = var; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	char stem[NR_PG_NAMEMAX + 1], sock[96];
-	snprintf(stem, sizeof stem, "%spool_%s_%08x_", o->prefix ? o->prefix : "nr_", token, h);
+	char stem[96], sock[96];
+	snprintf(stem, sizeof stem, "%s_%08x_", token, h);
 	unsigned char rnd[6];
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 		return;
@@ -243,11 +299,14 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	f->next = fillers;
 	fillers = f;
 	setenv(var, sock, 1);
+	char pid[32];
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	setenv(OWNER_VAR, pid, 1);
 	/* The first clones, for the first tasks: part of the job's set-up. */
 	char err[512];
 	PGconn *c = nr_pg_connect(o->dsn, NULL, err, sizeof err);
-	char like[256];
-	size_t k = 0;
+	char like[256] = "%";
+	size_t k = 1;
 	for (const char *p = stem; *p && k + 3 < sizeof like; p++) {
 		if (*p == '_' || *p == '%' || *p == '\\')
 			like[k++] = '\\';
@@ -260,8 +319,14 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 					   1, NULL, vals, NULL, NULL, 0);
 		int nr = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
 		PQclear(r);
-		if (nr >= POOL_SIZE || waitpid(f->pid, NULL, WNOHANG) == f->pid)
+		if (nr >= POOL_SIZE)
 			break;
+		if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
+			/* It could not work (no connection, say): no pool. */
+			f->pid = -1;
+			unsetenv(var);
+			break;
+		}
 		sleep_ms(5);
 	}
 	PQfinish(c);
@@ -320,6 +385,11 @@ int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
 
 void nr_pg_pool_stop(void)
 {
+	for (size_t i = 0; i < nasked; i++)
+		free(asked[i]);
+	free(asked);
+	asked = NULL;
+	nasked = 0;
 	while (fillers) {
 		filler *f = fillers;
 		fillers = f->next;

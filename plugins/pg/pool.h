@@ -12,8 +12,9 @@
 
 typedef struct nr_pg_db nr_pg_db;
 
-/* In job_begin, once template `tpl` is built: starts its filler (once per
- * template and server), and waits a little for the first clones.  `token`
+/* In job_begin, once template `tpl` is built, for each runnable that
+ * uses it: starts its filler when a second one does (once per template
+ * and server), and waits for its first clones (at most 2 s).  `token`
  * is the job's: the clones' names carry it, so that its sweep drops what
  * is left.  Best effort: without a pool the tasks clone. */
 void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token);
@@ -22,6 +23,10 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token);
  * db's name, template and connection fields.  1 when it did, 0 when
  * there is no pool or no clone ready. */
 int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db);
+
+/* In a job's setup: forgets the pools of a parent nrunner's job, which a
+ * nested nrunner inherits in its environment. */
+void nr_pg_pool_forget(void);
 
 /* In job_end, before the sweep: stops the fillers and ends their
  * sessions, so that no clone is being made after. */

@@ -298,6 +298,7 @@ static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
 
 int nr_pg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen)
 {
+	nr_pg_pool_forget();
 	began = 1;
 	job_token();
 	int need_private = 0;
