@@ -302,6 +302,10 @@ static int run_task(nr_registry *reg, const nr_runnable *r,
 /* Lets the plugins set up what the job's tasks share (ABI 1.2). */
 static int begin_job(nr_registry *reg, nr_runnable *const *items, size_t n)
 {
+	/* A Ctrl-C during the set-up is queued for the job, which then ends
+	 * as interrupted, through the plugins' job_end: not a default death
+	 * that would leave what job_begin made. */
+	nr_signals_fd();
 	char err[ERRLEN];
 	if (nr_registry_job_begin(reg, items, n, err, sizeof err) < 0) {
 		nr_error("%s", err);
