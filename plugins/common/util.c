@@ -2,9 +2,14 @@
 
 #include "util.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 int nr_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -34,4 +39,35 @@ void nr_log_tail(const char *path, char *out, size_t len)
 		if (last[i][0])
 			snprintf(out + strlen(out), len - strlen(out), "%s%s",
 				 out[0] ? " | " : "", last[i]);
+}
+
+unsigned nr_abstract_addr(struct sockaddr_un *un, const char *name)
+{
+	memset(un, 0, sizeof *un);
+	un->sun_family = AF_UNIX;
+	size_t nl = strlen(name);
+	if (nl > sizeof un->sun_path - 2)
+		nl = sizeof un->sun_path - 2;
+	memcpy(un->sun_path + 1, name, nl);
+	return (unsigned)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
+}
+
+int nr_abstract_connect(const char *name)
+{
+	struct sockaddr_un un;
+	socklen_t ul = nr_abstract_addr(&un, name);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct ucred cr;
+	socklen_t crl = sizeof cr;
+	if (connect(s, (struct sockaddr *)&un, ul) < 0 ||
+	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0 ||
+	    (cr.uid != geteuid() && (errno = EPERM))) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
 }

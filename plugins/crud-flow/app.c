@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "app.h"
+#include "common/util.h"
 #include "template.h"
 
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,23 +128,15 @@ static void say(const char *what, const char *name, int e)
  * the app, hands it stdin, stdout and stderr, and ends as the app ends. */
 _Noreturn static void preload_client(const char *name, const char *req, size_t len)
 {
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un un = {.sun_family = AF_UNIX};
-	size_t nl = strlen(name);
-	if (nl > sizeof un.sun_path - 2)
-		nl = sizeof un.sun_path - 2;
-	memcpy(un.sun_path + 1, name, nl);
-	if (s < 0 || connect(s, (struct sockaddr *)&un,
-			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl)) < 0) {
-		say("cannot reach the app's preloader", name, errno);
+	/* Only the preloader of this user gets the app's environment and
+	 * files. */
+	int s = nr_abstract_connect(name);
+	if (s < 0 && errno == EPERM) {
+		say("refused: the app's preloader socket is another user's", name, 0);
 		_exit(127);
 	}
-	/* An abstract name is open to every user: only the preloader of this
-	 * user gets the app's environment and files. */
-	struct ucred cr;
-	socklen_t crl = sizeof cr;
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0 || cr.uid != geteuid()) {
-		say("refused: the app's preloader socket is another user's", name, 0);
+	if (s < 0) {
+		say("cannot reach the app's preloader", name, errno);
 		_exit(127);
 	}
 	/* The app gets the group's SIGTERM and has its grace: this process

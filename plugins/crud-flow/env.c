@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -366,10 +365,11 @@ static int free_port(int *claim)
 		if (port < 0)
 			return -1;
 		int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_un un = {.sun_family = AF_UNIX};
-		int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1, "nrunner-port-%d", port);
-		if (u >= 0 && bind(u, (struct sockaddr *)&un,
-				   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0) {
+		char name[32];
+		snprintf(name, sizeof name, "nrunner-port-%d", port);
+		struct sockaddr_un un;
+		socklen_t ul = nr_abstract_addr(&un, name);
+		if (u >= 0 && bind(u, (struct sockaddr *)&un, ul) == 0) {
 			*claim = u;
 			return port;
 		}

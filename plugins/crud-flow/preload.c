@@ -7,14 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,23 +58,13 @@ const char *preload_socket(const env_spec *e)
 	return v && *v ? v : NULL;
 }
 
+/* Whether a process of this user listens on the abstract socket. */
 static int listening(const char *name)
 {
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un un = {.sun_family = AF_UNIX};
-	size_t nl = strlen(name);
-	if (nl > sizeof un.sun_path - 2)
-		nl = sizeof un.sun_path - 2;
-	memcpy(un.sun_path + 1, name, nl);
-	int ok = s >= 0 && connect(s, (struct sockaddr *)&un,
-				   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl)) == 0;
-	/* Abstract names are open to every user: it must be ours. */
-	struct ucred cr;
-	socklen_t crl = sizeof cr;
-	ok = ok && getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0 && cr.uid == geteuid();
+	int s = nr_abstract_connect(name);
 	if (s >= 0)
 		close(s);
-	return ok;
+	return s >= 0;
 }
 
 /* The last lines of the log behind fd. */

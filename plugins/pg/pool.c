@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "common/util.h"
 #include "pool.h"
 #include "provision.h"
 
@@ -7,7 +8,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,17 +62,6 @@ static void pool_var(const nr_pg_opts *o, char *out, size_t len)
 	for (char **a = o->inputs; a && *a; a++)
 		h = fnv(h, *a);
 	snprintf(out, len, "NRUNNER_PG_POOL_%016llx", (unsigned long long)h);
-}
-
-static socklen_t abstract(struct sockaddr_un *un, const char *name)
-{
-	memset(un, 0, sizeof *un);
-	un->sun_family = AF_UNIX;
-	size_t nl = strlen(name);
-	if (nl > sizeof un->sun_path - 2)
-		nl = sizeof un->sun_path - 2;
-	memcpy(un->sun_path + 1, name, nl);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
 }
 
 static void sleep_ms(long ms)
@@ -275,7 +264,7 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 	/* Listening before any task starts. */
 	struct sockaddr_un un;
-	socklen_t ul = abstract(&un, sock);
+	socklen_t ul = nr_abstract_addr(&un, sock);
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&un, ul) < 0 || listen(lfd, 64) < 0) {
 		if (lfd >= 0)
@@ -339,27 +328,18 @@ int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
 	const char *sock = getenv(var);
 	if (!sock || !*sock)
 		return 0;
-	struct sockaddr_un un;
-	socklen_t ul = abstract(&un, sock);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, (struct sockaddr *)&un, ul) < 0) {
-		if (s >= 0)
-			close(s);
+	/* Only our own filler: abstract names are open to every user. */
+	int s = nr_abstract_connect(sock);
+	if (s < 0)
 		return 0;
-	}
-	/* An abstract name is open to every user: only our own filler. */
-	struct ucred cr;
-	socklen_t crl = sizeof cr;
 	char line[4096];
 	size_t got = 0;
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0 && cr.uid == geteuid()) {
-		struct pollfd p = {.fd = s, .events = POLLIN};
-		while (got < sizeof line - 1 && poll(&p, 1, TAKE_TIMEOUT_MS) > 0) {
-			ssize_t n = read(s, line + got, sizeof line - 1 - got);
-			if (n <= 0)
-				break;
-			got += (size_t)n;
-		}
+	struct pollfd in = {.fd = s, .events = POLLIN};
+	while (got < sizeof line - 1 && poll(&in, 1, TAKE_TIMEOUT_MS) > 0) {
+		ssize_t n = read(s, line + got, sizeof line - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
 	}
 	close(s);
 	line[got] = '\0';
