@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 int nr_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -39,6 +40,20 @@ void nr_log_tail(const char *path, char *out, size_t len)
 		if (last[i][0])
 			snprintf(out + strlen(out), len - strlen(out), "%s%s",
 				 out[0] ? " | " : "", last[i]);
+}
+
+double nr_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+unsigned long long nr_fnv1a(unsigned long long h, const char *s)
+{
+	for (const char *p = s ? s : ""; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return (h ^ 0xffu) * 1099511628211ull;
 }
 
 unsigned nr_abstract_addr(struct sockaddr_un *un, const char *name)

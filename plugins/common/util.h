@@ -13,6 +13,15 @@ int nr_fail(char *err, size_t errlen, const char *fmt, ...)
  * failure quotes when a server or an app died. */
 void nr_log_tail(const char *path, char *out, size_t len);
 
+/* Milliseconds on the monotonic clock, for durations. */
+double nr_now_ms(void);
+
+/* FNV-1a of the string s (NULL as ""), then of a separator byte, so that
+ * hashing strings one after the other is unambiguous; start from
+ * NR_FNV1A_INIT.  For names and cache keys, not for security. */
+#define NR_FNV1A_INIT 1469598103934665603ull
+unsigned long long nr_fnv1a(unsigned long long h, const char *s);
+
 /* The abstract Unix socket address named `name` (no file: gone with the
  * last descriptor); returns its length for bind() or connect(). */
 struct sockaddr_un;

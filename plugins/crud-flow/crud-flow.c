@@ -6,6 +6,7 @@
  * expected and what came, and the start of the body. */
 #include "config.h"
 
+#include "common/util.h"
 #include "env.h"
 #include "expect.h"
 #include "pg/provision.h"
@@ -591,13 +592,6 @@ static int run_flow(run *r)
 	return 0;
 }
 
-static double mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int crud_flow_run(const nr_host *h, nr_task *t)
 {
 	char err[4096];
@@ -619,7 +613,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		return h->finish(t, NR_RESULT_ERROR, err);
 	}
 	env_run er = {0};
-	double t0 = mono_ms();
+	double t0 = nr_now_ms();
 	if (e.isolated) {
 		if (env_up(h, t, &e, f->name, &er, err, sizeof err) < 0) {
 			env_free(&e);
@@ -679,9 +673,9 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		if (rc < 0) {
 			snprintf(out.reason, sizeof out.reason, "%s", err);
 		} else {
-			double ts = mono_ms();
+			double ts = nr_now_ms();
 			run_flow(&r);
-			steps_ms = mono_ms() - ts;
+			steps_ms = nr_now_ms() - ts;
 		}
 	}
 	char kept[1024] = "";
@@ -706,7 +700,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		snprintf(ph, sizeof ph, "{\"provision_ms\":%.3f,\"app_start_ms\":%.3f,"
 			 "\"steps_ms\":%.3f,\"teardown_ms\":%.3f,\"total_ms\":%.3f}",
 			 er.provision_ms, er.app_start_ms, steps_ms, er.teardown_ms,
-			 mono_ms() - t0);
+			 nr_now_ms() - t0);
 		h->msg_json(m, "phases", ph);
 		h->msg_int(m, "app_pid", er.app_pid_seen);
 		h->msg_int(m, "app_port", er.port);

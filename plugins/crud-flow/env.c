@@ -30,13 +30,6 @@
 #define STOP_GRACE_MS 5000
 
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static char *rel(const char *dir, const char *p)
 {
 	char *out;
@@ -429,7 +422,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-	double t0 = now_ms();
+	double t0 = nr_now_ms();
 	long step_us = 2000, last_code = 0;
 	char last_err[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, last_err);
@@ -453,7 +446,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 			nr_fail(err, errlen, "interrupted while waiting for the app");
 			break;
 		}
-		if (now_ms() - t0 > timeout_ms) {
+		if (nr_now_ms() - t0 > timeout_ms) {
 			char got[CURL_ERROR_SIZE + 32];
 			if (last_err[0])
 				snprintf(got, sizeof got, "%s", last_err);
@@ -494,7 +487,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 	nr_pg_db *db = calloc(1, sizeof *db);
 	r->opts = box;
 	r->db = db;
-	double t0 = now_ms();
+	double t0 = nr_now_ms();
 	if (env_pg_opts(e, flow_name, box, err, errlen) < 0) {
 		free(box);
 		free(db);
@@ -512,7 +505,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		r->opts = r->db = NULL;
 		return -1;
 	}
-	r->provision_ms = now_ms() - t0;
+	r->provision_ms = nr_now_ms() - t0;
 	r->db_from_pool = db->from_pool;
 	snprintf(r->db_name, sizeof r->db_name, "%s", db->name);
 	/* The app's log: in the task's directory, else a temporary file. */
@@ -528,7 +521,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		r->log_path = strdup(tmpl);
 		r->log_is_temp = 1;
 	}
-	double t1 = now_ms();
+	double t1 = nr_now_ms();
 	cJSON *vars = cJSON_CreateObject();
 	cJSON_AddStringToObject(vars, "db.name", db->name);
 	cJSON_AddStringToObject(vars, "db.host", db->host);
@@ -584,7 +577,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		break;
 	}
 	cJSON_Delete(vars);
-	r->app_start_ms = now_ms() - t1;
+	r->app_start_ms = nr_now_ms() - t1;
 	if (rc < 0) {
 		char note[16];
 		env_down(h, t, e, r, 0, note, sizeof note);
@@ -596,7 +589,7 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 	      int failed, char *note, size_t notelen)
 {
 	(void)t;
-	double t0 = now_ms();
+	double t0 = nr_now_ms();
 	note[0] = '\0';
 	stop_app(h, t, r->app_pid);
 	r->app_pid = -1;
@@ -623,7 +616,7 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 		unlink(r->log_path);
 	free(r->log_path);
 	r->log_path = NULL;
-	r->teardown_ms = now_ms() - t0;
+	r->teardown_ms = nr_now_ms() - t0;
 }
 
 /* --- the job ------------------------------------------------------------ */

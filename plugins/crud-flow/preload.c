@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +33,13 @@ static preloader *started;
  * environment file's directory, the app's directory and both commands). */
 static void var_name(const env_spec *e, char *out, size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
-	char *text = NULL;
 	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
 	char *app = cJSON_PrintUnformatted(e->app);
-	if (asprintf(&text, "%s\n%s\n%s", e->dir, cJSON_IsString(cwd) ? cwd->valuestring : ".",
-		     app ? app : "") < 0)
-		text = NULL;
-	for (const char *p = text; p && *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	free(text);
+	unsigned long long h = nr_fnv1a(NR_FNV1A_INIT, e->dir);
+	h = nr_fnv1a(h, cJSON_IsString(cwd) ? cwd->valuestring : ".");
+	h = nr_fnv1a(h, app);
 	free(app);
-	snprintf(out, len, "NRUNNER_PRELOAD_%016llx", (unsigned long long)h);
+	snprintf(out, len, "NRUNNER_PRELOAD_%016llx", h);
 }
 
 const char *preload_socket(const env_spec *e)
@@ -73,13 +67,6 @@ static void log_tail(int fd, char *out, size_t len)
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	nr_log_tail(path, out, len);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 int preload_begin(const env_spec *e, char *err, size_t errlen)
@@ -142,7 +129,7 @@ int preload_begin(const env_spec *e, char *err, size_t errlen)
 	}
 	app_cmd_free(&c);
 	const cJSON *to = cJSON_GetObjectItemCaseSensitive(e->ready, "timeout_s");
-	p->timeout_ms = now_ms() + (cJSON_IsNumber(to) ? to->valuedouble : 30) * 1000;
+	p->timeout_ms = nr_now_ms() + (cJSON_IsNumber(to) ? to->valuedouble : 30) * 1000;
 	p->source = strdup(e->source);
 	p->next = started;
 	started = p;
@@ -171,7 +158,7 @@ static int wait_listening(preloader *p, char *err, size_t errlen)
 				       "in %s) %s before it listened; its log ends: %s", p->source,
 				       how, tail[0] ? tail : "(empty)");
 		}
-		if (now_ms() > p->timeout_ms) {
+		if (nr_now_ms() > p->timeout_ms) {
 			log_tail(p->log, tail, sizeof tail);
 			app_stop(p->pid, STOP_GRACE_MS);
 			return nr_fail(err, errlen, "the app's preloader (environment.app.preload "

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,31 +36,29 @@ typedef struct filler {
 
 static filler *fillers;
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* The key of the options' template: what makes it (without reading the
+ * schema or asking the server, which is what the pool saves).  It names
+ * the variable that tells the tasks the pool, and the pool's clones. */
+static unsigned long long pool_key(const nr_pg_opts *o)
 {
-	for (const char *p = s ? s : ""; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return (h ^ 0xffu) * 1099511628211ull;
+	unsigned long long h = NR_FNV1A_INIT;
+	h = nr_fnv1a(h, o->dsn);
+	h = nr_fnv1a(h, o->prefix);
+	h = nr_fnv1a(h, o->strategy);
+	h = nr_fnv1a(h, o->sql_file);
+	h = nr_fnv1a(h, o->migrations_dir);
+	h = nr_fnv1a(h, o->cwd);
+	for (char **a = o->command; a && *a; a++)
+		h = nr_fnv1a(h, *a);
+	h = nr_fnv1a(h, "inputs");
+	for (char **a = o->inputs; a && *a; a++)
+		h = nr_fnv1a(h, *a);
+	return h;
 }
 
-/* The variable that names the pool of the options' template to the
- * tasks: keyed by what makes the template (without reading the schema or
- * asking the server, which is what the pool saves). */
-static void pool_var(const nr_pg_opts *o, char *out, size_t len)
+static void pool_var(unsigned long long key, char *out, size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
-	h = fnv(h, o->dsn);
-	h = fnv(h, o->prefix);
-	h = fnv(h, o->strategy);
-	h = fnv(h, o->sql_file);
-	h = fnv(h, o->migrations_dir);
-	h = fnv(h, o->cwd);
-	for (char **a = o->command; a && *a; a++)
-		h = fnv(h, *a);
-	h = fnv(h, "inputs");
-	for (char **a = o->inputs; a && *a; a++)
-		h = fnv(h, *a);
-	snprintf(out, len, "NRUNNER_PG_POOL_%016llx", (unsigned long long)h);
+	snprintf(out, len, "NRUNNER_PG_POOL_%016llx", key);
 }
 
 static void sleep_ms(long ms)
@@ -242,8 +239,9 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	const char *off = getenv("NRUNNER_PG_POOL");
 	if (off && !strcmp(off, "off"))
 		return;
+	unsigned long long key = pool_key(o);
 	char var[64];
-	pool_var(o, var, sizeof var);
+	pool_var(key, var, sizeof var);
 	if (getenv(var))
 		return;
 	/* A job of one task would only pay for clones it does not use: the
@@ -252,9 +250,7 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 		return;
 	/* Names <prefix>pool_<job token>_<pool key>_<n> (nr_pg_db_name cuts
 	 * the prefix, never the token, and cleans it as it does for tasks). */
-	uint32_t h = 2166136261u;
-	for (const char *p = var; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
+	unsigned h = (unsigned)(key & 0xffffffffu);
 	char stem[96], sock[96];
 	snprintf(stem, sizeof stem, "%s_%08x_", token, h);
 	unsigned char rnd[6];
@@ -324,7 +320,7 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
 {
 	char var[64];
-	pool_var(o, var, sizeof var);
+	pool_var(pool_key(o), var, sizeof var);
 	const char *sock = getenv(var);
 	if (!sock || !*sock)
 		return 0;

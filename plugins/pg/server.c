@@ -15,7 +15,6 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +164,7 @@ static int initdb_cache_dir(const char *bindir, char *const init_argv[],
 	char root[PATH_MAX];
 	if (initdb_cache_root(root, sizeof root) < 0 || !initdb_cache_trusted(root))
 		return -1;
-	uint64_t h = 1469598103934665603ull;
+	unsigned long long h = NR_FNV1A_INIT;
 	char id[PATH_MAX + 128];
 	static const char *const bins[] = {"initdb", "postgres", NULL};
 	for (const char *const *b = bins; *b; b++) {
@@ -175,27 +174,23 @@ static int initdb_cache_dir(const char *bindir, char *const init_argv[],
 			return -1;
 		snprintf(id + strlen(id), sizeof id - strlen(id), ":%lld:%lld:%lld",
 			 (long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtime);
-		for (const char *p = id; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		h = nr_fnv1a(h, id);
 	}
 	/* initdb writes the time zone it finds into postgresql.conf. */
 	char zone[PATH_MAX] = "";
 	ssize_t zl = readlink("/etc/localtime", zone, sizeof zone - 1);
 	zone[zl > 0 ? zl : 0] = '\0';
-	snprintf(id, sizeof id, "TZ=%s;%s", getenv("TZ") ? getenv("TZ") : "", zone);
-	for (const char *p = id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	h = nr_fnv1a(h, getenv("TZ"));
+	h = nr_fnv1a(h, zone);
 	/* The options, but -D (the data directory) and its value. */
 	for (size_t i = 1; init_argv[i]; i++) {
 		if (!strcmp(init_argv[i], "-D") && init_argv[i + 1]) {
 			i++;
 			continue;
 		}
-		for (const char *p = init_argv[i]; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ull;
-		h = (h ^ 0xffu) * 1099511628211ull;
+		h = nr_fnv1a(h, init_argv[i]);
 	}
-	snprintf(out, len, "%s/%016llx-%ld", root, (unsigned long long)h,
+	snprintf(out, len, "%s/%016llx-%ld", root, h,
 		 (long)(pw ? pw->pw_uid : geteuid()));
 	return 0;
 }
