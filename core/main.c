@@ -8,6 +8,7 @@
 #include "report.h"
 #include "resolve.h"
 #include "runnable.h"
+#include "shard.h"
 #include "signals.h"
 #include "status.h"
 #include "task.h"
@@ -153,7 +154,10 @@ static const char usage_run[] =
 	"                          (repeatable: any of them)\n"
 	"  -t, --tag EXPR          only tasks with these tags (config \"tags\"):\n"
 	"                          \"a,b\" both, \"-a\" not a; repeatable: any\n"
-	"      --shard K/N         only the K-th of N deterministic shares\n"
+	"      --shard K/N|auto    only the K-th of N deterministic shares;\n"
+	"                          auto: from the CI's variables (Bazel,\n"
+	"                          Kubernetes, GitLab, CircleCI, Buildkite)\n"
+	"      --balance RESULTS.json  cut shards by that run's durations\n"
 	"      --list              print what would run, run nothing\n"
 	"      --results-dir DIR   where job results go (default\n"
 	"                          ./nrunner-results)\n"
@@ -703,11 +707,44 @@ static int write_reports(nr_job *job, const char *junit, const char *tap,
 	return rc;
 }
 
+/* Keeps this shard's share of the selection (numbered 1..n in indexes),
+ * and tells the engine that nrunner shards. */
+static int take_shard(const nr_shard *shard, const char *balance,
+		      nr_runnable_list *sel, size_t *indexes)
+{
+	char err[ERRLEN];
+	if (!shard->n)
+		return 0;
+	const char **ids = nr_xcalloc(sel->n + 1, sizeof *ids);
+	unsigned char *take = nr_xcalloc(sel->n + 1, 1);
+	for (size_t i = 0; i < sel->n; i++)
+		ids[i] = nr_runnable_identifier(sel->items[i]);
+	int rc = nr_shard_assign(shard, ids, sel->n, balance, take, err, sizeof err);
+	if (rc == 0 && (rc = nr_shard_ack(shard, err, sizeof err)) == 0) {
+		size_t kept = 0;
+		for (size_t i = 0; i < sel->n; i++) {
+			if (!take[i]) {
+				nr_runnable_free(sel->items[i]);
+				continue;
+			}
+			indexes[kept] = indexes[i];
+			sel->items[kept++] = sel->items[i];
+		}
+		sel->n = kept;
+	}
+	if (rc < 0)
+		nr_error("%s", err);
+	free(ids);
+	free(take);
+	return rc;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *cmd = "run";
 	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
-	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP };
+	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP,
+	       O_BALANCE };
 	static const struct option longopts[] = {
 		{"jobs", required_argument, NULL, 'j'},
 		{"serial", no_argument, NULL, O_SERIAL},
@@ -719,6 +756,7 @@ static int cmd_run(int argc, char **argv)
 		{"filter", required_argument, NULL, 'f'},
 		{"tag", required_argument, NULL, 't'},
 		{"shard", required_argument, NULL, O_SHARD},
+		{"balance", required_argument, NULL, O_BALANCE},
 		{"list", no_argument, NULL, O_LIST},
 		{"results-dir", required_argument, NULL, O_RESULTS},
 		{"report-junit", required_argument, NULL, O_JUNIT},
@@ -726,6 +764,7 @@ static int cmd_run(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
+	char err[ERRLEN];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	nr_job_opts opts = {.jobs = ncpu > 0 ? (int)ncpu : 1,
 			    .grace = 5,
@@ -733,7 +772,8 @@ static int cmd_run(int argc, char **argv)
 	const char **filters = nr_xcalloc((size_t)argc, sizeof *filters);
 	const char **tags = nr_xcalloc((size_t)argc, sizeof *tags);
 	size_t nf = 0, nt = 0;
-	unsigned long shard_k = 0, shard_n = 0;
+	const char *shard_arg = NULL, *balance = NULL;
+	nr_shard shard = {0};
 	int list_only = 0, quiet = 0, rc = -1, c;
 	const char *junit = NULL, *tap = NULL;
 	optind = 1;
@@ -773,13 +813,8 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'f': filters[nf++] = optarg; break;
 		case 't': tags[nt++] = optarg; break;
-		case O_SHARD:
-			if (sscanf(optarg, "%lu/%lu%c", &shard_k, &shard_n, (char[2]){0}) != 2 ||
-			    shard_n < 1 || shard_k < 1 || shard_k > shard_n)
-				rc = usage_error(cmd, "--shard %s: write it as K/N "
-						 "with 1 <= K <= N, e.g. 2/4", optarg);
-			opts.shard = optarg;
-			break;
+		case O_SHARD: shard_arg = optarg; break;
+		case O_BALANCE: balance = optarg; break;
 		case O_LIST: list_only = 1; break;
 		case O_RESULTS: opts.results_base = optarg; break;
 		case O_JUNIT: junit = optarg; break;
@@ -792,13 +827,18 @@ static int cmd_run(int argc, char **argv)
 	if (rc < 0 && optind >= argc)
 		rc = usage_error(cmd, "give at least one target: a recipe, a "
 				      "test file or a directory");
+	if (rc < 0 && nr_shard_parse(shard_arg, &shard, err, sizeof err) < 0)
+		rc = usage_error(cmd, "%s", err);
+	if (rc < 0 && balance && !shard.n)
+		rc = usage_error(cmd, "--balance needs --shard");
+	if (rc < 0 && shard.n)
+		opts.shard = shard.label;
 	if (rc >= 0) {
 		free(filters);
 		free(tags);
 		return rc;
 	}
 
-	char err[ERRLEN];
 	nr_registry *reg = nr_registry_new();
 	nr_runnable_list all = {0}, sel = {0};
 	nr_job *job = NULL;
@@ -813,7 +853,6 @@ static int cmd_run(int argc, char **argv)
 	 * shards of one input are disjoint and together are the whole. */
 	indexes = nr_xcalloc(all.n + 1, sizeof *indexes);
 	sel.items = nr_xcalloc(all.n + 1, sizeof *sel.items);
-	size_t pos = 0;
 	for (size_t i = 0; i < all.n; i++) {
 		nr_runnable *r = all.items[i];
 		all.items[i] = NULL;
@@ -821,18 +860,17 @@ static int cmd_run(int argc, char **argv)
 			nr_runnable_free(r);
 			continue;
 		}
-		pos++;
-		if (shard_n && (pos - 1) % shard_n != shard_k - 1) {
-			nr_runnable_free(r);
-			continue;
-		}
-		indexes[sel.n] = pos;
+		indexes[sel.n] = sel.n + 1;
 		sel.items[sel.n++] = r;
+	}
+	if (take_shard(&shard, balance, &sel, indexes) < 0) {
+		rc = NR_EXIT_JOB_ERROR;
+		goto out;
 	}
 	if (!sel.n) {
 		nr_error("nothing to run: %s",
 			 nf || nt ? "no test matches the --filter/--tag selection"
-				  : shard_n ? "this shard is empty" : "no tests found");
+				  : shard.n ? "this shard is empty" : "no tests found");
 		rc = NR_EXIT_JOB_ERROR;
 		goto out;
 	}
