@@ -459,6 +459,7 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 				reap = 1;
 		}
 		if (reap) {
+			nr_task_reap_orphans();
 			for (size_t i = 0; i < s.running;) {
 				nr_job_task *t = s.live[i];
 				if (nr_task_check_exit(t->proc))

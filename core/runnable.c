@@ -207,6 +207,30 @@ static void position(const char *text, size_t off, int *line, int *col)
 	}
 }
 
+/* How many arrays and objects are open at byte offset `off` of text:
+ * cJSON stops at CJSON_NESTING_LIMIT levels, and says only where. */
+static size_t nesting_at(const char *text, size_t off)
+{
+	size_t depth = 0;
+	int in_string = 0;
+	for (size_t i = 0; i < off && text[i]; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\' && text[i + 1])
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == '[' || c == '{') {
+			depth++;
+		} else if ((c == ']' || c == '}') && depth) {
+			depth--;
+		}
+	}
+	return depth;
+}
+
 cJSON *nr_json_parse(const char *text, const char *path, char *err,
 		     size_t errlen)
 {
@@ -217,7 +241,12 @@ cJSON *nr_json_parse(const char *text, const char *path, char *err,
 	int line, col;
 	size_t off = end ? (size_t)(end - text) : 0;
 	position(text, off, &line, &col);
-	if (!text[strspn(text, " \t\r\n")])
+	if (nesting_at(text, off + 1) > CJSON_NESTING_LIMIT)
+		fail(err, errlen,
+		     "%s:%d:%d: nested deeper than %d levels, the most nrunner "
+		     "reads (cJSON's nesting limit); flatten the JSON",
+		     path, line, col, CJSON_NESTING_LIMIT);
+	else if (!text[strspn(text, " \t\r\n")])
 		fail(err, errlen,
 		     "%s: empty file; a recipe is a JSON object such as "
 		     "{\"kind\": \"noop\"}",
@@ -228,6 +257,28 @@ cJSON *nr_json_parse(const char *text, const char *path, char *err,
 		     "column %d",
 		     path, line, col, line, col);
 	return NULL;
+}
+
+size_t nr_json_fix_utf8(cJSON *j)
+{
+	size_t n = 0;
+	for (; j; j = j->next) {
+		char *fixed;
+		if (j->string && !(j->type & cJSON_StringIsConst) &&
+		    (fixed = nr_utf8_fix(j->string))) {
+			cJSON_free(j->string);
+			j->string = fixed;
+			n++;
+		}
+		if (cJSON_IsString(j) && j->valuestring &&
+		    (fixed = nr_utf8_fix(j->valuestring))) {
+			cJSON_free(j->valuestring);
+			j->valuestring = fixed;
+			n++;
+		}
+		n += nr_json_fix_utf8(j->child);
+	}
+	return n;
 }
 
 int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,

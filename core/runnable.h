@@ -39,6 +39,11 @@ nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
 cJSON *nr_json_parse(const char *text, const char *path, char *err,
 		     size_t errlen);
 
+/* Makes every string and key of j valid UTF-8 (invalid bytes become
+ * U+FFFD), so that printing it gives JSON that parsers take: cJSON copies
+ * bytes as they are.  Returns how many strings it changed. */
+size_t nr_json_fix_utf8(cJSON *j);
+
 /* Reads a recipe file: one runnable or an array of them. */
 int nr_recipe_read(const char *path, nr_runnable_list *out, char *err,
 		   size_t errlen);

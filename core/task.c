@@ -2,6 +2,7 @@
 
 #include "task.h"
 #include "host.h"
+#include "signals.h"
 #include "util.h"
 
 #include <errno.h>
@@ -30,9 +31,23 @@ struct nr_task_proc {
 	int interrupted;
 	char *interrupt_reason;
 	int runner_failed;
+	int seen_started, seen_finished;
+	char *breach;    /* the first way the kind broke the status contract */
 	long *groups;    /* other process groups the task owns (ABI 1.3) */
 	size_t ngroups;
+	nr_task_proc *next_live;
 };
+
+/* Tasks whose process is not reaped yet: the orphan reaper leaves them
+ * to nr_task_check_exit. */
+static nr_task_proc *live;
+
+/* Process groups killed at the end of their task whose members came to
+ * nrunner (a child subreaper) and may not be dead yet.  They are reaped as
+ * they die, on the SIGCHLD that says so: one try right after the kill
+ * would leave zombies for the rest of the job. */
+static pid_t *orphans;
+static size_t norphans;
 
 static const char *const fd_type[NFDS] = {NULL, "stdout", "stderr"};
 
@@ -59,6 +74,7 @@ static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
 	/* Its own process group, so that a timeout or Ctrl-C can end the
 	 * task and everything it started with one kill(-pgid). */
 	setpgid(0, 0);
+	nr_signals_forget();
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -189,22 +205,114 @@ static void track_group(nr_task_proc *p, const cJSON *m)
 	}
 }
 
+/* A value as the reader of a reason sees it: JSON, cut short. */
+static char *shown(const cJSON *v)
+{
+	char *j = cJSON_PrintUnformatted(v);
+	if (strlen(j) > 40)
+		strcpy(j + 37, "...");
+	return j;
+}
+
+static int one_of(const char *s, const char *const *set)
+{
+	for (; *set; set++)
+		if (!strcmp(s, *set))
+			return 1;
+	return 0;
+}
+
+/* The status contract (DESIGN.md, "Status messages"): what is wrong with
+ * message m after those before it, or NULL.  Nothing renders, counts or
+ * reports a message that breaks it. */
+static char *breach_of(nr_task_proc *p, const cJSON *m)
+{
+	static const char *const statuses[] = {"started", "running", "finished", NULL};
+	static const char *const results[] = {
+		NR_RESULT_PASS, NR_RESULT_FAIL, NR_RESULT_ERROR, NR_RESULT_SKIP,
+		NR_RESULT_WARN, NR_RESULT_CANCEL, NR_RESULT_INTERRUPTED, NULL};
+	static const char *const types[] = {"stdout", "stderr", "log", NULL};
+	if (!cJSON_IsObject(m))
+		return nr_xstrdup("a message that is not a JSON object");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "status");
+	if (!st)
+		return nr_xstrdup("a message without \"status\"");
+	char *v = shown(st), *why = NULL;
+	const char *s = cJSON_IsString(st) ? st->valuestring : "";
+	const cJSON *time = cJSON_GetObjectItemCaseSensitive(m, "time");
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(m, "result");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
+	const cJSON *why_v = cJSON_GetObjectItemCaseSensitive(m, "fail_reason");
+	const cJSON *rc = cJSON_GetObjectItemCaseSensitive(m, "returncode");
+	if (!cJSON_IsString(st) || !one_of(s, statuses))
+		why = nr_xasprintf("\"status\": %s is not started, running or finished", v);
+	else if (p->seen_finished)
+		why = nr_xasprintf("a \"%s\" message after \"finished\"", s);
+	else if (!strcmp(s, "started") && p->seen_started)
+		why = nr_xstrdup("a second \"started\"");
+	else if (strcmp(s, "started") && !p->seen_started)
+		why = nr_xasprintf("a \"%s\" message before \"started\"", s);
+	else if (!cJSON_IsNumber(time))
+		why = nr_xasprintf("a \"%s\" message without a number \"time\"", s);
+	else if (!strcmp(s, "running") && type && (!cJSON_IsString(type) ||
+						   !one_of(type->valuestring, types)))
+		why = nr_xasprintf("\"type\": %s is not stdout, stderr or log",
+				   (free(v), v = shown(type)));
+	else if (!strcmp(s, "finished") && !res)
+		why = nr_xstrdup("a \"finished\" message without \"result\"");
+	else if (!strcmp(s, "finished") && (!cJSON_IsString(res) ||
+					    !one_of(res->valuestring, results)))
+		why = nr_xasprintf("\"result\": %s is not pass, fail, error, skip, "
+				   "warn, cancel or interrupted",
+				   (free(v), v = shown(res)));
+	else if (!strcmp(s, "finished") && why_v && !cJSON_IsString(why_v) &&
+		 !cJSON_IsNull(why_v))
+		why = nr_xstrdup("\"fail_reason\" is not a string");
+	else if (!strcmp(s, "finished") && rc && !cJSON_IsNumber(rc))
+		why = nr_xstrdup("\"returncode\" is not a number");
+	free(v);
+	return why;
+}
+
+static void breached(nr_task_proc *p, char *why)
+{
+	if (!p->breach)
+		p->breach = why;
+	else
+		free(why);
+	p->runner_failed = 1;
+}
+
 static void handle_line(nr_task_proc *p, char *line)
 {
 	cJSON *m = cJSON_Parse(line);
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "status");
-	if (!cJSON_IsString(st)) {
-		cJSON_Delete(m);
+	if (!m) {
+		breached(p, nr_xstrdup("a line that is not JSON"));
 		return;
 	}
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
-	if (cJSON_IsString(type) && !strcmp(type->valuestring, NR_MSG_PROCESS_GROUP)) {
+	if (cJSON_IsString(type) && !strcmp(type->valuestring, NR_MSG_PROCESS_GROUP) &&
+	    !p->seen_finished) {
 		track_group(p, m);
 		cJSON_Delete(m);
 		return;
 	}
-	if (!strcmp(st->valuestring, "finished") && !p->finished) {
-		p->finished = m;
+	char *why = breach_of(p, m);
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "status");
+	if (cJSON_IsString(st) && !strcmp(st->valuestring, "started"))
+		p->seen_started = 1;
+	if (cJSON_IsString(st) && !strcmp(st->valuestring, "finished"))
+		p->seen_finished = 1;
+	if (why) {
+		breached(p, why);
+		cJSON_Delete(m);
+		return;
+	}
+	/* JSON is UTF-8: a kind's bytes that are not become U+FFFD, so that
+	 * every file and stream made from the messages parses. */
+	nr_json_fix_utf8(m);
+	if (p->seen_finished) {
+		p->finished = m; /* held back until the output is drained */
 		return;
 	}
 	emit(p, m);
@@ -304,6 +412,8 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 	p->fds[FD_MSG] = msg[0];
 	p->fds[FD_OUT] = out[0];
 	p->fds[FD_ERR] = errp[0];
+	p->next_live = live;
+	live = p;
 	close(msg[1]);
 	if (out[1] >= 0)
 		close(out[1]), close(errp[1]);
@@ -355,7 +465,20 @@ static void finish(nr_task_proc *p, int status)
 {
 	cJSON *f = p->finished;
 	p->finished = NULL;
-	if (!f) {
+	if (p->breach && !p->interrupted) {
+		cJSON_Delete(f);
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "status", "finished");
+		cJSON_AddStringToObject(f, "result", NR_RESULT_ERROR);
+		char *why = nr_xasprintf(
+			"the runner of kind '%s' broke the status contract: %s "
+			"(plugin %s)",
+			p->spec.kind->name, p->breach,
+			p->spec.plugin_file ? p->spec.plugin_file : "?");
+		cJSON_AddStringToObject(f, "fail_reason", why);
+		free(why);
+		cJSON_AddNumberToObject(f, "time", nr_now());
+	} else if (!f) {
 		f = cJSON_CreateObject();
 		cJSON_AddStringToObject(f, "status", "finished");
 		char *why;
@@ -388,8 +511,62 @@ static void finish(nr_task_proc *p, int status)
 	p->fn(p->ctx, f);
 }
 
+static int is_live(pid_t pid)
+{
+	for (const nr_task_proc *q = live; q; q = q->next_live)
+		if (q->pid == pid)
+			return 1;
+	return 0;
+}
+
+static void unlink_live(nr_task_proc *p)
+{
+	for (nr_task_proc **q = &live; *q; q = &(*q)->next_live)
+		if (*q == p) {
+			*q = p->next_live;
+			break;
+		}
+}
+
+void nr_task_reap_orphans(void)
+{
+	for (size_t i = 0; i < norphans;) {
+		int gone = 0;
+		for (;;) {
+			siginfo_t si = {0};
+			/* WNOWAIT first: a task's own process (a kind may name
+			 * any group) is reaped by its nr_task_check_exit. */
+			if (waitid(P_PGID, (id_t)orphans[i], &si,
+				   WEXITED | WNOHANG | WNOWAIT) < 0) {
+				if (errno == EINTR)
+					continue;
+				gone = 1; /* ECHILD: none of ours left in it */
+				break;
+			}
+			if (!si.si_pid || is_live(si.si_pid))
+				break; /* alive yet: the next SIGCHLD */
+			while (waitpid(si.si_pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		if (gone)
+			orphans[i] = orphans[--norphans];
+		else
+			i++;
+	}
+}
+
+static void add_orphans(pid_t pgid)
+{
+	for (size_t i = 0; i < norphans; i++)
+		if (orphans[i] == pgid)
+			return;
+	orphans = nr_xrealloc(orphans, (norphans + 1) * sizeof *orphans);
+	orphans[norphans++] = pgid;
+}
+
 int nr_task_check_exit(nr_task_proc *p)
 {
+	nr_task_reap_orphans();
 	if (p->exited)
 		return 1;
 	siginfo_t si = {0};
@@ -410,13 +587,16 @@ int nr_task_check_exit(nr_task_proc *p)
 	int status = 0;
 	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
 		;
-	/* Members of the group that were orphaned came to us (nrunner is a
-	 * child subreaper): reap those already dead. */
-	while (waitpid(-p->pid, NULL, WNOHANG) > 0)
-		;
+	unlink_live(p);
+	/* Members of the groups that were orphaned came to us (nrunner is a
+	 * child subreaper): reap them as they die. */
+	add_orphans(p->pid);
 	for (size_t i = 0; i < p->ngroups; i++)
-		while (waitpid(-(pid_t)p->groups[i], NULL, WNOHANG) > 0)
-			;
+		add_orphans((pid_t)p->groups[i]);
+	nr_task_reap_orphans();
+	if (p->bufs[FD_MSG].len)
+		breached(p, nr_xstrdup("a message cut short (no newline at its "
+				       "end) when the runner exited"));
 	for (int i = 0; i < NFDS; i++) {
 		if (i != FD_MSG && p->bufs[i].len) {
 			emit_output(p, i, p->bufs[i].data, p->bufs[i].len);
@@ -459,12 +639,18 @@ void nr_task_free(nr_task_proc *p)
 		for (size_t i = 0; i < p->ngroups; i++)
 			kill(-(pid_t)p->groups[i], SIGKILL);
 		waitpid(p->pid, NULL, 0);
+		unlink_live(p);
+		add_orphans(p->pid);
+		for (size_t i = 0; i < p->ngroups; i++)
+			add_orphans((pid_t)p->groups[i]);
+		nr_task_reap_orphans();
 	}
 	for (int i = 0; i < NFDS; i++) {
 		close_fd(p, i);
 		nr_buf_free(&p->bufs[i]);
 	}
 	cJSON_Delete(p->finished);
+	free(p->breach);
 	free(p->interrupt_reason);
 	free(p->groups);
 	free(p);

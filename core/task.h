@@ -41,6 +41,9 @@ void nr_task_dispatch(nr_task_proc *p, const struct pollfd *fds, int n);
  * drains its pipes, kills what it left in its process group, and sends
  * the final message.  Returns 1 once the task is over. */
 int nr_task_check_exit(nr_task_proc *p);
+/* Reaps the members of ended tasks' process groups that have died since
+ * (nr_task_check_exit calls it too).  Call on SIGCHLD. */
+void nr_task_reap_orphans(void);
 
 /* SIGTERM to the task's process group; reason goes into fail_reason if
  * the kind does not finish by itself. */

@@ -129,6 +129,62 @@ size_t nr_utf8_valid_prefix(const unsigned char *s, size_t len)
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+size_t nr_utf8_char_len(const unsigned char *s, size_t len)
+{
+	if (!len)
+		return 0;
+	unsigned char c = s[0];
+	size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+		 : (c & 0xF8) == 0xF0 ? 4 : 0;
+	if (!n || n > len)
+		return 0;
+	return nr_utf8_valid_prefix(s, n) == n ? n : 0;
+}
+
+char *nr_utf8_fix(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s);
+	if (nr_utf8_valid_prefix(u, len) == len)
+		return NULL;
+	nr_buf b = {0};
+	for (size_t i = 0; i < len;) {
+		size_t n = nr_utf8_char_len(u + i, len - i);
+		if (n) {
+			nr_buf_append(&b, u + i, n);
+			i += n;
+		} else {
+			nr_buf_append(&b, "\xEF\xBF\xBD", 3); /* U+FFFD */
+			i++;
+		}
+	}
+	nr_buf_append(&b, "", 1);
+	return b.data;
+}
+
+void nr_fputs_safe(FILE *f, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s);
+	for (size_t i = 0; i < len;) {
+		size_t n = nr_utf8_char_len(u + i, len - i);
+		unsigned cp = n == 1 ? u[i] : n == 2 ? ((u[i] & 0x1Fu) << 6) | (u[i + 1] & 0x3Fu) : 0x100;
+		if (!n)
+			fprintf(f, "\\x%02x", u[i]);
+		else if (cp == '\n')
+			fputs("\\n", f);
+		else if (cp == '\t')
+			fputs("\\t", f);
+		else if (cp == '\r')
+			fputs("\\r", f);
+		else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+			fprintf(f, "\\u%04x", cp);
+		else
+			fwrite(u + i, 1, n, f);
+		i += n ? n : 1;
+	}
+}
+
 char *nr_base64_encode(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define NR_PRINTF_ATTR(f, a) __attribute__((format(printf, f, a)))
@@ -35,6 +36,17 @@ long long nr_monotonic_ms(void);
 /* Length of the longest prefix of buf that is complete, valid UTF-8, or
  * (size_t)-1 if the bytes are invalid (not just cut short at the end). */
 size_t nr_utf8_valid_prefix(const unsigned char *buf, size_t len);
+/* Length (1-4) of the valid UTF-8 character at s, or 0 if the bytes there
+ * are not one (invalid, or cut short by len). */
+size_t nr_utf8_char_len(const unsigned char *s, size_t len);
+/* s with every byte that is not part of valid UTF-8 replaced by U+FFFD, or
+ * NULL if s is valid already. */
+char *nr_utf8_fix(const char *s);
+/* Writes s for a reader's eyes (a terminal, a TAP line): valid, printable
+ * UTF-8 as it is; newline, tab and CR as \n, \t, \r; other control
+ * characters (C0, DEL, C1) as \u00XX; invalid bytes as \xXX.  So a name
+ * can neither move the cursor, ring, recolour, nor start a line of its own. */
+void nr_fputs_safe(FILE *f, const char *s);
 
 /* Base64 (RFC 4648).  encode returns a NUL-terminated string; decode
  * returns NULL on invalid input and sets *outlen.  Whitespace is ignored
