@@ -64,6 +64,7 @@ nr_job *nr_job_new(nr_registry *reg, nr_runnable_list *list,
 	job->order = nr_xcalloc(list->n, sizeof *job->order);
 	for (size_t i = 0; i < list->n; i++) {
 		nr_job_task *t = &job->tasks[i];
+		t->job = job;
 		t->runnable = list->items[i];
 		t->index = i + 1;
 		t->kind = kinds[i];
@@ -209,6 +210,8 @@ static void on_message(void *ctx, cJSON *msg)
 	if (t->log_fd >= 0)
 		(void)nr_write_all(t->log_fd, line, n + 1);
 	free(line);
+	if (t->job->opts.observe)
+		t->job->opts.observe(t->job->opts.observe_ctx, t, msg);
 }
 
 static void set_result(nr_job_task *t, const char *result, const char *reason)

@@ -11,7 +11,10 @@
 
 typedef enum { NR_JT_PENDING, NR_JT_RUNNING, NR_JT_DONE } nr_jt_state;
 
+struct nr_job;
+
 typedef struct nr_job_task {
+	struct nr_job *job;
 	size_t index;           /* 1-based position in the whole input */
 	nr_runnable *runnable;
 	char *id;               /* "<index>-<identifier>" */
@@ -47,6 +50,10 @@ typedef struct nr_job_opts {
 	const char *shard;        /* "K/N", for the record */
 	unsigned long long seed;  /* shuffle seed, 0: input order */
 	int shuffled;
+	/* Sees every message of every task, after the task's log (run -s
+	 * sends them on to status servers); may be NULL. */
+	void (*observe)(void *ctx, const nr_job_task *t, cJSON *msg);
+	void *observe_ctx;
 } nr_job_opts;
 
 typedef struct nr_progress nr_progress;

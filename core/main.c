@@ -2,6 +2,7 @@
  * is in the rest of core/. */
 #include "config.h"
 
+#include "collect.h"
 #include "job.h"
 #include "progress.h"
 #include "registry.h"
@@ -9,6 +10,7 @@
 #include "resolve.h"
 #include "runnable.h"
 #include "shard.h"
+#include "statusserver.h"
 #include "signals.h"
 #include "status.h"
 #include "task.h"
@@ -42,6 +44,9 @@ static const char usage_main[] =
 	"                       directories of them) in parallel, with\n"
 	"                       results and reports\n"
 	"  report merge         merge the results.json of several shards\n"
+	"  report collect       build results from saved status logs\n"
+	"  status-server        collect tasks' status streams over TCP and\n"
+	"                       Unix sockets into results\n"
 	"  clean                remove what jobs left behind (databases)\n"
 	"  list-kinds           list the kinds found, their plugins, and the\n"
 	"                       plugins that were refused or shadowed\n"
@@ -159,6 +164,9 @@ static const char usage_run[] =
 	"                          Kubernetes, GitLab, CircleCI, Buildkite)\n"
 	"      --balance RESULTS.json  cut shards by that run's durations\n"
 	"      --list              print what would run, run nothing\n"
+	"  -s, --status-uri URI    also send every task's messages to this\n"
+	"                          status server: HOST:PORT or a Unix socket\n"
+	"                          (repeatable; see nrunner status-server)\n"
 	"      --results-dir DIR   where job results go (default\n"
 	"                          ./nrunner-results)\n"
 	"      --report-junit FILE also write the JUnit XML report to FILE\n"
@@ -175,14 +183,44 @@ static const char usage_run[] =
 static const char usage_report[] =
 	"Usage: nrunner report merge [-o|--output-dir DIR] [--report-junit FILE]\n"
 	"                            [--report-tap FILE] RESULTS.json...\n"
+	"       nrunner report collect [-o|--output-dir DIR] [--report-junit FILE]\n"
+	"                            [--report-tap FILE] [-q] FILE_OR_DIR...\n"
 	"\n"
-	"Merges the results.json of several shards (nrunner run --shard K/N)\n"
-	"into one results.json, junit.xml and results.tap in DIR (default\n"
-	"./nrunner-results/merged), tasks in input order.  Exits as the\n"
-	"merged jobs would have: 1 a test failed, 4 a runner crashed, 8 a job\n"
-	"was interrupted.\n"
+	"merge: merges the results.json of several shards (nrunner run --shard\n"
+	"K/N) into one results.json, junit.xml and results.tap in DIR (default\n"
+	"./nrunner-results/merged), tasks in input order.\n"
+	"collect: builds the same from status logs saved anywhere: the output\n"
+	"of task-run or runnable-run redirected to a file, or tasks'\n"
+	"status.jsonl (directories are searched for *.jsonl and *.log).  A log\n"
+	"cut short is an interrupted task; invalid lines are skipped and\n"
+	"counted (default DIR: ./nrunner-results/collected).\n"
+	"Both exit as the jobs would have: 1 a test failed, 4 a runner\n"
+	"crashed, 8 a job was interrupted.\n"
 	"\n"
 	"  -h, --help   show this help\n";
+
+static const char usage_status_server[] =
+	"Usage: nrunner status-server --listen URI... [--results-dir DIR]\n"
+	"                             [--tasks N] [--port-file FILE] [-q]\n"
+	"\n"
+	"Collects the status messages of tasks (task-run -s, run -s, or\n"
+	"Avocado's task-run) from any number of tasks and jobs at once, prints\n"
+	"a line per finished task, and writes results.json, junit.xml and\n"
+	"results.tap into DIR as they finish (at most once a second).\n"
+	"\n"
+	"  -l, --listen URI      HOST:PORT for TCP (port 0 picks one), or the\n"
+	"                        path of a Unix socket (repeatable)\n"
+	"      --results-dir DIR where the results go (default\n"
+	"                        ./nrunner-results/status-server)\n"
+	"  -n, --tasks N         end after N tasks have finished (default: on\n"
+	"                        Ctrl-C or SIGTERM)\n"
+	"      --port-file FILE  write the URIs listened on, one a line\n"
+	"  -q, --quiet           lines only for the tasks that did not pass\n"
+	"  -h, --help            show this help\n"
+	"\n"
+	"Lines that are not status messages, and lines cut by a closed\n"
+	"connection, are dropped and counted.  Exits as a job would: 1 a test\n"
+	"failed, 8 tasks were left unfinished.\n";
 
 static const char usage_clean[] =
 	"Usage: nrunner clean [--dry-run] [KEY=VALUE]...\n"
@@ -757,6 +795,7 @@ static int cmd_run(int argc, char **argv)
 		{"tag", required_argument, NULL, 't'},
 		{"shard", required_argument, NULL, O_SHARD},
 		{"balance", required_argument, NULL, O_BALANCE},
+		{"status-uri", required_argument, NULL, 's'},
 		{"list", no_argument, NULL, O_LIST},
 		{"results-dir", required_argument, NULL, O_RESULTS},
 		{"report-junit", required_argument, NULL, O_JUNIT},
@@ -771,14 +810,15 @@ static int cmd_run(int argc, char **argv)
 			    .results_base = "nrunner-results"};
 	const char **filters = nr_xcalloc((size_t)argc, sizeof *filters);
 	const char **tags = nr_xcalloc((size_t)argc, sizeof *tags);
-	size_t nf = 0, nt = 0;
+	const char **uris = nr_xcalloc((size_t)argc, sizeof *uris);
+	size_t nf = 0, nt = 0, nuris = 0;
 	const char *shard_arg = NULL, *balance = NULL;
 	nr_shard shard = {0};
 	int list_only = 0, quiet = 0, rc = -1, c;
 	const char *junit = NULL, *tap = NULL;
 	optind = 1;
 	opterr = 0;
-	while (rc < 0 && (c = getopt_long(argc, argv, "+j:f:t:qh", longopts, NULL)) != -1) {
+	while (rc < 0 && (c = getopt_long(argc, argv, "+j:f:t:s:qh", longopts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'j':
@@ -813,6 +853,7 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'f': filters[nf++] = optarg; break;
 		case 't': tags[nt++] = optarg; break;
+		case 's': uris[nuris++] = optarg; break;
 		case O_SHARD: shard_arg = optarg; break;
 		case O_BALANCE: balance = optarg; break;
 		case O_LIST: list_only = 1; break;
@@ -836,8 +877,10 @@ static int cmd_run(int argc, char **argv)
 	if (rc >= 0) {
 		free(filters);
 		free(tags);
+		free(uris);
 		return rc;
 	}
+	nr_status_out *fanout = NULL;
 
 	nr_registry *reg = nr_registry_new();
 	nr_runnable_list all = {0}, sel = {0};
@@ -913,6 +956,11 @@ static int cmd_run(int argc, char **argv)
 	int color = tty && !(no_color && *no_color) && !(term && !strcmp(term, "dumb"));
 	nr_progress *progress = nr_progress_new(stdout, tty, color,
 						quiet ? NR_SHOW_FAILURES : NR_SHOW_ALL);
+	if (nuris) {
+		fanout = nr_status_fanout_new(uris, nuris);
+		job->opts.observe = nr_status_fanout_observe;
+		job->opts.observe_ctx = fanout;
+	}
 	rc = nr_job_run(job, progress, err, sizeof err);
 	if (rc == NR_EXIT_JOB_ERROR && job->dir == NULL) {
 		nr_error("%s", err);
@@ -927,44 +975,57 @@ out:
 	nr_runnable_list_free(&sel);
 	free(indexes);
 	nr_registry_free(reg);
+	nr_status_out_free(fanout);
 	free(filters);
 	free(tags);
+	free(uris);
 	return rc;
 }
 
 static int cmd_report(int argc, char **argv)
 {
 	const char *cmd = "report";
-	if (argc < 2 || strcmp(argv[1], "merge")) {
+	int collect = argc >= 2 && !strcmp(argv[1], "collect");
+	if (argc < 2 || (strcmp(argv[1], "merge") && !collect)) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 			return fputs(usage_report, stdout), NR_EXIT_OK;
-		return usage_error(cmd, "the report command is 'nrunner report "
-				   "merge RESULTS.json...'");
+		return usage_error(cmd, "the report commands are 'nrunner report "
+				   "merge RESULTS.json...' and 'nrunner report "
+				   "collect FILE_OR_DIR...'");
 	}
+	const char *sub = collect ? "report collect" : "report merge";
 	argc--, argv++;
 	enum { O_JUNIT = 256, O_TAP };
 	static const struct option longopts[] = {
 		{"output-dir", required_argument, NULL, 'o'},
 		{"report-junit", required_argument, NULL, O_JUNIT},
 		{"report-tap", required_argument, NULL, O_TAP},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	const char *dir = "nrunner-results/merged", *junit = NULL, *tap = NULL;
-	int c;
+	const char *dir = collect ? "nrunner-results/collected"
+				  : "nrunner-results/merged";
+	const char *junit = NULL, *tap = NULL;
+	int c, quiet = 0;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': dir = optarg; break;
 		case O_JUNIT: junit = optarg; break;
 		case O_TAP: tap = optarg; break;
+		case 'q': quiet = 1; break;
 		case 'h': fputs(usage_report, stdout); return NR_EXIT_OK;
-		default: return bad_option("report merge", argv);
+		default: return bad_option(sub, argv);
 		}
 	}
 	if (optind >= argc)
-		return usage_error("report merge", "give the results.json files "
-				   "to merge");
+		return usage_error(sub, collect ? "give the status logs to collect, "
+				   "or directories that hold them"
+				   : "give the results.json files to merge");
+	if (collect)
+		return nr_report_collect(argv + optind, (size_t)(argc - optind), dir,
+					 junit, tap, quiet);
 	char err[ERRLEN];
 	cJSON *m = nr_report_merge(argv + optind, (size_t)(argc - optind), err,
 				   sizeof err);
@@ -984,29 +1045,61 @@ static int cmd_report(int argc, char **argv)
 		rc = NR_EXIT_RUNNER_FAIL;
 	}
 	/* The same exit bits as the jobs that were merged. */
-	size_t n = 0, bad = 0;
-	const cJSON *t;
-	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tasks"))
-	{
-		const cJSON *r = cJSON_GetObjectItemCaseSensitive(t, "result");
-		n++;
-		if ((cJSON_IsString(r) && (!strcmp(r->valuestring, "fail") ||
-					   !strcmp(r->valuestring, "error"))) ||
-		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "timed_out")))
-			bad++;
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "runner_failed")))
-			rc |= NR_EXIT_RUNNER_FAIL;
-	}
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "interrupted")))
-		rc |= NR_EXIT_INTERRUPTED;
+	size_t n = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tasks"));
+	size_t bad = 0;
+	rc |= nr_results_exit_bits(m, &bad);
 	printf("Merged %zu tasks from %d results: %zu failed\nRESULTS    : %s\n"
 	       "JUNIT      : %s\nTAP        : %s\n",
 	       n, argc - optind, bad, paths[0], paths[1], paths[2]);
-	if (bad)
-		rc |= NR_EXIT_FAIL;
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
 	cJSON_Delete(m);
+	return rc;
+}
+
+static int cmd_status_server(int argc, char **argv)
+{
+	const char *cmd = "status-server";
+	enum { O_RESULTS = 256, O_PORT_FILE };
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"results-dir", required_argument, NULL, O_RESULTS},
+		{"tasks", required_argument, NULL, 'n'},
+		{"port-file", required_argument, NULL, O_PORT_FILE},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char **listen = nr_xcalloc((size_t)argc, sizeof *listen);
+	nr_status_server_opts o = {.listen = listen};
+	int c, rc = -1;
+	optind = 1;
+	opterr = 0;
+	while (rc < 0 && (c = getopt_long(argc, argv, "+l:n:qh", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'l': listen[o.nlisten++] = optarg; break;
+		case O_RESULTS: o.results_dir = optarg; break;
+		case 'n':
+			errno = 0;
+			o.tasks = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || *optarg == '-' || !o.tasks)
+				rc = usage_error(cmd, "--tasks %s: give a number of "
+						 "tasks from 1", optarg);
+			break;
+		case O_PORT_FILE: o.port_file = optarg; break;
+		case 'q': o.quiet = 1; break;
+		case 'h': fputs(usage_status_server, stdout); rc = NR_EXIT_OK; break;
+		default: rc = bad_option(cmd, argv); break;
+		}
+	}
+	if (rc < 0 && optind < argc)
+		rc = usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (rc < 0 && !o.nlisten)
+		rc = usage_error(cmd, "give --listen HOST:PORT or --listen "
+				 "SOCKET-PATH");
+	if (rc < 0)
+		rc = nr_status_server_run(&o);
+	free(listen);
 	return rc;
 }
 
@@ -1125,6 +1218,8 @@ int main(int argc, char **argv)
 		return cmd_report(argc, argv);
 	if (!strcmp(cmd, "clean"))
 		return cmd_clean(argc, argv);
+	if (!strcmp(cmd, "status-server"))
+		return cmd_status_server(argc, argv);
 	if (!strcmp(cmd, "capabilities"))
 		return cmd_capabilities(argc, argv);
 	if (!strcmp(cmd, "runnable-run"))

@@ -23,6 +23,7 @@ struct nr_status_out {
 	char *id, *job_id;
 	sink *sinks;
 	size_t nsinks;
+	int no_stdout;
 };
 
 nr_status_out *nr_status_out_new(const char *id, const char *job_id)
@@ -135,6 +136,8 @@ int nr_status_out_connect(nr_status_out *s, const char *uri, int timeout_ms)
 	return 0;
 }
 
+void nr_status_out_servers_only(nr_status_out *s) { s->no_stdout = 1; }
+
 void nr_status_out_send(nr_status_out *s, cJSON *msg)
 {
 	if (s->id) {
@@ -148,7 +151,8 @@ void nr_status_out_send(nr_status_out *s, cJSON *msg)
 	char *line = cJSON_PrintUnformatted(msg);
 	size_t n = strlen(line);
 	line[n] = '\n';
-	if (nr_write_all(STDOUT_FILENO, line, n + 1) < 0 && errno == EPIPE) {
+	if (!s->no_stdout && nr_write_all(STDOUT_FILENO, line, n + 1) < 0 &&
+	    errno == EPIPE) {
 		/* stdout closed (| head): nothing more to say there. */
 	}
 	for (size_t i = 0; i < s->nsinks; i++) {

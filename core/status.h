@@ -12,6 +12,8 @@ nr_status_out *nr_status_out_new(const char *id, const char *job_id);
 /* Connects to a status URI within timeout_ms.  On failure reports one
  * line on stderr and returns -1; the stream goes on without it. */
 int nr_status_out_connect(nr_status_out *s, const char *uri, int timeout_ms);
+/* Messages go to the status servers only, not to stdout (nrunner run). */
+void nr_status_out_servers_only(nr_status_out *s);
 /* Prints msg as one JSON line on stdout and sends it to every URI. */
 void nr_status_out_send(nr_status_out *s, cJSON *msg);
 void nr_status_out_free(nr_status_out *s);
