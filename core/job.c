@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -201,17 +202,54 @@ static void on_message(void *ctx, cJSON *msg)
 		t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
 		if (t->log_fd < 0 && mkdir(t->dir, 0755) == 0)
 			t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
-		t->log_failed = t->log_fd < 0;
+		if (t->log_fd < 0)
+			t->log_failed = errno;
 		free(log);
 	}
 	char *line = cJSON_PrintUnformatted(msg);
 	size_t n = strlen(line);
 	line[n] = '\n';
-	if (t->log_fd >= 0)
-		(void)nr_write_all(t->log_fd, line, n + 1);
+	if (t->log_fd >= 0 && nr_write_all(t->log_fd, line, n + 1) < 0) {
+		t->log_failed = errno;
+		close(t->log_fd);
+		t->log_fd = -1;
+	}
 	free(line);
 	if (t->job->opts.observe)
 		t->job->opts.observe(t->job->opts.observe_ctx, t, msg);
+}
+
+/* Files of the results that could not be written: one line each, for the
+ * first few, and the job's exit status says so. */
+#define WRITE_FAILURES_SHOWN 5
+
+static int disk_full(const char *dir)
+{
+	struct statvfs st;
+	if (statvfs(dir, &st) < 0)
+		return 0;
+	/* Some file systems report no sizes at all (0 blocks, 0 inodes). */
+	return (st.f_blocks && (geteuid() == 0 ? st.f_bfree : st.f_bavail) == 0) ||
+	       (st.f_files && st.f_favail == 0);
+}
+
+static void check_written(sched *s, nr_job_task *t)
+{
+	/* A task writes its stdout and stderr files itself; on a full disk
+	 * they end short and nobody hears of it but the task. */
+	int full = t->dir && disk_full(t->dir);
+	if (!t->log_failed && !full)
+		return;
+	if (s->job->write_failures++ >= WRITE_FAILURES_SHOWN)
+		return;
+	if (t->log_failed)
+		nr_progress_error(s->progress, "%s/status.jsonl: cannot write: %s%s",
+				  t->dir, strerror(t->log_failed),
+				  full ? "; the task's stdout and stderr may be cut short too" : "");
+	else
+		nr_progress_error(s->progress, "%s: the file system of the results "
+				  "is full: the task's stdout and stderr may be cut short",
+				  t->dir);
 }
 
 static void set_result(nr_job_task *t, const char *result, const char *reason)
@@ -288,6 +326,7 @@ static void finish_task(sched *s, nr_job_task *t)
 	t->finished = cJSON_Duplicate(f, 1);
 	t->runner_failed = nr_task_runner_failed(t->proc);
 	t->duration = (double)(nr_monotonic_ms() - t->started_ms) / 1000.0;
+	check_written(s, t);
 	t->state = NR_JT_DONE;
 	nr_task_free(t->proc);
 	t->proc = NULL;
@@ -395,6 +434,8 @@ static int exit_bits(const nr_job *job)
 	}
 	if (job->interrupted)
 		bits |= NR_EXIT_INTERRUPTED;
+	if (job->write_failures)
+		bits |= NR_EXIT_RUNNER_FAIL;
 	return bits;
 }
 
@@ -475,6 +516,11 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 		nr_progress_tick(progress);
 	}
 	job->duration = (double)(nr_monotonic_ms() - t0) / 1000.0;
+	nr_task_reap_orphans();
+	if (job->write_failures > WRITE_FAILURES_SHOWN)
+		nr_progress_error(progress, "and %zu more tasks whose files could "
+				  "not be written in full",
+				  job->write_failures - WRITE_FAILURES_SHOWN);
 
 	/* Tasks that never started: the job was interrupted or failfast. */
 	const char *why = job->interrupted ? "not started: the job was interrupted"

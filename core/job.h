@@ -32,7 +32,7 @@ typedef struct nr_job_task {
 	/* while running */
 	nr_task_proc *proc;
 	int log_fd;             /* the task's status log */
-	int log_failed;
+	int log_failed;         /* an errno: status.jsonl could not be written */
 	long long started_ms, deadline_ms, kill_at_ms;
 	const char *stop_reason; /* why we interrupted it, if we did */
 	char *stop_reason_buf;
@@ -70,6 +70,7 @@ typedef struct nr_job {
 	char *interrupt_reason;
 	nr_job_opts opts;
 	long max_rss_kb;
+	size_t write_failures; /* files of the results not (fully) written */
 } nr_job;
 
 /* Takes the runnables (the list is emptied).  Every kind must be known:

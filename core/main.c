@@ -729,16 +729,15 @@ static int selected(const nr_runnable *r, const char **filters, size_t nf,
 static int write_reports(nr_job *job, const char *junit, const char *tap,
 			 nr_progress *progress)
 {
-	char err[ERRLEN], *paths[3];
+	char *paths[3];
 	cJSON *res = nr_job_results(job);
 	int rc = 0;
-	if (nr_report_write_set(res, job->dir, junit, tap, paths, err, sizeof err) < 0) {
-		nr_error("%s", err);
+	if (nr_report_write_set(res, job->dir, junit, tap, paths))
 		rc = NR_EXIT_RUNNER_FAIL;
-	}
 	const char *files[] = {"RESULTS", paths[0], "JUNIT", paths[1],
 			       "TAP", paths[2], NULL, NULL};
-	nr_progress_summary(progress, job, files);
+	if (nr_progress_summary(progress, job, files) < 0)
+		rc = NR_EXIT_RUNNER_FAIL;
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
 	cJSON_Delete(res);
@@ -933,8 +932,9 @@ static int cmd_run(int argc, char **argv)
 				"--shuffle=%llu)\n", opts.seed, opts.seed);
 		for (size_t i = 0; i < job->n; i++) {
 			const nr_job_task *t = &job->tasks[job->order[i]];
-			printf("%zu-%s\t%s\n", t->index,
-			       nr_runnable_identifier(t->runnable), t->runnable->kind);
+			printf("%zu-", t->index);
+			nr_fputs_safe(stdout, nr_runnable_identifier(t->runnable), NULL);
+			printf("\t%s\n", t->runnable->kind);
 		}
 		rc = NR_EXIT_OK;
 		goto out;
@@ -1040,17 +1040,17 @@ static int cmd_report(int argc, char **argv)
 		return NR_EXIT_JOB_ERROR;
 	}
 	char *paths[3];
-	if (nr_report_write_set(m, dir, junit, tap, paths, err, sizeof err) < 0) {
-		nr_error("%s", err);
+	if (nr_report_write_set(m, dir, junit, tap, paths))
 		rc = NR_EXIT_RUNNER_FAIL;
-	}
 	/* The same exit bits as the jobs that were merged. */
 	size_t n = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tasks"));
 	size_t bad = 0;
 	rc |= nr_results_exit_bits(m, &bad);
+	static const char *const unwritten = "(not written: see the error above)";
 	printf("Merged %zu tasks from %d results: %zu failed\nRESULTS    : %s\n"
 	       "JUNIT      : %s\nTAP        : %s\n",
-	       n, argc - optind, bad, paths[0], paths[1], paths[2]);
+	       n, argc - optind, bad, paths[0] ? paths[0] : unwritten,
+	       paths[1] ? paths[1] : unwritten, paths[2] ? paths[2] : unwritten);
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
 	cJSON_Delete(m);

@@ -3,6 +3,8 @@
 #include "progress.h"
 #include "util.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,10 +117,15 @@ void nr_progress_finished(nr_progress *p, const nr_job_task *t)
 		for (; r[i] && i < sizeof tag - 1; i++)
 			tag[i] = (char)(r[i] >= 'a' && r[i] <= 'z' ? r[i] - 32 : r[i]);
 		tag[i] = '\0';
-		fprintf(p->out, "%s%-11s%s %s (%.3f s)", paint(p, r), tag, reset(p),
-			t->id, t->duration);
-		if (bad && t->fail_reason)
-			fprintf(p->out, ": %s", t->fail_reason);
+		/* Names and reasons come from recipes and kinds: shown with
+		 * their control characters escaped (nr_fputs_safe). */
+		fprintf(p->out, "%s%-11s%s ", paint(p, r), tag, reset(p));
+		nr_fputs_safe(p->out, t->id, NULL);
+		fprintf(p->out, " (%.3f s)", t->duration);
+		if (bad && t->fail_reason) {
+			fputs(": ", p->out);
+			nr_fputs_safe(p->out, t->fail_reason, "    ");
+		}
 		fputc('\n', p->out);
 	}
 	/* On a terminal, redraw at most every 50 ms: a thousand quick tasks
@@ -137,6 +144,19 @@ void nr_progress_note(nr_progress *p, const char *msg)
 	draw(p);
 }
 
+void nr_progress_error(nr_progress *p, const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	clear_line(p);
+	fflush(p->out);
+	nr_error("%s", line);
+	draw(p);
+}
+
 int nr_progress_tick_ms(nr_progress *p)
 {
 	if (!p->tty || p->show == NR_SHOW_NONE)
@@ -151,12 +171,12 @@ void nr_progress_tick(nr_progress *p)
 		draw(p);
 }
 
-void nr_progress_summary(nr_progress *p, const nr_job *job,
-			 const char *const *files)
+int nr_progress_summary(nr_progress *p, const nr_job *job,
+			const char *const *files)
 {
 	clear_line(p);
 	if (p->show == NR_SHOW_NONE)
-		return;
+		return 0;
 	size_t counts[7] = {0};
 	static const char *const names[7] = {
 		NR_RESULT_PASS, NR_RESULT_FAIL, NR_RESULT_ERROR, NR_RESULT_SKIP,
@@ -179,10 +199,17 @@ void nr_progress_summary(nr_progress *p, const nr_job *job,
 			if (!r || !strcmp(r, NR_RESULT_PASS) || !strcmp(r, NR_RESULT_SKIP) ||
 			    !strcmp(r, NR_RESULT_WARN) || !strcmp(r, NR_RESULT_CANCEL))
 				continue;
-			fprintf(p->out, "  %s%s%s %s: %s\n", paint(p, r), r, reset(p),
-				t->id, t->fail_reason ? t->fail_reason : "(no reason given)");
-			if (t->dir)
-				fprintf(p->out, "      logs: %s\n", t->dir);
+			fprintf(p->out, "  %s%s%s ", paint(p, r), r, reset(p));
+			nr_fputs_safe(p->out, t->id, NULL);
+			fputs(": ", p->out);
+			nr_fputs_safe(p->out, t->fail_reason ? t->fail_reason
+							     : "(no reason given)", "    ");
+			fputc('\n', p->out);
+			if (t->dir) {
+				fputs("      logs: ", p->out);
+				nr_fputs_safe(p->out, t->dir, NULL);
+				fputc('\n', p->out);
+			}
 		}
 	}
 	/* A kind's "notice" in its finished message is for the user: a
@@ -194,7 +221,11 @@ void nr_progress_summary(nr_progress *p, const nr_job *job,
 			continue;
 		if (!notes++)
 			fprintf(p->out, "\nNotices:\n");
-		fprintf(p->out, "  %s: %s\n", job->tasks[i].id, n->valuestring);
+		fputs("  ", p->out);
+		nr_fputs_safe(p->out, job->tasks[i].id, NULL);
+		fputs(": ", p->out);
+		nr_fputs_safe(p->out, n->valuestring, "    ");
+		fputc('\n', p->out);
 	}
 	fprintf(p->out, "\nSUMMARY    : %zu passed, %zu failed, %zu errors, "
 		"%zu skipped, %zu warned, %zu interrupted, %zu cancelled\n",
@@ -202,13 +233,23 @@ void nr_progress_summary(nr_progress *p, const nr_job *job,
 		counts[6]);
 	if (job->interrupt_reason)
 		fprintf(p->out, "INTERRUPTED: %s\n", job->interrupt_reason);
-	for (size_t i = 0; files && files[i] && files[i + 1]; i += 2)
-		fprintf(p->out, "%-11s: %s\n", files[i], files[i + 1]);
+	for (size_t i = 0; files && files[i]; i += 2) {
+		fprintf(p->out, "%-11s: ", files[i]);
+		nr_fputs_safe(p->out, files[i + 1] ? files[i + 1]
+						    : "(not written: see the error above)", NULL);
+		fputc('\n', p->out);
+	}
 	fprintf(p->out, "JOB TIME   : %.2f s (%zu tasks, %d at a time)", job->duration,
 		job->n, job->opts.jobs);
 	if (job->setup_duration >= 0.01)
 		fprintf(p->out, ", after %.2f s of setup (servers, templates)",
 			job->setup_duration);
 	fputc('\n', p->out);
-	fflush(p->out);
+	/* A full disk or a closed pipe for stdout must not pass unsaid. */
+	int e = fflush(p->out) ? errno : 0;
+	if (!e && !ferror(p->out))
+		return 0;
+	nr_error("standard output: cannot write the job's progress and "
+		 "summary%s%s", e ? ": " : "", e ? strerror(e) : "");
+	return -1;
 }

@@ -17,12 +17,17 @@ void nr_progress_begin(nr_progress *p, const nr_job *job);
 void nr_progress_started(nr_progress *p, const nr_job_task *t);
 void nr_progress_finished(nr_progress *p, const nr_job_task *t);
 void nr_progress_note(nr_progress *p, const char *msg);
+/* One line on stderr ("nrunner: ..."), clear of the status line. */
+void nr_progress_error(nr_progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Milliseconds until the status line needs redrawing (-1: never). */
 int nr_progress_tick_ms(nr_progress *p);
 void nr_progress_tick(nr_progress *p);
 /* Counts, time, every failure with its reason and logs, and the files
- * written (NULL-terminated list of "label", "path" pairs). */
-void nr_progress_summary(nr_progress *p, const nr_job *job,
+ * (a list of "label", "path" pairs ending with a NULL label; a NULL path
+ * is a file that could not be written).  Returns -1, having said so on
+ * stderr, if the progress or the summary could not be written out. */
+int nr_progress_summary(nr_progress *p, const nr_job *job,
 			 const char *const *files);
 
 #endif

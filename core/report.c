@@ -68,7 +68,12 @@ int nr_report_json(const cJSON *results, const char *path, char *err,
 	out o;
 	if (out_open(&o, path, err, errlen) < 0)
 		return -1;
-	char *text = cJSON_Print(results);
+	/* Identifiers come from file names and recipes: any bytes.  The
+	 * file is JSON that parses, whatever they are. */
+	cJSON *valid = cJSON_Duplicate(results, 1);
+	nr_json_fix_utf8(valid);
+	char *text = cJSON_Print(valid);
+	cJSON_Delete(valid);
 	fputs(text, o.f);
 	fputc('\n', o.f);
 	free(text);
@@ -99,12 +104,10 @@ static void xml_text(FILE *f, const char *s, size_t len)
 		else if (c < 0x80)
 			fputc(c, f);
 		else {
-			size_t n = nr_utf8_valid_prefix((const unsigned char *)s + i,
-							len - i < 4 ? len - i : 4);
-			size_t seq = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-			if (n != (size_t)-1 && n >= seq) {
-				fwrite(s + i, 1, seq, f);
-				i += seq;
+			size_t n = nr_utf8_char_len((const unsigned char *)s + i, len - i);
+			if (n) {
+				fwrite(s + i, 1, n, f);
+				i += n;
 				continue;
 			}
 			fputc('?', f);
@@ -227,29 +230,43 @@ int nr_report_junit(const cJSON *results, const char *path, char *err,
 
 /* --- TAP 13 ------------------------------------------------------------ */
 
-/* A YAML double-quoted scalar. */
+/* A YAML double-quoted scalar: valid UTF-8 (YAML's own escapes for
+ * control characters, U+FFFD for bytes that are not UTF-8). */
 static void yaml_str(FILE *f, const char *s)
 {
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s);
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
+	for (size_t i = 0; i < len;) {
+		size_t n = nr_utf8_char_len(u + i, len - i);
+		unsigned c = u[i];
+		if (!n)
+			fputs("\\uFFFD", f);
+		else if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
 		else if (c == '\n')
 			fputs("\\n", f);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\x%02x", c);
+		else if (n == 2 && c == 0xC2 && u[i + 1] < 0xA0)
+			fprintf(f, "\\x%02x", u[i + 1]); /* C1 controls */
 		else
-			fputc(c, f);
+			fwrite(u + i, 1, n, f);
+		i += n ? n : 1;
 	}
 	fputc('"', f);
 }
 
-/* A test description: no '#' (it starts a directive) and no newline. */
+/* A test description: one line, no '#' (it starts a directive), control
+ * characters escaped, so that a name cannot forge a line of its own. */
 static void tap_desc(FILE *f, const char *s)
 {
-	for (; *s; s++)
-		fputc(*s == '#' ? '_' : *s == '\n' ? ' ' : *s, f);
+	char *t = nr_xstrdup(s);
+	for (char *c = t; *c; c++)
+		if (*c == '#')
+			*c = '_';
+	nr_fputs_safe(f, t, NULL);
+	free(t);
 }
 
 int nr_report_tap(const cJSON *results, const char *path, char *err,
@@ -297,28 +314,40 @@ int nr_report_tap(const cJSON *results, const char *path, char *err,
 	return out_close(&o, err, errlen);
 }
 
-int nr_report_write_set(const cJSON *results, const char *dir,
-			const char *junit, const char *tap, char *paths[3],
-			char *err, size_t errlen)
+typedef int (*writer)(const cJSON *, const char *, char *, size_t);
+
+/* Writes one report; on failure says why, and forgets the path. */
+static int write_one(writer w, const cJSON *results, const char *path,
+		     char **written)
 {
-	paths[0] = nr_xasprintf("%s/results.json", dir);
-	paths[1] = nr_xasprintf("%s/junit.xml", dir);
-	paths[2] = nr_xasprintf("%s/results.tap", dir);
-	if (nr_report_json(results, paths[0], err, errlen) < 0 ||
-	    nr_report_junit(results, paths[1], err, errlen) < 0 ||
-	    nr_report_tap(results, paths[2], err, errlen) < 0 ||
-	    (junit && nr_report_junit(results, junit, err, errlen) < 0) ||
-	    (tap && nr_report_tap(results, tap, err, errlen) < 0))
-		return -1;
-	if (junit) {
-		free(paths[1]);
-		paths[1] = nr_xstrdup(junit);
+	char err[4200];
+	if (w(results, path, err, sizeof err) < 0) {
+		nr_error("%s", err);
+		return 1;
 	}
-	if (tap) {
-		free(paths[2]);
-		paths[2] = nr_xstrdup(tap);
-	}
+	free(*written);
+	*written = nr_xstrdup(path);
 	return 0;
+}
+
+int nr_report_write_set(const cJSON *results, const char *dir,
+			const char *junit, const char *tap, char *paths[3])
+{
+	static const char *const names[3] = {"results.json", "junit.xml",
+					     "results.tap"};
+	static const writer writers[3] = {nr_report_json, nr_report_junit,
+					  nr_report_tap};
+	const char *copies[3] = {NULL, junit, tap};
+	int failed = 0;
+	for (int i = 0; i < 3; i++) {
+		paths[i] = NULL;
+		char *path = nr_xasprintf("%s/%s", dir, names[i]);
+		failed += write_one(writers[i], results, path, &paths[i]);
+		free(path);
+		if (copies[i])
+			failed += write_one(writers[i], results, copies[i], &paths[i]);
+	}
+	return failed;
 }
 
 /* --- merge ------------------------------------------------------------- */

@@ -15,11 +15,12 @@ int nr_report_tap(const cJSON *results, const char *path, char *err,
 
 /* The set a job leaves: DIR/results.json, DIR/junit.xml and
  * DIR/results.tap, plus copies of the reports where the user asked (junit
- * and tap may be NULL).  paths[3] receives the three paths written last
- * for each (free them). */
+ * and tap may be NULL).  Each file is tried; each that cannot be written
+ * is one line on stderr.  paths[3] receives, for each report, the path
+ * written last, or NULL if none was (free them).  Returns the number of
+ * files that could not be written. */
 int nr_report_write_set(const cJSON *results, const char *dir,
-			const char *junit, const char *tap, char *paths[3],
-			char *err, size_t errlen);
+			const char *junit, const char *tap, char *paths[3]);
 
 /* Reads several results.json files into one results object, tasks in
  * input order.  Overlapping shards (a task index twice) are an error. */

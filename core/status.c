@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "status.h"
+#include "runnable.h"
 #include "util.h"
 
 #include <errno.h>
@@ -148,6 +149,7 @@ void nr_status_out_send(nr_status_out *s, cJSON *msg)
 		cJSON_DeleteItemFromObjectCaseSensitive(msg, "job_id");
 		cJSON_AddStringToObject(msg, "job_id", s->job_id);
 	}
+	nr_json_fix_utf8(msg); /* the ids come from the command line */
 	char *line = cJSON_PrintUnformatted(msg);
 	size_t n = strlen(line);
 	line[n] = '\n';

@@ -68,23 +68,18 @@ static void show_summary(nr_progress *p, const cJSON *results, int at_a_time,
 	}
 	const char *files[] = {"RESULTS", paths[0], "JUNIT", paths[1],
 			       "TAP", paths[2], NULL, NULL};
-	nr_progress_summary(p, &job, paths[0] ? files : NULL);
+	nr_progress_summary(p, &job, paths[0] || paths[1] || paths[2] ? files : NULL);
 	free(job.tasks);
 }
 
 static int write_results(const cJSON *results, const char *dir,
 			 const char *junit, const char *tap, char *paths[3])
 {
-	char err[2048];
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3; i++)
 		free(paths[i]);
-		paths[i] = NULL;
-	}
-	if (nr_report_write_set(results, dir, junit, tap, paths, err, sizeof err) < 0) {
-		nr_error("%s", err);
-		return NR_EXIT_RUNNER_FAIL;
-	}
-	return 0;
+	/* Each file that cannot be written is one line on stderr. */
+	return nr_report_write_set(results, dir, junit, tap, paths)
+		       ? NR_EXIT_RUNNER_FAIL : 0;
 }
 
 static void show_dropped(FILE *out, size_t invalid, size_t cut, size_t dups)

@@ -162,7 +162,7 @@ char *nr_utf8_fix(const char *s)
 	return b.data;
 }
 
-void nr_fputs_safe(FILE *f, const char *s)
+void nr_fputs_safe(FILE *f, const char *s, const char *indent)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t len = strlen(s);
@@ -171,6 +171,8 @@ void nr_fputs_safe(FILE *f, const char *s)
 		unsigned cp = n == 1 ? u[i] : n == 2 ? ((u[i] & 0x1Fu) << 6) | (u[i + 1] & 0x3Fu) : 0x100;
 		if (!n)
 			fprintf(f, "\\x%02x", u[i]);
+		else if (cp == '\n' && indent)
+			fprintf(f, "\n%s", indent);
 		else if (cp == '\n')
 			fputs("\\n", f);
 		else if (cp == '\t')

@@ -45,8 +45,10 @@ char *nr_utf8_fix(const char *s);
 /* Writes s for a reader's eyes (a terminal, a TAP line): valid, printable
  * UTF-8 as it is; newline, tab and CR as \n, \t, \r; other control
  * characters (C0, DEL, C1) as \u00XX; invalid bytes as \xXX.  So a name
- * can neither move the cursor, ring, recolour, nor start a line of its own. */
-void nr_fputs_safe(FILE *f, const char *s);
+ * can neither move the cursor, ring, recolour, nor start a line of its own.
+ * With an indent, a newline is kept, followed by the indent (a reason of
+ * several lines stays readable, and still starts no line of its own). */
+void nr_fputs_safe(FILE *f, const char *s, const char *indent);
 
 /* Base64 (RFC 4648).  encode returns a NUL-terminated string; decode
  * returns NULL on invalid input and sets *outlen.  Whitespace is ignored

@@ -53,5 +53,25 @@ int main(void)
 	const unsigned char surrogate[] = {0xED, 0xA0, 0x80};
 	ok(nr_utf8_valid_prefix(surrogate, 3) == (size_t)-1,
 	   "a UTF-16 surrogate is invalid");
+
+	const unsigned char mixed[] = {0xC3, 0xA9, 0xFF};
+	ok(nr_utf8_char_len(mixed, 3) == 2,
+	   "the length of a valid character, whatever follows it");
+	ok(nr_utf8_char_len(mixed + 2, 1) == 0, "0 for an invalid byte");
+	ok(nr_utf8_char_len(euro + 1, 2) == 0, "0 for a character cut short");
+	ok(nr_utf8_fix("caf\xc3\xa9") == NULL, "valid UTF-8 needs no fixing");
+	char *fixed = nr_utf8_fix("a\xff\xc3" "b\xe2\x82");
+	is_str(fixed, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd",
+	       "each byte that is not UTF-8 becomes U+FFFD");
+	free(fixed);
+
+	char shown[256] = "";
+	FILE *f = fmemopen(shown, sizeof shown - 1, "w");
+	nr_fputs_safe(f, "\x1b[31mred\x07\nnot ok 1\t\r\x7f\xc2\x9b\xff\xc3\xa9", NULL);
+	fputc('|', f);
+	nr_fputs_safe(f, "a\nb", "  ");
+	fclose(f);
+	is_str(shown, "\\u001b[31mred\\u0007\\nnot ok 1\\t\\r\\u007f\\u009b\\xff\xc3\xa9|a\n  b",
+	       "control characters escaped, UTF-8 kept, newlines kept with an indent");
 	return tap_done();
 }
