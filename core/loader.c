@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "loader.h"
+#include "helper.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -10,13 +11,22 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <ltdl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#define CACHE_VERSION 2
+/* 3: the file's identity includes its ctime, and crashes are cached. */
+#define CACHE_VERSION 3
+
+/* How long one plugin may take to load, describe itself and init in the
+ * scanner before it is called hung. */
+#define SCAN_TIMEOUT_MS 10000
 
 struct nr_loader {
 	const nr_host *host;
@@ -24,11 +34,145 @@ struct nr_loader {
 	size_t ndirs;
 	nr_plugin_rec *recs;
 	int *described;
+	/* Set for a record the scanner described in this process's run: its
+	 * init ran there, and init_err says whether it failed. */
+	int *scanned;
+	char **init_err;
 	size_t nrecs;
 	cJSON *cache;      /* {"version":1,"plugins":{file:{...}}} */
 	char *cache_path;  /* NULL: no cache */
 	int cache_dirty;
 };
+
+/* --- text that reaches listings ------------------------------------- */
+
+/* One line of valid UTF-8: no control character, so that nothing a
+ * plugin declares can split a --list-kinds row or break JSON output. */
+static int printable_line(const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return nr_utf8_valid_prefix((const unsigned char *)s, n) == n;
+}
+
+/* Kind names, documented in nrunner-plugin(7): they are typed on command
+ * lines, become file names (avocado-runner-KIND) and table cells. */
+#define KIND_NAME_MAX 64
+static int valid_kind_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > KIND_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+			return 0;
+	}
+	return 1;
+}
+
+/* s quoted for a message: printable ASCII as is, other bytes as \xNN,
+ * cut after 80 bytes. */
+static char *quoted(const char *s)
+{
+	nr_buf b = {0};
+	nr_buf_append(&b, "\"", 1);
+	for (size_t i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char tmp[8];
+		if (i == 80) {
+			nr_buf_append(&b, "...", 3);
+			break;
+		}
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			snprintf(tmp, sizeof tmp, "\\x%02x", c);
+		else
+			snprintf(tmp, sizeof tmp, "%c", c);
+		nr_buf_append(&b, tmp, strlen(tmp));
+	}
+	nr_buf_append(&b, "\"", 2);
+	return b.data;
+}
+
+/* --- trust ------------------------------------------------------------ */
+
+/* A plugin is code that runs as the user of nrunner.  As sudo and ssh do
+ * with their files, nrunner refuses a plugin that someone else could have
+ * written: a file or directory writable by group or others, or owned by
+ * a user other than root and the caller.  NRUNNER_PLUGIN_TRUST=off turns
+ * the check off, for development. */
+static int trust_checked(void)
+{
+	const char *v = getenv("NRUNNER_PLUGIN_TRUST");
+	return !(v && (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "no")));
+}
+
+#define TRUST_HINT "; or set NRUNNER_PLUGIN_TRUST=off for development"
+
+/* NULL if `path` is safe, else why not (malloc'd).  An ancestor directory
+ * that others may write to is fine when it has the sticky bit (/tmp):
+ * they cannot rename what is not theirs. */
+static char *untrusted(const char *path, int ancestor)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return NULL; /* a missing file is reported where it is opened */
+	const char *what = S_ISDIR(st.st_mode) ? "directory" : "file";
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return nr_xasprintf("%s %s is owned by uid %lu, neither root nor "
+				    "the user running nrunner (uid %lu); chown it"
+				    TRUST_HINT,
+				    what, path, (unsigned long)st.st_uid,
+				    (unsigned long)geteuid());
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(ancestor && (st.st_mode & S_ISVTX)))
+		return nr_xasprintf("%s %s is writable by %s (mode %04o); run "
+				    "'chmod go-w %s'" TRUST_HINT,
+				    what, path,
+				    (st.st_mode & S_IWOTH) ? "others" : "its group",
+				    (unsigned)(st.st_mode & 07777), path);
+	return NULL;
+}
+
+/* A plugin directory and every directory above it (a real path). */
+static char *untrusted_dir(const char *dir)
+{
+	char *why = untrusted(dir, 0);
+	char *up = nr_xstrdup(dir);
+	char *slash;
+	while (!why && (slash = strrchr(up, '/'))) {
+		slash[slash == up] = '\0'; /* "/a" -> "/", "/" -> stop */
+		why = untrusted(up, 1);
+		if (slash == up)
+			break;
+	}
+	free(up);
+	return why;
+}
+
+/* A plugin file; in a build tree, NAME.la names .libs/NAME.so, which is
+ * what gets mapped. */
+static char *untrusted_file(const char *file)
+{
+	char *why = untrusted(file, 0);
+	size_t n = strlen(file);
+	if (!why && n > 3 && !strcmp(file + n - 3, ".la")) {
+		const char *base = strrchr(file, '/');
+		base = base ? base + 1 : file;
+		char *libs = nr_xasprintf("%.*s.libs", (int)(base - file), file);
+		char *so = nr_xasprintf("%s/%.*s.so", libs,
+					(int)(strlen(base) - 3), base);
+		why = untrusted(libs, 0);
+		if (!why)
+			why = untrusted(so, 0);
+		free(libs);
+		free(so);
+	}
+	return why;
+}
 
 static void add_dir(nr_loader *l, const char *dir)
 {
@@ -51,6 +195,27 @@ static int has_suffix(const char *s, const char *suf)
 {
 	size_t n = strlen(s), m = strlen(suf);
 	return n > m && !strcmp(s + n - m, suf);
+}
+
+static void refuse(nr_plugin_rec *r, const char *fmt, ...) NR_PRINTF_ATTR(2, 3);
+static void refuse(nr_plugin_rec *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(r->refused);
+	if (vasprintf(&r->refused, fmt, ap) < 0)
+		r->refused = NULL;
+	va_end(ap);
+}
+
+static nr_plugin_rec *add_rec(nr_loader *l, const char *dir, char *file)
+{
+	l->recs = nr_xrealloc(l->recs, (l->nrecs + 1) * sizeof *l->recs);
+	nr_plugin_rec *r = &l->recs[l->nrecs++];
+	memset(r, 0, sizeof *r);
+	r->file = file;
+	r->dir = nr_xstrdup(dir);
+	return r;
 }
 
 /* A plugin is NAME.so or NAME.la.  Installed, both exist and the .so is
@@ -90,11 +255,16 @@ static void scan_dir(nr_loader *l, const char *dir)
 			if (dup)
 				continue;
 		}
-		l->recs = nr_xrealloc(l->recs, (l->nrecs + 1) * sizeof *l->recs);
-		nr_plugin_rec *r = &l->recs[l->nrecs++];
-		memset(r, 0, sizeof *r);
-		r->file = nr_xasprintf("%s/%s", dir, names[i]);
-		r->dir = nr_xstrdup(dir);
+		nr_plugin_rec *r = add_rec(l, dir, nr_xasprintf("%s/%s", dir, names[i]));
+		if (!printable_line(names[i])) {
+			/* Its name would split a listing's row or break JSON. */
+			char *q = quoted(names[i]);
+			free(r->file);
+			r->file = nr_xasprintf("%s/%s", dir, q);
+			refuse(r, "its file name %s is not one line of UTF-8; "
+				  "rename it", q);
+			free(q);
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -154,9 +324,22 @@ nr_loader *nr_loader_new(const nr_host *host)
 	 * relocated install, and for tests that must see only their own. */
 	const char *inst = getenv("NRUNNER_PLUGINDIR");
 	add_dir(l, inst && *inst ? inst : NR_PLUGINDIR);
-	for (size_t i = 0; i < l->ndirs; i++)
+	int check = trust_checked();
+	for (size_t i = 0; i < l->ndirs; i++) {
+		char *why = check ? untrusted_dir(l->dirs[i]) : NULL;
+		if (why) {
+			/* One line for the directory; none of its files is
+			 * even looked at. */
+			nr_plugin_rec *r = add_rec(l, l->dirs[i],
+						   nr_xstrdup(l->dirs[i]));
+			r->refused = why;
+			continue;
+		}
 		scan_dir(l, l->dirs[i]);
+	}
 	l->described = nr_xcalloc(l->nrecs, sizeof *l->described);
+	l->scanned = nr_xcalloc(l->nrecs, sizeof *l->scanned);
+	l->init_err = nr_xcalloc(l->nrecs, sizeof *l->init_err);
 	cache_load(l);
 	return l;
 }
@@ -192,6 +375,10 @@ void nr_loader_free(nr_loader *l)
 	}
 	free(l->recs);
 	free(l->described);
+	for (size_t i = 0; i < l->nrecs; i++)
+		free(l->init_err[i]);
+	free(l->init_err);
+	free(l->scanned);
 	for (size_t i = 0; i < l->ndirs; i++)
 		free(l->dirs[i]);
 	free(l->dirs);
@@ -204,16 +391,6 @@ size_t nr_loader_count(nr_loader *l) { return l->nrecs; }
 size_t nr_loader_dir_count(nr_loader *l) { return l->ndirs; }
 const char *nr_loader_dir(nr_loader *l, size_t i) { return l->dirs[i]; }
 
-static void refuse(nr_plugin_rec *r, const char *fmt, ...) NR_PRINTF_ATTR(2, 3);
-static void refuse(nr_plugin_rec *r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	free(r->refused);
-	if (vasprintf(&r->refused, fmt, ap) < 0)
-		r->refused = NULL;
-	va_end(ap);
-}
 
 static int ltdl_ready(void)
 {
@@ -279,6 +456,13 @@ static int take_descriptor(nr_plugin_rec *r, const nr_plugin *p)
 	size_t n = 0;
 	while (p->kinds[n])
 		n++;
+	if (!printable_line(p->name) || (p->version && !printable_line(p->version))) {
+		char *q = quoted(printable_line(p->name) ? p->version : p->name);
+		refuse(r, "invalid descriptor: its %s %s is not one line of "
+			  "UTF-8", printable_line(p->name) ? "version" : "name", q);
+		free(q);
+		return -1;
+	}
 	for (size_t k = 0; k < n; k++) {
 		const nr_kind *kd = p->kinds[k];
 		if (!kd->name || !*kd->name || !kd->run) {
@@ -286,10 +470,42 @@ static int take_descriptor(nr_plugin_rec *r, const nr_plugin *p)
 				  "no run() entry", k);
 			return -1;
 		}
+		if (!valid_kind_name(kd->name)) {
+			char *q = quoted(kd->name);
+			refuse(r, "invalid kind name %s (kinds[%zu]): a kind name "
+				  "is 1 to %d characters of a-z, 0-9, '.', '_' and '-', "
+				  "starting with a letter or a digit",
+			       q, k, KIND_NAME_MAX);
+			free(q);
+			return -1;
+		}
+		if (kd->summary && !printable_line(kd->summary)) {
+			char *q = quoted(kd->summary);
+			refuse(r, "invalid descriptor: the summary %s of kind '%s' "
+				  "is not one line of UTF-8", q, kd->name);
+			free(q);
+			return -1;
+		}
+	}
+	if (r->kinds) {
+		/* Described before (by the scanner, now or when the cache
+		 * was filled): the live descriptor must provide the same
+		 * kinds.  They are kept in place, since the registry may
+		 * already point at them. */
+		int same = r->nkinds == n;
+		for (size_t k = 0; same && k < n; k++)
+			same = !strcmp(r->kinds[k].name, p->kinds[k]->name);
+		if (!same) {
+			refuse(r, "changed while nrunner was reading it; run "
+				  "the command again");
+			return -1;
+		}
+		for (size_t k = 0; k < n; k++)
+			r->kinds[k].live = p->kinds[k];
+		return 0;
 	}
 	free(r->name);
 	free(r->version);
-	free_kinds(r);
 	r->name = nr_xstrdup(p->name);
 	r->version = nr_xstrdup(p->version ? p->version : "");
 	r->kinds = nr_xcalloc(n, sizeof *r->kinds);
@@ -311,20 +527,47 @@ static int take_descriptor(nr_plugin_rec *r, const nr_plugin *p)
 	return 0;
 }
 
-/* Opens the file and reads its descriptor.  Does not run init. */
-static int open_plugin(nr_plugin_rec *r)
+/* In the scanner child: says what it is about to do, so that the parent
+ * can name the step a plugin crashed in. */
+static void scan_say(int out, cJSON *o)
+{
+	char *t = cJSON_PrintUnformatted(o);
+	char *line = nr_xasprintf("%s\n", t);
+	(void)nr_write_all(out, line, strlen(line));
+	free(line);
+	free(t);
+	cJSON_Delete(o);
+}
+
+static void scan_phase(int out, size_t i, const char *phase)
+{
+	if (out < 0)
+		return;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "i", (double)i);
+	cJSON_AddStringToObject(o, "phase", phase);
+	scan_say(out, o);
+}
+
+/* Opens the file and reads its descriptor.  Does not run init.  In the
+ * scanner child, out is its pipe and i the record's index.  Returns 0,
+ * -1 if the file is refused for what it is, or -2 if it could not be
+ * loaded, which may change without the file changing (a library
+ * installed, LD_LIBRARY_PATH set). */
+static int open_plugin(nr_plugin_rec *r, int out, size_t i)
 {
 	if (r->desc)
 		return 0;
 	if (!ltdl_ready()) {
 		refuse(r, "libltdl failed to initialise: %s", lt_dlerror());
-		return -1;
+		return -2;
 	}
 	if (has_suffix(r->file, ".so") && !looks_like_elf(r->file)) {
 		refuse(r, "not a shared object (no ELF header); remove it from "
 			  "the plugin directory");
 		return -1;
 	}
+	scan_phase(out, i, "load");
 	lt_dladvise advise;
 	lt_dladvise_init(&advise);
 	lt_dladvise_local(&advise);
@@ -333,7 +576,7 @@ static int open_plugin(nr_plugin_rec *r)
 	if (!h) {
 		refuse(r, "cannot be loaded: %s; check its dependencies with "
 			  "ldd(1)", open_failure(r->file));
-		return -1;
+		return -2;
 	}
 	void *sym = lt_dlsym(h, NR_PLUGIN_ENTRY_SYMBOL);
 	if (!sym) {
@@ -345,6 +588,7 @@ static int open_plugin(nr_plugin_rec *r)
 	}
 	const nr_plugin *(*entry)(void);
 	memcpy(&entry, &sym, sizeof entry);
+	scan_phase(out, i, "entry");
 	const nr_plugin *p = entry();
 	if (!p) {
 		lt_dlclose(h);
@@ -367,11 +611,15 @@ static cJSON *stat_key(const char *file)
 	struct stat st;
 	if (stat(file, &st) < 0)
 		return NULL;
-	char buf[160];
-	snprintf(buf, sizeof buf, "%llu:%llu:%lld:%lld.%09ld",
+	/* The ctime too: cp -p or touch -r can give a new content the old
+	 * size and mtime (even the old inode), but only the kernel sets the
+	 * ctime, and any write or rename moves it. */
+	char buf[200];
+	snprintf(buf, sizeof buf, "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld",
 		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
 		 (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-		 st.st_mtim.tv_nsec);
+		 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec,
+		 st.st_ctim.tv_nsec);
 	return cJSON_CreateString(buf);
 }
 
@@ -381,17 +629,18 @@ static char *json_strdup(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? nr_xstrdup(v->valuestring) : NULL;
 }
 
-static int cache_get(nr_loader *l, nr_plugin_rec *r, const cJSON *key)
+/* Fills the record from what a file declared (a cache entry, or the
+ * scanner's report).  Returns -1 if the entry is malformed. */
+static int entry_get(nr_plugin_rec *r, const cJSON *e)
 {
-	const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(l->cache, "plugins");
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(plugins, r->file);
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "stat");
-	if (!cJSON_IsString(k) || strcmp(k->valuestring, key->valuestring))
-		return -1;
 	const cJSON *abi = cJSON_GetObjectItemCaseSensitive(e, "abi");
 	const cJSON *kinds = cJSON_GetObjectItemCaseSensitive(e, "kinds");
 	if (cJSON_GetArraySize(abi) != 2 || !cJSON_IsArray(kinds))
 		return -1;
+	free_kinds(r);
+	free(r->name);
+	free(r->version);
+	free(r->refused);
 	r->abi_major = (uint32_t)cJSON_GetArrayItem(abi, 0)->valuedouble;
 	r->abi_minor = (uint32_t)cJSON_GetArrayItem(abi, 1)->valuedouble;
 	r->name = json_strdup(e, "name");
@@ -401,6 +650,7 @@ static int cache_get(nr_loader *l, nr_plugin_rec *r, const cJSON *key)
 	r->kinds = nr_xcalloc(r->nkinds, sizeof *r->kinds);
 	size_t i = 0;
 	const cJSON *kd;
+	int bad = 0;
 	cJSON_ArrayForEach(kd, kinds)
 	{
 		nr_kind_info *ki = &r->kinds[i++];
@@ -413,16 +663,31 @@ static int cache_get(nr_loader *l, nr_plugin_rec *r, const cJSON *key)
 		const cJSON *s;
 		cJSON_ArrayForEach(s, cu) if (cJSON_IsString(s))
 			ki->config_used[j++] = nr_xstrdup(s->valuestring);
-		if (!ki->name || !ki->summary)
-			return -1;
+		bad |= !ki->name || !ki->summary || !valid_kind_name(ki->name) ||
+		       !printable_line(ki->summary);
+	}
+	if (bad || (r->name && !printable_line(r->name)) ||
+	    (r->version && !printable_line(r->version))) {
+		free_kinds(r);
+		return -1;
 	}
 	return 0;
 }
 
-static void cache_put(nr_loader *l, const nr_plugin_rec *r, cJSON *key)
+static int cache_get(nr_loader *l, nr_plugin_rec *r, const cJSON *key)
+{
+	const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(l->cache, "plugins");
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(plugins, r->file);
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "stat");
+	if (!cJSON_IsString(k) || strcmp(k->valuestring, key->valuestring))
+		return -1;
+	return entry_get(r, e);
+}
+
+/* What a record declares, as a cache entry without its "stat" key. */
+static cJSON *entry_json(const nr_plugin_rec *r)
 {
 	cJSON *e = cJSON_CreateObject();
-	cJSON_AddItemToObject(e, "stat", key);
 	cJSON *abi = cJSON_AddArrayToObject(e, "abi");
 	cJSON_AddItemToArray(abi, cJSON_CreateNumber(r->abi_major));
 	cJSON_AddItemToArray(abi, cJSON_CreateNumber(r->abi_minor));
@@ -443,39 +708,220 @@ static void cache_put(nr_loader *l, const nr_plugin_rec *r, cJSON *key)
 			cJSON_AddItemToArray(cu, cJSON_CreateString(*c));
 		cJSON_AddItemToArray(kinds, kd);
 	}
+	return e;
+}
+
+static void cache_put(nr_loader *l, const char *file, cJSON *e, cJSON *key)
+{
+	cJSON_AddItemToObject(e, "stat", key);
 	cJSON *plugins = cJSON_GetObjectItemCaseSensitive(l->cache, "plugins");
-	cJSON_DeleteItemFromObjectCaseSensitive(plugins, r->file);
-	cJSON_AddItemToObject(plugins, r->file, e);
+	cJSON_DeleteItemFromObjectCaseSensitive(plugins, file);
+	cJSON_AddItemToObject(plugins, file, e);
 	l->cache_dirty = 1;
+}
+
+static void cache_forget(nr_loader *l, const char *file)
+{
+	cJSON *plugins = cJSON_GetObjectItemCaseSensitive(l->cache, "plugins");
+	cJSON_DeleteItemFromObjectCaseSensitive(plugins, file);
+	l->cache_dirty = 1;
+}
+
+/* --- the scanner ------------------------------------------------------ *
+ * Loading a plugin runs its code: constructors, the entry function, init.
+ * That code runs first in a helper child (core/helper.h), never first in
+ * nrunner: a plugin that crashes, aborts, exits or hangs there costs a
+ * refused entry, which the cache remembers until the file changes.  One
+ * child describes every file the cache does not know, in order, and
+ * announces each step; if it dies, the step it announced last names the
+ * culprit, and a new child goes on with the files after it.  With a warm
+ * cache no child is needed. */
+
+typedef struct scan_batch {
+	nr_loader *l;
+	const size_t *todo; /* record indices */
+	size_t n;
+} scan_batch;
+
+static int scan_child(void *arg, int out)
+{
+	scan_batch *b = arg;
+	/* A plugin that crashes here leaves no core file behind. */
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	for (size_t k = 0; k < b->n; k++) {
+		size_t i = b->todo[k];
+		nr_plugin_rec *r = &b->l->recs[i];
+		int rc = open_plugin(r, out, i), ok = rc == 0;
+		char *init_err = NULL;
+		if (ok && r->desc->init) {
+			/* Only to see that it returns: an init that fails
+			 * today may succeed tomorrow, so the real one runs
+			 * where the kinds run. */
+			char err[512] = "";
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddNumberToObject(o, "i", (double)i);
+			cJSON_AddStringToObject(o, "phase", "init");
+			/* The kinds, so that a crash can be told to who asks
+			 * for one of them. */
+			cJSON_AddItemToObject(o, "entry", entry_json(r));
+			scan_say(out, o);
+			if (r->desc->init(b->l->host, err, sizeof err) != 0)
+				init_err = nr_xstrdup(err[0] ? err
+						      : "(the plugin gave no reason)");
+		}
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "i", (double)i);
+		if (init_err)
+			cJSON_AddStringToObject(o, "init_error", init_err);
+		free(init_err);
+		/* Only what the file itself declares is cached. */
+		cJSON_AddBoolToObject(o, "cache", rc != -2);
+		cJSON_AddItemToObject(o, "entry", entry_json(r));
+		scan_say(out, o);
+	}
+	return 0;
+}
+
+static const char *phase_text(const char *phase)
+{
+	if (!strcmp(phase, "load"))
+		return "while being loaded (in a constructor)";
+	if (!strcmp(phase, "entry"))
+		return "in its entry function " NR_PLUGIN_ENTRY_SYMBOL "()";
+	return "in its init()";
+}
+
+/* Runs one child over todo[0..n); returns how many records it settled
+ * (described, or refused for what it did to the child). */
+static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
+			     cJSON **keys)
+{
+	scan_batch b = {l, todo, n};
+	char err[256];
+	nr_helper *h = nr_helper_start(scan_child, &b, 0, err, sizeof err);
+	if (!h) {
+		for (size_t k = 0; k < n; k++)
+			refuse(&l->recs[todo[k]], "cannot be described: %s", err);
+		return n;
+	}
+	/* Each plugin gets SCAN_TIMEOUT_MS: wait until the child says more. */
+	size_t seen = 0, len;
+	long long deadline = nr_monotonic_ms() + SCAN_TIMEOUT_MS;
+	while (!nr_helper_dispatch(h)) {
+		nr_helper_output(h, &len);
+		if (len != seen) {
+			seen = len;
+			deadline = nr_monotonic_ms() + SCAN_TIMEOUT_MS;
+		}
+		long long left = deadline - nr_monotonic_ms();
+		if (left <= 0) {
+			nr_helper_kill(h, SIGKILL);
+			nr_helper_wait(h, -1);
+			break;
+		}
+		struct pollfd fds[2];
+		int nf = nr_helper_pollfds(h, fds);
+		poll(fds, (nfds_t)nf, (int)left);
+	}
+	size_t done = 0;
+	const char *phase = NULL;
+	char *text = nr_xstrdup(nr_helper_output(h, NULL)), *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		cJSON *o = cJSON_Parse(line);
+		const cJSON *i = cJSON_GetObjectItemCaseSensitive(o, "i");
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "entry");
+		const cJSON *ph = cJSON_GetObjectItemCaseSensitive(o, "phase");
+		if (!cJSON_IsNumber(i) || done >= n || i->valuedouble != (double)todo[done]) {
+			cJSON_Delete(o);
+			continue; /* not ours: a plugin wrote to the pipe? */
+		}
+		nr_plugin_rec *r = &l->recs[todo[done]];
+		if (cJSON_IsString(ph)) {
+			phase = phase_text(ph->valuestring);
+			if (cJSON_IsObject(e))
+				(void)entry_get(r, e);
+		} else if (cJSON_IsObject(e)) {
+			if (entry_get(r, e) < 0)
+				refuse(r, "cannot be described: the scanner's "
+					  "report was malformed");
+			else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "cache")))
+				cache_put(l, r->file,
+					  cJSON_DetachItemViaPointer(o, (cJSON *)e),
+					  cJSON_Duplicate(keys[todo[done]], 1));
+			l->scanned[todo[done]] = 1;
+			l->init_err[todo[done]] = json_strdup(o, "init_error");
+			done++;
+			phase = NULL;
+		}
+		cJSON_Delete(o);
+	}
+	free(text);
+	if (done < n) {
+		/* The child died on todo[done]. */
+		nr_plugin_rec *r = &l->recs[todo[done]];
+		int st = nr_helper_status(h);
+		const char *how = nr_helper_failure(h);
+		refuse(r, "%s %s%s", how ? how : "exited with status 0",
+		       phase ? phase : "while being described",
+		       WIFEXITED(st) ? "; a plugin must return, never exit "
+				       "the process" : "");
+		/* What the file does to any process that loads it is worth
+		 * remembering; a kill from outside (Ctrl-C, a timeout) is
+		 * not. */
+		int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+		int killed = sig == SIGKILL || sig == SIGINT || sig == SIGTERM ||
+			     sig == SIGHUP;
+		if (phase && !killed) {
+			cache_put(l, r->file, entry_json(r),
+				  cJSON_Duplicate(keys[todo[done]], 1));
+		}
+		done++;
+	}
+	nr_helper_free(h);
+	return done;
+}
+
+/* Describes every record not yet described: from the cache, or by the
+ * scanner. */
+static void describe_all(nr_loader *l)
+{
+	size_t *todo = nr_xcalloc(l->nrecs + 1, sizeof *todo), n = 0;
+	cJSON **keys = nr_xcalloc(l->nrecs + 1, sizeof *keys);
+	int check = trust_checked();
+	for (size_t i = 0; i < l->nrecs; i++) {
+		nr_plugin_rec *r = &l->recs[i];
+		if (l->described[i])
+			continue;
+		l->described[i] = 1;
+		if (r->refused)
+			continue; /* refused by its directory or its name */
+		char *why = check ? untrusted_file(r->file) : NULL;
+		if (why) {
+			r->refused = why;
+			continue;
+		}
+		keys[i] = stat_key(r->file);
+		if (!keys[i])
+			refuse(r, "cannot be read: %s", strerror(errno));
+		else if (cache_get(l, r, keys[i]) < 0)
+			todo[n++] = i;
+	}
+	for (size_t k = 0; k < n;)
+		k += scan_batch_run(l, todo + k, n - k, keys);
+	for (size_t i = 0; i < l->nrecs; i++)
+		cJSON_Delete(keys[i]);
+	free(keys);
+	free(todo);
 }
 
 nr_plugin_rec *nr_loader_describe(nr_loader *l, size_t i)
 {
-	nr_plugin_rec *r = &l->recs[i];
-	if (l->described[i])
-		return r;
-	l->described[i] = 1;
-	cJSON *key = stat_key(r->file);
-	if (!key) {
-		refuse(r, "cannot be read: %s", strerror(errno));
-		return r;
-	}
-	if (cache_get(l, r, key) == 0) {
-		cJSON_Delete(key);
-		return r;
-	}
-	free_kinds(r);
-	free(r->refused);
-	r->refused = NULL;
-	int ok = open_plugin(r) == 0;
-	/* A file that the dynamic linker cannot open today may open
-	 * tomorrow (a library installed, LD_LIBRARY_PATH set): only what
-	 * the file itself declares is cached. */
-	if (ok || r->name)
-		cache_put(l, r, key);
-	else
-		cJSON_Delete(key);
-	return r;
+	/* All at once: a cold cache costs one child, not one per file. */
+	if (!l->described[i])
+		describe_all(l);
+	return &l->recs[i];
 }
 
 int nr_loader_open(nr_loader *l, nr_plugin_rec *r)
@@ -483,27 +929,14 @@ int nr_loader_open(nr_loader *l, nr_plugin_rec *r)
 	nr_loader_describe(l, (size_t)(r - l->recs));
 	if (r->refused)
 		return -1;
-	if (!r->desc) {
-		/* Described from the cache: open it now, and check that the
-		 * live descriptor still provides the kinds the cache said. */
-		size_t n = r->nkinds;
-		char **names = nr_xcalloc(n + 1, sizeof *names);
-		for (size_t k = 0; k < n; k++)
-			names[k] = nr_xstrdup(r->kinds[k].name);
-		int ok = open_plugin(r) == 0;
-		int same = ok && r->nkinds == n;
-		for (size_t k = 0; same && k < n; k++)
-			same = !strcmp(names[k], r->kinds[k].name);
-		for (size_t k = 0; k < n; k++)
-			free(names[k]);
-		free(names);
-		if (!ok)
-			return -1;
-		if (!same) {
-			refuse(r, "changed while nrunner was reading it; run "
-				  "the command again");
-			return -1;
-		}
+	/* Its code ran in the scanner, now or when the cache was filled:
+	 * open it here (take_descriptor checks that it still provides the
+	 * kinds the scanner saw). */
+	if (!r->desc && open_plugin(r, -1, 0) != 0) {
+		/* Replaced between the scan and now, say: the next run
+		 * describes it afresh. */
+		cache_forget(l, r->file);
+		return -1;
 	}
 	if (!r->init_done && r->desc->init) {
 		char err[512] = "";
@@ -514,6 +947,21 @@ int nr_loader_open(nr_loader *l, nr_plugin_rec *r)
 		}
 	}
 	r->init_done = 1;
+	return 0;
+}
+
+int nr_loader_check(nr_loader *l, nr_plugin_rec *r)
+{
+	size_t i = (size_t)(r - l->recs);
+	nr_loader_describe(l, i);
+	if (r->refused)
+		return -1;
+	if (!l->scanned[i] || r->init_done)
+		return nr_loader_open(l, r);
+	if (l->init_err[i]) {
+		refuse(r, "init failed: %s", l->init_err[i]);
+		return -1;
+	}
 	return 0;
 }
 

@@ -3,10 +3,11 @@
  *
  * Opening a plugin maps its libraries too (libcurl, libpq), which costs
  * milliseconds.  So the loader keeps a cache of what each file declares,
- * keyed by the file's identity (device, inode, size, mtime), as
+ * keyed by the file's identity (device, inode, size, mtime, ctime), as
  * GStreamer's registry and GIO's module cache do.  Looking up one kind then
  * opens only the plugin that provides it; a file that changed or is new is
- * opened and described again. */
+ * described again, in a helper child (core/helper.h): see "the scanner"
+ * in loader.c. */
 #ifndef NR_LOADER_H
 #define NR_LOADER_H
 
@@ -51,6 +52,11 @@ nr_plugin_rec *nr_loader_describe(nr_loader *l, size_t i);
 /* Opens the plugin (if not yet) and runs its init; on failure sets
  * rec->refused and returns -1. */
 int nr_loader_open(nr_loader *l, nr_plugin_rec *rec);
+
+/* Whether the plugin can be used (for listings): as nr_loader_open(),
+ * but a plugin that the scanner has just loaded and initialised in its
+ * child is not opened again in this process. */
+int nr_loader_check(nr_loader *l, nr_plugin_rec *rec);
 
 /* Writes the cache back if anything new was learnt; failures are ignored
  * (the cache is only a speed-up). */

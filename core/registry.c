@@ -59,7 +59,7 @@ void nr_registry_load_all(nr_registry *reg)
 	size_t n = nr_loader_count(reg->loader);
 	for (size_t i = 0; i < n; i++) {
 		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
-		if (p->refused || nr_loader_open(reg->loader, p) < 0)
+		if (p->refused || nr_loader_check(reg->loader, p) < 0)
 			continue;
 		for (size_t k = 0; k < p->nkinds; k++) {
 			const nr_kind_info *ki = &p->kinds[k];
@@ -75,6 +75,32 @@ void nr_registry_load_all(nr_registry *reg)
 				     (entry){ki, p, NULL});
 		}
 	}
+}
+
+/* A plugin refused before it could say what it provides (it crashed in
+ * its entry function, or is untrusted) may be the one the user asks for:
+ * when its file is named after the kind, say so with the reason, rather
+ * than only that the kind is unknown. */
+static int refused_unknown(nr_registry *reg, char *err, size_t errlen,
+			   const char *kind)
+{
+	size_t n = nr_loader_count(reg->loader);
+	for (size_t i = 0; i < 2 * n; i++) {
+		const nr_plugin_rec *p = nr_loader_describe(reg->loader, i % n);
+		const char *base = strrchr(p->file, '/');
+		int is_dir = !strcmp(p->file, p->dir);
+		if (!p->refused || p->nkinds ||
+		    (i < n ? !strstr(base ? base : p->file, kind) : !is_dir))
+			continue;
+		/* Second round: a refused directory, whose plugins were
+		 * not even looked at. */
+		snprintf(err, errlen,
+			 "unknown kind '%s', but %s%s, which may provide it, was "
+			 "refused: %s", kind, is_dir ? "the plugin directory " : "",
+			 p->file, p->refused);
+		return 1;
+	}
+	return 0;
 }
 
 const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
@@ -96,8 +122,7 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 				refused = p;
 			continue;
 		}
-		/* After opening, p->kinds was refreshed from the live
-		 * descriptor: look the kind up again. */
+		/* After opening, p->kinds point at the live descriptor. */
 		for (size_t k = 0; k < p->nkinds; k++)
 			if (!strcmp(p->kinds[k].name, kind)) {
 				*plugin = p;
@@ -108,6 +133,8 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 		snprintf(err, errlen,
 			 "kind '%s': its plugin %s was refused: %s", kind,
 			 refused->file, refused->refused);
+	else if (refused_unknown(reg, err, errlen, kind))
+		; /* a refused plugin whose kinds are unknown may have it */
 	else if (!nr_loader_dir_count(reg->loader))
 		snprintf(err, errlen,
 			 "unknown kind '%s': no plugin directory exists; set "
@@ -145,9 +172,8 @@ int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 			if (!opened && nr_loader_open(reg->loader, p) < 0)
 				break;
 			opened = 1;
-			/* Opening refreshed the kinds from the live descriptor
-			 * (freeing the cached ones, name included), after
-			 * checking that they are the kinds the cache had. */
+			/* Opening set the kinds' live entries, after checking
+			 * that they are the kinds the cache had. */
 			const nr_kind *live = k < p->nkinds ? p->kinds[k].live : NULL;
 			if (!live || !live->resolve)
 				continue;
@@ -227,7 +253,8 @@ int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run)
 	int total = 0, failed = 0;
 	for (size_t pi = 0; pi < np; pi++) {
 		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
-		if (p->refused || !has_job_hooks(p) || !p->desc->clean)
+		if (p->refused || nr_loader_open(reg->loader, p) < 0 ||
+		    !has_job_hooks(p) || !p->desc->clean)
 			continue;
 		char e[2048] = "";
 		fflush(stdout);
