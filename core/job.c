@@ -270,7 +270,8 @@ static int start_task(sched *s, nr_job_task *t)
 	nr_task_spec spec = {.runnable = t->runnable,
 			     .kind = t->kind,
 			     .plugin_file = t->plugin->file,
-			     .output_dir = t->dir};
+			     .output_dir = t->dir,
+			     .spawner = job->opts.spawner};
 	t->start = nr_now();
 	t->started_ms = nr_monotonic_ms();
 	t->proc = nr_task_start(&spec, on_message, t, err, sizeof err);

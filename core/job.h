@@ -50,6 +50,7 @@ typedef struct nr_job_opts {
 	const char *shard;        /* "K/N", for the record */
 	unsigned long long seed;  /* shuffle seed, 0: input order */
 	int shuffled;
+	int spawner;              /* nr_spawner: how tasks are isolated */
 	/* Sees every message of every task, after the task's log (run -s
 	 * sends them on to status servers); may be NULL. */
 	void (*observe)(void *ctx, const nr_job_task *t, cJSON *msg);

@@ -12,6 +12,7 @@
 #include "shard.h"
 #include "statusserver.h"
 #include "signals.h"
+#include "spawner.h"
 #include "status.h"
 #include "task.h"
 #include "util.h"
@@ -167,6 +168,10 @@ static const char usage_run[] =
 	"  -s, --status-uri URI    also send every task's messages to this\n"
 	"                          status server: HOST:PORT or a Unix socket\n"
 	"                          (repeatable; see nrunner status-server)\n"
+	"      --spawner S         how tasks are isolated: process (a process\n"
+	"                          group; default), namespace (PID and mount\n"
+	"                          namespaces, private /tmp and /dev/shm), or\n"
+	"                          namespace:net (also a network of its own)\n"
 	"      --results-dir DIR   where job results go (default\n"
 	"                          ./nrunner-results)\n"
 	"      --report-junit FILE also write the JUnit XML report to FILE\n"
@@ -781,7 +786,7 @@ static int cmd_run(int argc, char **argv)
 	const char *cmd = "run";
 	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
 	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP,
-	       O_BALANCE };
+	       O_BALANCE, O_SPAWNER };
 	static const struct option longopts[] = {
 		{"jobs", required_argument, NULL, 'j'},
 		{"serial", no_argument, NULL, O_SERIAL},
@@ -795,6 +800,7 @@ static int cmd_run(int argc, char **argv)
 		{"shard", required_argument, NULL, O_SHARD},
 		{"balance", required_argument, NULL, O_BALANCE},
 		{"status-uri", required_argument, NULL, 's'},
+		{"spawner", required_argument, NULL, O_SPAWNER},
 		{"list", no_argument, NULL, O_LIST},
 		{"results-dir", required_argument, NULL, O_RESULTS},
 		{"report-junit", required_argument, NULL, O_JUNIT},
@@ -811,7 +817,7 @@ static int cmd_run(int argc, char **argv)
 	const char **tags = nr_xcalloc((size_t)argc, sizeof *tags);
 	const char **uris = nr_xcalloc((size_t)argc, sizeof *uris);
 	size_t nf = 0, nt = 0, nuris = 0;
-	const char *shard_arg = NULL, *balance = NULL;
+	const char *shard_arg = NULL, *balance = NULL, *spawner = NULL;
 	nr_shard shard = {0};
 	int list_only = 0, quiet = 0, rc = -1, c;
 	const char *junit = NULL, *tap = NULL;
@@ -855,6 +861,7 @@ static int cmd_run(int argc, char **argv)
 		case 's': uris[nuris++] = optarg; break;
 		case O_SHARD: shard_arg = optarg; break;
 		case O_BALANCE: balance = optarg; break;
+		case O_SPAWNER: spawner = optarg; break;
 		case O_LIST: list_only = 1; break;
 		case O_RESULTS: opts.results_base = optarg; break;
 		case O_JUNIT: junit = optarg; break;
@@ -873,6 +880,14 @@ static int cmd_run(int argc, char **argv)
 		rc = usage_error(cmd, "--balance needs --shard");
 	if (rc < 0 && shard.n)
 		opts.shard = shard.label;
+	if (rc < 0 && spawner) {
+		nr_spawner sp = NR_SPAWN_PROCESS;
+		if (nr_spawner_parse(spawner, &sp, err, sizeof err) < 0)
+			rc = usage_error(cmd, "%s", err);
+		else if (!list_only && nr_spawner_check(sp, err, sizeof err) < 0)
+			rc = (nr_error("%s", err), NR_EXIT_JOB_ERROR);
+		opts.spawner = (int)sp;
+	}
 	if (rc >= 0) {
 		free(filters);
 		free(tags);

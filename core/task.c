@@ -2,6 +2,7 @@
 
 #include "task.h"
 #include "host.h"
+#include "spawner.h"
 #include "signals.h"
 #include "util.h"
 
@@ -100,6 +101,10 @@ static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
 	if (err_w > STDERR_FILENO && err_w != out_w)
 		close(err_w);
 
+	const char *what = NULL;
+	if (nr_spawner_enter(spec->spawner, spec, &what) < 0)
+		child_fail(what);
+
 	nr_task t = {.runnable = spec->runnable,
 		     .output_dir = spec->output_dir,
 		     .msg_fd = msg_w};
@@ -191,7 +196,9 @@ static void handle_output(nr_task_proc *p, int i, const char *data, size_t n,
 static void track_group(nr_task_proc *p, const cJSON *m)
 {
 	const cJSON *g = cJSON_GetObjectItemCaseSensitive(m, "pgid");
-	if (!cJSON_IsNumber(g) || g->valuedouble <= 1)
+	/* In a PID namespace the number is the namespace's, not ours, and
+	 * the group dies with the namespace anyway. */
+	if (!cJSON_IsNumber(g) || g->valuedouble <= 1 || p->spec.spawner)
 		return;
 	long pgid = (long)g->valuedouble;
 	for (size_t i = 0; i < p->ngroups; i++)

@@ -22,6 +22,7 @@ typedef struct nr_task_spec {
 	const nr_kind *kind;
 	const char *plugin_file; /* named when the runner crashes */
 	const char *output_dir;  /* NULL: output becomes messages */
+	int spawner;             /* nr_spawner (spawner.h); 0: a process group */
 } nr_task_spec;
 
 /* Called for every message, in order; the callee borrows msg. */
