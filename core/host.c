@@ -249,6 +249,52 @@ static void h_process_group(nr_task *t, long pgid, int alive)
 	nr_task_send(t, m);
 }
 
+/* --- the job's data (ABI 1.4) ----------------------------------------- */
+
+static cJSON *job_data;  /* an object of strings */
+static int job_data_open; /* inside a job_begin */
+
+int nr_job_data_key_ok(const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+	if (n < 1 || n > NR_JOB_DATA_KEYMAX)
+		return 0;
+	for (const char *p = key; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+void nr_job_data_writable(int on) { job_data_open = on; }
+
+const cJSON *nr_job_data(void) { return job_data; }
+
+void nr_job_data_replace(cJSON *data)
+{
+	cJSON_Delete(job_data);
+	job_data = data;
+}
+
+static int h_job_set(const char *key, const char *value)
+{
+	if (!job_data_open || !nr_job_data_key_ok(key))
+		return -1;
+	if (!job_data)
+		job_data = cJSON_CreateObject();
+	cJSON_DeleteItemFromObjectCaseSensitive(job_data, key);
+	if (value)
+		cJSON_AddStringToObject(job_data, key, value);
+	return 0;
+}
+
+static const char *h_job_get(nr_task *t, const char *key)
+{
+	(void)t; /* a task is a fork of the process that holds the data */
+	const cJSON *v = key ? cJSON_GetObjectItemCaseSensitive(job_data, key) : NULL;
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 const nr_host nr_host_table = {
 	.abi_major = NR_ABI_MAJOR,
 	.abi_minor = NR_ABI_MINOR,
@@ -284,4 +330,6 @@ const nr_host nr_host_table = {
 	.resolve_add_json = nr_resolver_add_json,
 	.resolve_error = nr_resolver_error,
 	.process_group = h_process_group,
+	.job_set = h_job_set,
+	.job_get = h_job_get,
 };

@@ -28,4 +28,14 @@ extern volatile sig_atomic_t nr_task_interrupted;
  * and takes ownership of it. */
 int nr_task_send(nr_task *t, cJSON *msg);
 
+/* The job's data (ABI 1.4): what job_begin stored with host->job_set,
+ * which host->job_get reads, in the tasks too (they are forks). */
+#define NR_JOB_DATA_KEYMAX 128
+int nr_job_data_key_ok(const char *key);
+/* host->job_set works only while this is on (around each job_begin). */
+void nr_job_data_writable(int on);
+const cJSON *nr_job_data(void);
+/* Takes ownership of data (NULL: the job has none). */
+void nr_job_data_replace(cJSON *data);
+
 #endif

@@ -216,8 +216,10 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 				cJSON_AddItemToArray(mine, nr_runnable_to_json(items[i]));
 		if (cJSON_GetArraySize(mine) > 0) {
 			char e[2048] = "";
+			nr_job_data_writable(1);
 			rc = p->desc->job_begin(&nr_host_table, (const nr_value *)mine,
 						e, sizeof e);
+			nr_job_data_writable(0);
 			if (rc == 0) {
 				reg->begun = nr_xrealloc(reg->begun, (reg->nbegun + 1) *
 								     sizeof *reg->begun);
@@ -244,6 +246,7 @@ void nr_registry_job_end(nr_registry *reg)
 		if (p->desc->job_end)
 			p->desc->job_end(&nr_host_table);
 	}
+	nr_job_data_replace(NULL);
 }
 
 int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run)

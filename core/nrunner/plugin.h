@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define NR_ABI_MAJOR 1
-#define NR_ABI_MINOR 3
+#define NR_ABI_MINOR 4
 
 /* ABI history:
  *   1.0  entry symbol, descriptor, host table, kinds with run().
@@ -37,7 +37,13 @@ extern "C" {
  *        down after, and clean up what a crashed job left behind.
  *   1.3  host->process_group: a kind that starts a process in a group of
  *        its own (an app server) tells the core, which kills that group
- *        too when the task ends, however it ends. */
+ *        too when the task ends, however it ends.
+ *   1.4  host->job_set and host->job_get: the job's data.  What a
+ *        job_begin sets up for the tasks (a server's address, a socket's
+ *        name, the job's token) is data the core keeps for the job and
+ *        hands to every task's run() and to job_end; it never travels
+ *        through environment variables, which every task (and everything
+ *        a task starts) would inherit. */
 
 /* The entry symbol's name, for the core's lookup and libtool's
  * -export-symbols-regex. */
@@ -155,6 +161,20 @@ typedef struct nr_host {
 	 * ends, by itself, by a timeout or by a crash, the core kills every
 	 * group still owned. */
 	void (*process_group)(nr_task *t, long pgid, int alive);
+
+	/* --- the job's data (ABI 1.4) ----------------------------------- *
+	 * Text values under keys of 1 to 128 bytes of [A-Za-z0-9._-], by
+	 * convention prefixed with the plugin's name ("pg.conninfo").  One
+	 * set per job, shared by all its plugins: a plugin's job_begin sees
+	 * what the plugins begun before it stored. */
+	/* In job_begin only: stores `value` (NULL: removes the key), which
+	 * the job then hands to every task's run(), to later job_begin calls
+	 * and to job_end.  Returns -1 outside job_begin, or for a bad key. */
+	int (*job_set)(const char *key, const char *value);
+	/* The value stored under `key`, or NULL.  In run(), pass the task;
+	 * in job_begin, job_end and clean, pass NULL.  Valid until run() or
+	 * the hook returns. */
+	const char *(*job_get)(nr_task *t, const char *key);
 } nr_host;
 
 /* Runs one runnable of this kind.  The task's stdin is /dev/null and its
@@ -212,7 +232,8 @@ typedef struct nr_plugin {
 	int (*job_begin)(const nr_host *host, const nr_value *runnables,
 			 char *err, size_t errlen);
 	/* job_end: called once every task has ended, also after a Ctrl-C,
-	 * when job_begin succeeded. */
+	 * when job_begin succeeded; host->job_get(NULL, key) reads the
+	 * job's data. */
 	void (*job_end)(const nr_host *host);
 	/* clean: `nrunner clean`.  Removes what jobs left behind (with
 	 * dry_run, only lists it), printing one line per thing on stdout.

@@ -2,6 +2,8 @@
 
 #include "util.h"
 
+#include <nrunner/plugin.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,4 +87,23 @@ int nr_abstract_connect(const char *name)
 		return -1;
 	}
 	return s;
+}
+
+static const nr_host *jd_host;
+static nr_task *jd_task;
+
+void nr_jd_use(const nr_host *h, nr_task *t)
+{
+	jd_host = h;
+	jd_task = t;
+}
+
+const char *nr_jd_get(const char *key)
+{
+	return jd_host ? jd_host->job_get(jd_task, key) : NULL;
+}
+
+int nr_jd_set(const char *key, const char *value)
+{
+	return jd_host ? jd_host->job_set(key, value) : -1;
 }

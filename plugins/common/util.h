@@ -32,4 +32,15 @@ unsigned nr_abstract_addr(struct sockaddr_un *un, const char *name);
  * (EPERM: another user's).  Async-signal-safe, for a forked child. */
 int nr_abstract_connect(const char *name);
 
+/* The job's data (ABI 1.4, host->job_set and job_get), for code far
+ * from the hook or run() that holds the host: nr_jd_use() at their entry
+ * says where to read (the task; NULL in a job hook) and write. */
+struct nr_host;
+struct nr_task;
+void nr_jd_use(const struct nr_host *h, struct nr_task *t);
+/* NULL when there is no such key, or before nr_jd_use(). */
+const char *nr_jd_get(const char *key);
+/* -1 outside job_begin (see host->job_set). */
+int nr_jd_set(const char *key, const char *value);
+
 #endif

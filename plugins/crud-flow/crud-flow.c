@@ -784,7 +784,6 @@ static const nr_plugin plugin = {
 	.init = crud_flow_init,
 	.job_begin = env_job_begin,
 	.job_end = env_job_end,
-	.clean = nr_pg_clean,
 };
 
 const nr_plugin *nr_plugin_entry(void)

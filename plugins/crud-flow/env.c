@@ -373,15 +373,34 @@ static int free_port(int *claim)
 }
 
 
-static long spawn_app(const env_spec *e, cJSON *vars, const char *log, char *err,
-		      size_t errlen)
+/* The app's environment: environment.app.env, and, when its database is
+ * on the job's private server, libpq's PGHOST, PGPORT and PGUSER for it
+ * (unless app.env sets them): the server is the job's, named in no
+ * variable of nrunner's own environment. */
+static cJSON *app_env(const env_spec *e, int private_pg)
+{
+	cJSON *env = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(e->app, "env"), 1);
+	if (!env)
+		env = cJSON_CreateObject();
+	static const char *const pg[][2] = {{"PGHOST", "{{db.host}}"},
+					    {"PGPORT", "{{db.port}}"},
+					    {"PGUSER", "{{db.user}}"}};
+	for (size_t i = 0; private_pg && i < sizeof pg / sizeof *pg; i++)
+		if (!cJSON_GetObjectItemCaseSensitive(env, pg[i][0]))
+			cJSON_AddStringToObject(env, pg[i][0], pg[i][1]);
+	return env;
+}
+
+static long spawn_app(const env_spec *e, cJSON *vars, int private_pg, const char *log,
+		      char *err, size_t errlen)
 {
 	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
 	char *dir = rel(e->dir, cJSON_IsString(cwd) ? cwd->valuestring : ".");
 	app_cmd c;
-	int rc = app_cmd_build(cJSON_GetObjectItemCaseSensitive(e->app, "command"),
-			       cJSON_GetObjectItemCaseSensitive(e->app, "env"), vars, dir, NULL,
-			       &c, err, errlen);
+	cJSON *env = app_env(e, private_pg);
+	int rc = app_cmd_build(cJSON_GetObjectItemCaseSensitive(e->app, "command"), env, vars,
+			       dir, NULL, &c, err, errlen);
+	cJSON_Delete(env);
 	free(dir);
 	if (rc < 0)
 		return -1;
@@ -480,6 +499,7 @@ static void stop_app(const nr_host *h, nr_task *t, long pid)
 int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_name,
 	   env_run *r, char *err, size_t errlen)
 {
+	nr_jd_use(h, t);
 	memset(r, 0, sizeof *r);
 	r->app_pid = -1;
 	r->port_claim = -1;
@@ -528,6 +548,8 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 	cJSON_AddStringToObject(vars, "db.port", db->port);
 	cJSON_AddStringToObject(vars, "db.user", db->user);
 	cJSON_AddStringToObject(vars, "db.url", db->url);
+	int private_pg = !(box->o.dsn && *box->o.dsn) && !nr_pg_server_named() &&
+			 nr_jd_get(NR_PG_KEY_PRIVATE);
 	int rc = -1;
 	for (int attempt = 1; attempt <= PORT_TRIES; attempt++) {
 		if (r->port_claim >= 0)
@@ -539,7 +561,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		cJSON_DeleteItemFromObjectCaseSensitive(vars, "port");
 		cJSON_AddStringToObject(vars, "port", ps);
 		snprintf(r->base_url, sizeof r->base_url, "http://127.0.0.1:%d", r->port);
-		r->app_pid = spawn_app(e, vars, r->log_path, err, errlen);
+		r->app_pid = spawn_app(e, vars, private_pg, r->log_path, err, errlen);
 		if (r->app_pid < 0)
 			break;
 		r->app_pid_seen = r->app_pid;
@@ -623,6 +645,7 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 
 int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t errlen)
 {
+	nr_jd_use(h, NULL);
 	size_t n = h->size(runnables);
 	env_spec *specs = calloc(n + 1, sizeof *specs);
 	char **names = calloc(n + 1, sizeof *names);
@@ -692,6 +715,7 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 
 void env_job_end(const nr_host *h)
 {
+	nr_jd_use(h, NULL);
 	preload_end();
 	nr_pg_job_end(h);
 }

@@ -29,8 +29,9 @@ typedef struct preloader {
 
 static preloader *started;
 
-/* The variable naming e's preloader: a hash of what makes it one (the
- * environment file's directory, the app's directory and both commands). */
+/* The key of the job's data naming e's preloader's socket: a hash of what
+ * makes it one (the environment file's directory, the app's directory and
+ * both commands). */
 static void var_name(const env_spec *e, char *out, size_t len)
 {
 	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
@@ -39,7 +40,7 @@ static void var_name(const env_spec *e, char *out, size_t len)
 	h = nr_fnv1a(h, cJSON_IsString(cwd) ? cwd->valuestring : ".");
 	h = nr_fnv1a(h, app);
 	free(app);
-	snprintf(out, len, "NRUNNER_PRELOAD_%016llx", h);
+	snprintf(out, len, "crud-flow.preload.%016llx", h);
 }
 
 const char *preload_socket(const env_spec *e)
@@ -48,7 +49,7 @@ const char *preload_socket(const env_spec *e)
 		return NULL;
 	char var[64];
 	var_name(e, var, sizeof var);
-	const char *v = getenv(var);
+	const char *v = nr_jd_get(var);
 	return v && *v ? v : NULL;
 }
 
@@ -133,7 +134,9 @@ int preload_begin(const env_spec *e, char *err, size_t errlen)
 	p->source = strdup(e->source);
 	p->next = started;
 	started = p;
-	setenv(p->var, p->name, 1);
+	if (nr_jd_set(p->var, p->name) < 0)
+		return nr_fail(err, errlen, "cannot give the app's preloader to the flows "
+			       "(the job's data takes it only in job_begin)");
 	return 0;
 }
 
@@ -194,7 +197,6 @@ void preload_end(void)
 		app_stop(p->pid, STOP_GRACE_MS);
 		while (waitpid((pid_t)p->pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		unsetenv(p->var);
 		if (p->log >= 0)
 			close(p->log);
 		free(p->source);

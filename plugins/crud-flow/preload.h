@@ -1,8 +1,8 @@
 /* The app's preloader (nrunner-flow(5), "Preload"): a process started once
  * per job that has imported the app already, and forks one app per flow
  * on request.  job_begin starts one per distinct environment that has
- * app.preload, and publishes its socket to the tasks in an environment
- * variable; job_end stops them all. */
+ * app.preload, and gives its socket's name to the tasks in the job's data
+ * (crud-flow.preload.<hash>); job_end stops them all. */
 #ifndef NR_FLOW_PRELOAD_H
 #define NR_FLOW_PRELOAD_H
 

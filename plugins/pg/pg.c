@@ -101,6 +101,8 @@ PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
 	 * database we want replaces whatever database it names. */
 	const char *keys[5], *vals[5];
 	int n = 0;
+	if (!dsn || !*dsn)
+		dsn = nr_jd_get(NR_PG_KEY_CONNINFO); /* the private server */
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	if (dsn && *dsn)
 		keys[n] = "dbname", vals[n++] = dsn;
@@ -232,6 +234,18 @@ static char *ident(PGconn *c, const char *name)
 	return PQescapeIdentifier(c, name, strlen(name));
 }
 
+const char *nr_pg_strategy_sql(PGconn *c, const char *strategy)
+{
+	if (!strategy || PQserverVersion(c) < 150000)
+		return NULL;
+	/* A keyword from our own list, never the text we were given. */
+	static const char *const known[] = {"FILE_COPY", "WAL_LOG", NULL};
+	for (const char *const *k = known; *k; k++)
+		if (!strcmp(strategy, *k))
+			return *k;
+	return NULL;
+}
+
 int nr_pg_create_db(PGconn *admin, const char *name, const char *tpl,
 		    const char *strategy, char *err, size_t errlen)
 {
@@ -243,10 +257,10 @@ int nr_pg_create_db(PGconn *admin, const char *name, const char *tpl,
 			    PQerrorMessage(admin));
 	}
 	char sql[512], what[256];
-	int strategy_ok = strategy && *strategy && PQserverVersion(admin) >= 150000;
+	const char *strat = nr_pg_strategy_sql(admin, strategy);
 	snprintf(sql, sizeof sql, "CREATE DATABASE %s%s%s%s%s", qn,
 		 qt ? " TEMPLATE " : "", qt ? qt : "",
-		 strategy_ok ? " STRATEGY " : "", strategy_ok ? strategy : "");
+		 strat ? " STRATEGY " : "", strat ? strat : "");
 	snprintf(what, sizeof what, "creating database %s%s%s", name,
 		 tpl ? " from template " : "", tpl ? tpl : "");
 	int rc = nr_pg_exec(admin, sql, what, err, errlen);
@@ -461,6 +475,8 @@ char *nr_pg_url(PGconn *c, const char *dbname)
 static void ci_value(char *out, size_t len, const char *key, const char *v)
 {
 	size_t o = strlen(out);
+	if (!v)
+		v = "";
 	o += (size_t)snprintf(out + o, len - o, "%s%s='", o ? " " : "", key);
 	for (; *v && o + 3 < len; v++) {
 		if (*v == '\'' || *v == '\\')
@@ -471,14 +487,21 @@ static void ci_value(char *out, size_t len, const char *key, const char *v)
 	out[o] = '\0';
 }
 
-char *nr_pg_conninfo(PGconn *c, const char *dbname)
+char *nr_pg_conninfo_of(const char *host, const char *port, const char *user,
+			const char *dbname)
 {
 	char buf[2048] = "";
-	ci_value(buf, sizeof buf, "host", PQhost(c));
-	ci_value(buf, sizeof buf, "port", PQport(c));
-	ci_value(buf, sizeof buf, "user", PQuser(c));
-	ci_value(buf, sizeof buf, "dbname", dbname);
+	ci_value(buf, sizeof buf, "host", host);
+	ci_value(buf, sizeof buf, "port", port);
+	ci_value(buf, sizeof buf, "user", user);
+	if (dbname)
+		ci_value(buf, sizeof buf, "dbname", dbname);
 	return xstrdup(buf);
+}
+
+char *nr_pg_conninfo(PGconn *c, const char *dbname)
+{
+	return nr_pg_conninfo_of(PQhost(c), PQport(c), PQuser(c), dbname);
 }
 
 int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,

@@ -13,8 +13,20 @@
 
 #define NR_PG_NAMEMAX 63 /* PostgreSQL's identifier limit, in bytes */
 
+/* The job's data (ABI 1.4) that the provisioning code keeps, whichever
+ * plugin's job_begin set it up (the pg plugin's or crud-flow's):
+ *   pg.token          the job's token, in every database name it makes;
+ *   pg.private        the private server's directory, when it runs;
+ *   pg.conninfo       how to reach it (nrunner's own connections);
+ *   pg.built.<tpl>    the template job_begin built, and its build time;
+ *   pg.pool.<key>     the abstract socket of a pool of ready clones. */
+#define NR_PG_KEY_TOKEN "pg.token"
+#define NR_PG_KEY_PRIVATE "pg.private"
+#define NR_PG_KEY_CONNINFO "pg.conninfo"
+
 /* Connects to database `dbname` (NULL: "postgres") of the server named by
- * `dsn` (a conninfo string or URI; NULL or "": libpq's PG* environment). */
+ * `dsn` (a conninfo string or URI; NULL or "": the job's private server
+ * when it runs, else libpq's PG* environment). */
 PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
 		      size_t errlen);
 
@@ -32,6 +44,9 @@ int nr_pg_exec(PGconn *c, const char *sql, const char *what, char *err,
 /* CREATE DATABASE name [TEMPLATE tpl [STRATEGY strategy]]. */
 int nr_pg_create_db(PGconn *admin, const char *name, const char *tpl,
 		    const char *strategy, char *err, size_t errlen);
+/* The STRATEGY keyword for CREATE DATABASE (PostgreSQL 15+): one of our
+ * own constants matching `strategy`, or NULL (none, or unknown). */
+const char *nr_pg_strategy_sql(PGconn *c, const char *strategy);
 /* DROP DATABASE IF EXISTS name WITH (FORCE). */
 int nr_pg_drop_db(PGconn *admin, const char *name, char *err, size_t errlen);
 
@@ -57,6 +72,9 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 /* "host=... port=... user=... dbname=..." for an app to connect with, and
  * a postgresql:// URL; both malloc'ed. */
 char *nr_pg_conninfo(PGconn *c, const char *dbname);
+/* The same from its parts (dbname NULL: none), each value quoted. */
+char *nr_pg_conninfo_of(const char *host, const char *port, const char *user,
+			const char *dbname);
 char *nr_pg_url(PGconn *c, const char *dbname);
 
 /* --- what a runnable asks for ------------------------------------------ */
@@ -110,11 +128,12 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
 /* --- the private server ------------------------------------------------ */
 
 /* When no server is named (no dsn, no PGHOST, PGHOSTADDR, PGPORT,
- * PGSERVICE or PGDATABASE in the environment), starts a throwaway cluster: initdb in a temporary
- * directory, a Unix socket there, no TCP, durability off, run as an
- * unprivileged user when nrunner runs as root.  Exports PGHOST, PGPORT
- * and PGUSER so that tasks find it.  Returns 0 also when nothing was
- * needed. */
+ * PGSERVICE or PGDATABASE in the environment) and the job has none yet,
+ * starts a throwaway cluster: initdb in a temporary directory, a Unix
+ * socket there, no TCP, durability off, run as an unprivileged user when
+ * nrunner runs as root.  In job_begin: it tells the tasks through the
+ * job's data (pg.private, pg.conninfo), never the environment.  Returns 0
+ * also when nothing was needed. */
 int nr_pg_private_start(char *err, size_t errlen);
 /* Stops it (if this process started it) and removes its directory. */
 void nr_pg_private_stop(void);

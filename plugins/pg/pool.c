@@ -24,13 +24,11 @@
 #define POOL_SIZE 2
 #define FIRST_FILL_MS 2000
 #define TAKE_TIMEOUT_MS 1000
-#define OWNER_VAR "NRUNNER_PG_POOL_OWNER"
 
 typedef struct filler {
 	pid_t pid;
 	char *dsn;
 	char appname[64];
-	char var[64];
 	struct filler *next;
 } filler;
 
@@ -38,7 +36,7 @@ static filler *fillers;
 
 /* The key of the options' template: what makes it (without reading the
  * schema or asking the server, which is what the pool saves).  It names
- * the variable that tells the tasks the pool, and the pool's clones. */
+ * the job's data that tells the tasks the pool, and the pool's clones. */
 static unsigned long long pool_key(const nr_pg_opts *o)
 {
 	unsigned long long h = NR_FNV1A_INIT;
@@ -56,9 +54,9 @@ static unsigned long long pool_key(const nr_pg_opts *o)
 	return h;
 }
 
-static void pool_var(unsigned long long key, char *out, size_t len)
+static void pool_data_key(unsigned long long key, char *out, size_t len)
 {
-	snprintf(out, len, "NRUNNER_PG_POOL_%016llx", key);
+	snprintf(out, len, "pg.pool.%016llx", key);
 }
 
 static void sleep_ms(long ms)
@@ -107,9 +105,9 @@ static int start_clone(PGconn *c, const char *tpl, const char *name, const char 
 	char *qn = PQescapeIdentifier(c, name, strlen(name));
 	char *qt = PQescapeIdentifier(c, tpl, strlen(tpl));
 	char sql[512];
-	int strat = strategy && *strategy && PQserverVersion(c) >= 150000;
+	const char *strat = nr_pg_strategy_sql(c, strategy);
 	snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s%s%s", qn ? qn : "", qt ? qt : "",
-		 strat ? " STRATEGY " : "", strat ? strategy : "");
+		 strat ? " STRATEGY " : "", strat ? strat : "");
 	PQfreemem(qn);
 	PQfreemem(qt);
 	return qn && qt && PQsendQuery(c, sql) == 1 ? 0 : -1;
@@ -128,12 +126,17 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 	PGconn *c = nr_pg_connect(o->dsn, NULL, err, sizeof err);
 	if (!c)
 		_exit(1);
-	char sql[128];
-	snprintf(sql, sizeof sql, "SET application_name = '%s'", appname);
+	/* Named, so that job_end can end the session.  A parameter, as any
+	 * text that reaches SQL. */
+	const char *vals[1] = {appname};
+	PGresult *named = PQexecParams(c, "SELECT set_config('application_name', $1, false)",
+				       1, NULL, vals, NULL, NULL, 0);
+	int ok = PQresultStatus(named) == PGRES_TUPLES_OK;
+	PQclear(named);
+	if (!ok)
+		_exit(1);
 	/* Blocking mode: PQsendQuery sends the whole statement, then the
 	 * answer is read as it comes. */
-	if (nr_pg_exec(c, sql, "naming the session", err, sizeof err) < 0)
-		_exit(1);
 	ready *head = NULL, **tail = &head;
 	int nready = 0, busy = 0, failures = 0;
 	long backoff = 50;
@@ -215,25 +218,6 @@ static int seen_once(const char *var)
 	return 0;
 }
 
-void nr_pg_pool_forget(void)
-{
-	/* A nested nrunner (a task's) does not take its parent job's clones;
-	 * the pools of this process, another plugin's included, stay. */
-	const char *owner = getenv(OWNER_VAR);
-	if (!owner || atol(owner) == (long)getpid())
-		return;
-	extern char **environ;
-	for (size_t i = 0; environ[i];) {
-		if (!strncmp(environ[i], "NRUNNER_PG_POOL_", 16)) {
-			char name[64];
-			snprintf(name, sizeof name, "%.*s", (int)strcspn(environ[i], "="), environ[i]);
-			unsetenv(name);
-			continue;
-		}
-		i++;
-	}
-}
-
 void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 {
 	const char *off = getenv("NRUNNER_PG_POOL");
@@ -241,8 +225,8 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 		return;
 	unsigned long long key = pool_key(o);
 	char var[64];
-	pool_var(key, var, sizeof var);
-	if (getenv(var))
+	pool_data_key(key, var, sizeof var);
+	if (nr_jd_get(var))
 		return;
 	/* A job of one task would only pay for clones it does not use: the
 	 * pool starts when a second runnable needs the same template. */
@@ -269,7 +253,6 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	}
 	filler *f = calloc(1, sizeof *f);
 	snprintf(f->appname, sizeof f->appname, "nrunner-pool-%s-%08x", token, h);
-	snprintf(f->var, sizeof f->var, "%s", var);
 	f->dsn = o->dsn ? strdup(o->dsn) : NULL;
 	pid_t parent = getpid();
 	f->pid = fork();
@@ -283,10 +266,7 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	}
 	f->next = fillers;
 	fillers = f;
-	setenv(var, sock, 1);
-	char pid[32];
-	snprintf(pid, sizeof pid, "%ld", (long)getpid());
-	setenv(OWNER_VAR, pid, 1);
+	nr_jd_set(var, sock);
 	/* The first clones, for the first tasks: part of the job's set-up. */
 	char err[512];
 	PGconn *c = nr_pg_connect(o->dsn, NULL, err, sizeof err);
@@ -309,7 +289,7 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 		if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
 			/* It could not work (no connection, say): no pool. */
 			f->pid = -1;
-			unsetenv(var);
+			nr_jd_set(var, NULL);
 			break;
 		}
 		sleep_ms(5);
@@ -320,8 +300,8 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
 {
 	char var[64];
-	pool_var(pool_key(o), var, sizeof var);
-	const char *sock = getenv(var);
+	pool_data_key(pool_key(o), var, sizeof var);
+	const char *sock = nr_jd_get(var);
 	if (!sock || !*sock)
 		return 0;
 	/* Only our own filler: abstract names are open to every user. */
@@ -390,7 +370,6 @@ void nr_pg_pool_stop(void)
 			sleep_ms(10);
 		}
 		PQfinish(c);
-		unsetenv(f->var);
 		free(f->dsn);
 		free(f);
 	}

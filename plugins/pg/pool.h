@@ -24,10 +24,6 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token);
  * there is no pool or no clone ready. */
 int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db);
 
-/* In a job's setup: forgets the pools of a parent nrunner's job, which a
- * nested nrunner inherits in its environment. */
-void nr_pg_pool_forget(void);
-
 /* In job_end, before the sweep: stops the fillers and ends their
  * sessions, so that no clone is being made after. */
 void nr_pg_pool_stop(void);

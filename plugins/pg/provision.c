@@ -1,7 +1,8 @@
-/* What the three provision kinds do, in one place: each kind's plugin is a
- * descriptor over these functions. */
+/* What the three provision kinds do, in one place: the pg plugin
+ * (plugin.c) is a descriptor over these functions. */
 #include "config.h"
 
+#include "common/util.h"
 #include "pg.h"
 #include "pool.h"
 #include "provision.h"
@@ -15,10 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define JOB_TOKEN_VAR "NRUNNER_PG_JOB"
 #define KEPT_COMMENT "nrunner: kept"
 
-static void build_var(const char *tpl, char *out, size_t len);
+static void built_key(const char *tpl, char *out, size_t len);
 
 static double ms_since(const struct timespec *t0)
 {
@@ -29,21 +29,34 @@ static double ms_since(const struct timespec *t0)
 }
 
 /* A token unique to the job, in every database name it makes, so that
- * job_end can sweep what a killed task left. */
+ * job_end can sweep what a killed task left: "j" and 8 hex digits.  The
+ * job's data carries it from job_begin to the tasks; a process with no
+ * job (none can be, but) makes one of its own. */
+static int token_ok(const char *t)
+{
+	if (!t || t[0] != 'j' || strlen(t) != 9)
+		return 0;
+	for (const char *p = t + 1; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return 0;
+	return 1;
+}
+
 static const char *job_token(void)
 {
-	const char *tok = getenv(JOB_TOKEN_VAR);
-	if (tok && *tok)
+	static char own[16];
+	const char *tok = nr_jd_get(NR_PG_KEY_TOKEN);
+	if (token_ok(tok))
 		return tok;
-	unsigned char b[4] = {0};
-	if (getrandom(b, sizeof b, 0) != sizeof b) {
-		unsigned v = (unsigned)getpid() ^ (unsigned)time(NULL);
-		memcpy(b, &v, sizeof b);
+	if (!own[0]) {
+		unsigned char b[4] = {0};
+		if (getrandom(b, sizeof b, 0) != sizeof b) {
+			unsigned v = (unsigned)getpid() ^ (unsigned)time(NULL);
+			memcpy(b, &v, sizeof b);
+		}
+		snprintf(own, sizeof own, "j%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
 	}
-	char buf[16];
-	snprintf(buf, sizeof buf, "j%02x%02x%02x%02x", b[0], b[1], b[2], b[3]);
-	setenv(JOB_TOKEN_VAR, buf, 1);
-	return getenv(JOB_TOKEN_VAR);
+	return own;
 }
 
 void nr_pg_db_free(nr_pg_db *db)
@@ -164,7 +177,7 @@ int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
 
 const char *nr_pg_kept_note(void)
 {
-	return getenv("NRUNNER_PRIVATE_PG")
+	return nr_jd_get(NR_PG_KEY_PRIVATE)
 		       ? " (but on the job's private server, which goes with the job: "
 			 "name a server with dsn= or PGHOST to keep it after)"
 		       : "";
@@ -173,6 +186,7 @@ const char *nr_pg_kept_note(void)
 int nr_pg_provision_run(const nr_host *h, nr_task *t)
 {
 	char err[4096];
+	nr_jd_use(h, t);
 	nr_pg_opts o;
 	if (nr_pg_read_opts(h, h->kind(t), h->uri(t), h->identifier(t),
 			    h->kwargs(t), &o, err, sizeof err) < 0)
@@ -211,9 +225,9 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 	if (!kept)
 		h->msg_number(m, "release_ms", db.release_ms);
 	if (is_template) {
-		char var[128];
-		build_var(db.template, var, sizeof var);
-		const char *by_job = getenv(var);
+		char key[128];
+		built_key(db.template, key, sizeof key);
+		const char *by_job = nr_jd_get(key);
 		h->msg_string(m, "template", db.template);
 		h->msg_bool(m, "template_built", db.template_built);
 		if (db.template_built)
@@ -239,21 +253,22 @@ static void remember_dsn(const char *dsn)
 		if (!strcmp(swept_dsns[i], dsn ? dsn : ""))
 			return;
 	char **v = realloc(swept_dsns, (nswept + 1) * sizeof *v);
-	if (!v)
+	char *d = strdup(dsn ? dsn : "");
+	if (!v || !d) {
+		free(d);
+		if (v)
+			swept_dsns = v;
 		return;
+	}
 	swept_dsns = v;
-	swept_dsns[nswept++] = strdup(dsn ? dsn : "");
+	swept_dsns[nswept++] = d;
 }
 
-/* The variable through which job_begin tells the tasks that it built a
- * template, and how long that took. */
-static void build_var(const char *tpl, char *out, size_t len)
+/* The key under which job_begin tells the tasks that it built a template,
+ * and how long that took (template names are [a-z0-9_]). */
+static void built_key(const char *tpl, char *out, size_t len)
 {
-	snprintf(out, len, "NRUNNER_PG_BUILT_%s", tpl);
-	for (char *p = out; *p; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= '0' && *p <= '9') || *p == '_'))
-			*p = '_';
+	snprintf(out, len, "pg.built.%s", tpl);
 }
 
 int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen)
@@ -268,10 +283,10 @@ int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen)
 		rc = nr_pg_ensure_template(admin, o, tpl, &built, err, errlen);
 	if (rc == 0 && built) {
 		/* Tell the tasks, which report it: the build is the job's. */
-		char var[128], val[32];
-		build_var(tpl, var, sizeof var);
+		char key[128], val[32];
+		built_key(tpl, key, sizeof key);
 		snprintf(val, sizeof val, "%.3f", ms_since(&t0));
-		setenv(var, val, 1);
+		nr_jd_set(key, val);
 	}
 	PQfinish(admin);
 	/* Clones made ahead, in a job. */
@@ -298,9 +313,10 @@ static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
 
 int nr_pg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen)
 {
-	nr_pg_pool_forget();
 	began = 1;
-	job_token();
+	/* The first plugin of the job to provision names it. */
+	if (nr_jd_set(NR_PG_KEY_TOKEN, job_token()) < 0)
+		return nr_fail(err, errlen, "cannot store the job's token in the job's data");
 	int need_private = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!dsns[i] || !*dsns[i])
@@ -313,6 +329,7 @@ int nr_pg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen)
 int nr_pg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 		    size_t errlen)
 {
+	nr_jd_use(h, NULL);
 	size_t n = h->size(runnables);
 	const char **dsns = calloc(n + 1, sizeof *dsns);
 	for (size_t i = 0; i < n; i++)
@@ -357,14 +374,14 @@ static void sweep(const char *dsn, const char *token)
 
 void nr_pg_job_end(const nr_host *h)
 {
-	(void)h;
+	nr_jd_use(h, NULL);
 	if (!began)
 		return;
 	began = 0;
 	nr_pg_pool_stop();
-	const char *token = getenv(JOB_TOKEN_VAR);
+	const char *token = nr_jd_get(NR_PG_KEY_TOKEN);
 	for (size_t i = 0; i < nswept; i++) {
-		if (token && *token)
+		if (token_ok(token))
 			sweep(swept_dsns[i][0] ? swept_dsns[i] : NULL, token);
 		free(swept_dsns[i]);
 	}
@@ -379,10 +396,7 @@ void nr_pg_job_end(const nr_host *h)
 int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 		char *err, size_t errlen)
 {
-	/* The three provision plugins share this: the first does it. */
-	if (getenv("NRUNNER_PG_CLEANED"))
-		return 0;
-	setenv("NRUNNER_PG_CLEANED", "1", 1);
+	nr_jd_use(h, NULL);
 	for (size_t i = 0; i < h->size(kwargs); i++) {
 		const char *k = h->key_at(kwargs, i);
 		if (strcmp(k, "dsn") && strcmp(k, "prefix")) {

@@ -298,7 +298,8 @@ static pid_t spawn_as(const struct passwd *pw, char *const argv[], const char *l
 
 int nr_pg_private_start(char *err, size_t errlen)
 {
-	if (server_pid > 0 || nr_pg_server_named())
+	/* Another plugin of the job may have started it already. */
+	if (server_pid > 0 || nr_pg_server_named() || nr_jd_get(NR_PG_KEY_CONNINFO))
 		return 0;
 	char bindir[PATH_MAX];
 	if (find_bindir(bindir, sizeof bindir) < 0)
@@ -431,11 +432,16 @@ again:
 		if (step < 50)
 			step *= 2;
 	}
-	setenv("PGHOST", server_dir, 1);
-	setenv("PGPORT", "5432", 1);
-	setenv("PGUSER", "postgres", 1);
-	setenv("NRUNNER_PRIVATE_PG", server_dir, 1);
-	return 0;
+	char *ci = nr_pg_conninfo_of(server_dir, "5432", "postgres", NULL);
+	int stored = nr_jd_set(NR_PG_KEY_PRIVATE, server_dir) == 0 &&
+		     nr_jd_set(NR_PG_KEY_CONNINFO, ci) == 0;
+	free(ci);
+	if (stored)
+		return 0;
+	nr_fail(err, errlen, "cannot give the private server's address to the tasks "
+		"(the job's data takes it only in job_begin)");
+	nr_pg_private_stop();
+	return -1;
 failed:
 	rm_rf(server_dir);
 	server_dir[0] = '\0';
@@ -453,8 +459,4 @@ void nr_pg_private_stop(void)
 	server_pid = -1;
 	rm_rf(server_dir);
 	server_dir[0] = '\0';
-	unsetenv("PGHOST");
-	unsetenv("PGPORT");
-	unsetenv("PGUSER");
-	unsetenv("NRUNNER_PRIVATE_PG");
 }
