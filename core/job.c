@@ -94,6 +94,7 @@ void nr_job_free(nr_job *job)
 		free(t->fail_reason);
 		free(t->stop_reason_buf);
 		cJSON_Delete(t->finished);
+		cJSON_Delete(t->tries);
 		nr_task_free(t->proc);
 		if (t->log_fd >= 0)
 			close(t->log_fd);
@@ -190,6 +191,9 @@ typedef struct sched {
 	int sigints;
 	long long job_deadline_ms;
 	nr_job_task **live; /* the running tasks */
+	char *busy;         /* busy[w]: worker slot w+1 runs a task */
+	nr_job_task **retry; /* failed tasks waiting for another try */
+	size_t nretry;
 } sched;
 
 static void on_message(void *ctx, cJSON *msg)
@@ -264,8 +268,19 @@ static int start_task(sched *s, nr_job_task *t)
 {
 	nr_job *job = s->job;
 	char *name = safe_name(t->id);
-	t->dir = nr_xasprintf("%s/tasks/%s", job->dir, name);
+	free(t->dir);
+	/* A retry writes beside the first try, which stays for the report. */
+	t->dir = t->attempts ? nr_xasprintf("%s/tasks/%s.try%d", job->dir, name,
+					    t->attempts + 1)
+			     : nr_xasprintf("%s/tasks/%s", job->dir, name);
 	free(name);
+	t->attempts++;
+	t->worker = 0;
+	for (int w = 0; w < job->opts.jobs && !t->worker; w++)
+		if (!s->busy[w]) {
+			s->busy[w] = 1;
+			t->worker = w + 1;
+		}
 	char err[2048];
 	nr_task_spec spec = {.runnable = t->runnable,
 			     .kind = t->kind,
@@ -289,6 +304,8 @@ static int start_task(sched *s, nr_job_task *t)
 failed:
 	/* The runner could not start the task (out of processes, disk
 	 * full): an error of this task, and the job goes on. */
+	if (t->worker)
+		s->busy[t->worker - 1] = 0;
 	t->state = NR_JT_DONE;
 	t->runner_failed = 1;
 	set_result(t, NR_RESULT_ERROR, err);
@@ -309,6 +326,47 @@ static void stop_task(sched *s, nr_job_task *t, const char *reason,
 	t->kill_at_ms = nr_monotonic_ms() + grace;
 }
 
+/* After a try: a failed or errored one (or one that hit --timeout) runs
+ * again while tries are left and the job goes on; it then waits in
+ * s->retry, and starts before any task not started yet.  A pass after a
+ * failure makes the task flaky.  Returns 1 when the task runs again. */
+static int retry_or_settle(sched *s, nr_job_task *t)
+{
+	int failed = !strcmp(t->result, NR_RESULT_FAIL) ||
+		     !strcmp(t->result, NR_RESULT_ERROR) || t->timed_out;
+	if (t->attempts > 1 && !strcmp(t->result, NR_RESULT_PASS)) {
+		t->flaky = 1;
+		set_result(t, NR_RESULT_FLAKY, t->fail_reason);
+	}
+	if (!failed || t->attempts > s->job->opts.retries || s->job->interrupted ||
+	    t->runner_failed)
+		return 0;
+	if (!t->tries)
+		t->tries = cJSON_CreateArray();
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "attempt", t->attempts);
+	cJSON_AddStringToObject(o, "result", t->result);
+	if (t->fail_reason)
+		cJSON_AddStringToObject(o, "fail_reason", t->fail_reason);
+	else
+		cJSON_AddNullToObject(o, "fail_reason");
+	cJSON_AddNumberToObject(o, "start", t->start);
+	cJSON_AddNumberToObject(o, "duration", t->duration);
+	cJSON_AddNumberToObject(o, "worker", t->worker);
+	if (t->timed_out)
+		cJSON_AddTrueToObject(o, "timed_out");
+	cJSON_AddStringToObject(o, "logs", t->dir);
+	cJSON_AddItemToArray(t->tries, o);
+	nr_progress_retry(s->progress, t);
+	free(t->stop_reason_buf);
+	t->stop_reason_buf = NULL;
+	t->stop_reason = NULL;
+	t->timed_out = 0;
+	t->state = NR_JT_PENDING;
+	s->retry[s->nretry++] = t;
+	return 1;
+}
+
 static void finish_task(sched *s, nr_job_task *t)
 {
 	const cJSON *f = nr_task_finished(t->proc);
@@ -324,6 +382,7 @@ static void finish_task(sched *s, nr_job_task *t)
 		reason = t->stop_reason;
 	}
 	set_result(t, result, reason);
+	cJSON_Delete(t->finished);
 	t->finished = cJSON_Duplicate(f, 1);
 	t->runner_failed = nr_task_runner_failed(t->proc);
 	t->duration = (double)(nr_monotonic_ms() - t->started_ms) / 1000.0;
@@ -334,11 +393,16 @@ static void finish_task(sched *s, nr_job_task *t)
 	if (t->log_fd >= 0)
 		close(t->log_fd);
 	t->log_fd = -1;
+	t->log_failed = 0;
+	if (t->worker)
+		s->busy[t->worker - 1] = 0;
 	for (size_t i = 0; i < s->running; i++)
 		if (s->live[i] == t) {
 			s->live[i] = s->live[--s->running];
 			break;
 		}
+	if (retry_or_settle(s, t))
+		return;
 	nr_progress_finished(s->progress, t);
 	if (s->job->opts.failfast && !s->stop_starting &&
 	    (!strcmp(t->result, NR_RESULT_FAIL) ||
@@ -430,7 +494,8 @@ static int exit_bits(const nr_job *job)
 			continue;
 		if (!strcmp(t->result, NR_RESULT_FAIL) ||
 		    !strcmp(t->result, NR_RESULT_ERROR) ||
-		    (!strcmp(t->result, NR_RESULT_INTERRUPTED) && t->timed_out))
+		    (!strcmp(t->result, NR_RESULT_INTERRUPTED) && t->timed_out) ||
+		    (t->flaky && job->opts.fail_on_flaky))
 			bits |= NR_EXIT_FAIL;
 	}
 	if (job->interrupted)
@@ -453,6 +518,8 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 	int jobs = job->opts.jobs > 0 ? job->opts.jobs : 1;
 	sched s = {.job = job, .progress = progress, .job_deadline_ms = -1};
 	s.live = nr_xcalloc((size_t)jobs, sizeof *s.live);
+	s.busy = nr_xcalloc((size_t)jobs, 1);
+	s.retry = nr_xcalloc(job->n + 1, sizeof *s.retry);
 	struct pollfd *fds = nr_xcalloc(1 + 3 * (size_t)jobs, sizeof *fds);
 	nr_job_task **owner = nr_xcalloc(1 + 3 * (size_t)jobs, sizeof *owner);
 	job->start = nr_now();
@@ -463,10 +530,18 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 	fflush(NULL); /* nothing buffered may be duplicated by fork() */
 
 	for (;;) {
+		/* Retries first: with --failfast, only a task's last try
+		 * stops the job. */
+		while (!job->interrupted && s.running < (size_t)jobs && s.nretry) {
+			nr_job_task *t = s.retry[0];
+			memmove(s.retry, s.retry + 1, --s.nretry * sizeof *s.retry);
+			start_task(&s, t);
+		}
 		while (!s.stop_starting && s.running < (size_t)jobs &&
 		       s.next < job->n)
 			start_task(&s, &job->tasks[job->order[s.next++]]);
-		if (!s.running && (s.stop_starting || s.next >= job->n))
+		if (!s.running && (job->interrupted || !s.nretry) &&
+		    (s.stop_starting || s.next >= job->n))
 			break;
 
 		int nfds = 0;
@@ -526,6 +601,12 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 	/* Tasks that never started: the job was interrupted or failfast. */
 	const char *why = job->interrupted ? "not started: the job was interrupted"
 					   : "not started: --failfast after a failure";
+	/* A retry that the interruption kept from starting: the task ends
+	 * as its last try did. */
+	for (size_t i = 0; i < s.nretry; i++) {
+		s.retry[i]->state = NR_JT_DONE;
+		nr_progress_finished(progress, s.retry[i]);
+	}
 	for (size_t i = 0; i < job->n; i++) {
 		nr_job_task *t = &job->tasks[i];
 		if (t->state == NR_JT_PENDING) {
@@ -539,6 +620,8 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 	free(fds);
 	free(owner);
 	free(s.live);
+	free(s.busy);
+	free(s.retry);
 	return exit_bits(job);
 }
 
@@ -640,6 +723,19 @@ cJSON *nr_job_results(const nr_job *job)
 			cJSON_AddTrueToObject(j, "timed_out");
 		if (t->runner_failed)
 			cJSON_AddTrueToObject(j, "runner_failed");
+		if (t->worker)
+			cJSON_AddNumberToObject(j, "worker", t->worker);
+		if (t->attempts > 1 || t->flaky) {
+			cJSON_AddBoolToObject(j, "flaky", t->flaky);
+			cJSON_AddNumberToObject(j, "attempts", t->attempts);
+		}
+		if (t->tries)
+			cJSON_AddItemToObject(j, "tries", cJSON_Duplicate(t->tries, 1));
+		/* A kind's timing of its own phases (set-up, steps...), for the
+		 * report's timeline: numbers only, whatever their names. */
+		const cJSON *ph = cJSON_GetObjectItemCaseSensitive(t->finished, "phases");
+		if (cJSON_IsObject(ph))
+			cJSON_AddItemToObject(j, "phases", cJSON_Duplicate(ph, 1));
 		if (t->dir)
 			cJSON_AddStringToObject(j, "logs", t->dir);
 		cJSON_AddItemToArray(tasks, j);

@@ -28,6 +28,14 @@ typedef struct nr_job_task {
 	double start, duration; /* epoch seconds; seconds */
 	cJSON *finished;        /* the kind's finished message */
 	int runner_failed;
+	int worker;             /* 1-based slot it ran in (a timeline lane) */
+
+	/* --retries: each try is a new task run (a new process, so a fresh
+	 * environment); the tries before the last are kept here. */
+	int attempts;           /* tries made so far */
+	int flaky;              /* failed, then passed on a later try */
+	cJSON *tries;           /* array: result, fail_reason, start,
+				 * duration, worker, logs of earlier tries */
 
 	/* while running */
 	nr_task_proc *proc;
@@ -46,6 +54,8 @@ typedef struct nr_job_opts {
 	double job_timeout;  /* seconds; 0: none */
 	double grace;        /* SIGTERM to SIGKILL, seconds */
 	int failfast;
+	int retries;         /* run a failed or errored task again, N times */
+	int fail_on_flaky;   /* a flaky task makes the exit status 1 */
 	const char *results_base; /* e.g. "nrunner-results" */
 	const char *shard;        /* "K/N", for the record */
 	unsigned long long seed;  /* shuffle seed, 0: input order */
@@ -86,6 +96,10 @@ void nr_job_shuffle(nr_job *job, unsigned long long seed);
 /* Creates the results directory and runs every task; returns the exit
  * status bits.  Writes results.json (and nothing else) into the job dir. */
 int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen);
+
+/* A test that failed and then passed on a retry: a result of the job's,
+ * beside the kinds' results (a kind never reports it). */
+#define NR_RESULT_FLAKY "flaky"
 
 /* The job's results as results.json holds them (tasks in input order). */
 cJSON *nr_job_results(const nr_job *job);

@@ -155,6 +155,9 @@ static const char usage_run[] =
 	"      --job-timeout SECONDS  stop the whole job after this long\n"
 	"      --grace SECONDS     between SIGTERM and SIGKILL (default 5)\n"
 	"      --failfast          start nothing more after a failure\n"
+	"      --retries N         run a failed or errored test again, up to N\n"
+	"                          times; one that passes then is \"flaky\"\n"
+	"      --fail-on-flaky     exit 1 when a test was flaky\n"
 	"      --shuffle[=SEED]    run in a random order; the seed is printed\n"
 	"  -f, --filter TEXT       only tasks whose identifier contains TEXT\n"
 	"                          (repeatable: any of them)\n"
@@ -786,7 +789,7 @@ static int cmd_run(int argc, char **argv)
 	const char *cmd = "run";
 	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
 	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP,
-	       O_BALANCE, O_SPAWNER };
+	       O_BALANCE, O_SPAWNER, O_RETRIES, O_FAIL_FLAKY };
 	static const struct option longopts[] = {
 		{"jobs", required_argument, NULL, 'j'},
 		{"serial", no_argument, NULL, O_SERIAL},
@@ -794,6 +797,8 @@ static int cmd_run(int argc, char **argv)
 		{"job-timeout", required_argument, NULL, O_JOB_TIMEOUT},
 		{"grace", required_argument, NULL, O_GRACE},
 		{"failfast", no_argument, NULL, O_FAILFAST},
+		{"retries", required_argument, NULL, O_RETRIES},
+		{"fail-on-flaky", no_argument, NULL, O_FAIL_FLAKY},
 		{"shuffle", optional_argument, NULL, O_SHUFFLE},
 		{"filter", required_argument, NULL, 'f'},
 		{"tag", required_argument, NULL, 't'},
@@ -838,6 +843,14 @@ static int cmd_run(int argc, char **argv)
 		case O_JOB_TIMEOUT: rc = parse_seconds(cmd, "--job-timeout", optarg, &opts.job_timeout); break;
 		case O_GRACE: rc = parse_seconds(cmd, "--grace", optarg, &opts.grace); break;
 		case O_FAILFAST: opts.failfast = 1; break;
+		case O_RETRIES:
+			errno = 0;
+			opts.retries = (int)strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || opts.retries < 0 || opts.retries > 100)
+				rc = usage_error(cmd, "--retries %s: give a number of "
+						 "tries from 0 to 100", optarg);
+			break;
+		case O_FAIL_FLAKY: opts.fail_on_flaky = 1; break;
 		case O_SHUFFLE:
 			opts.shuffled = 1;
 			if (optarg) {

@@ -15,7 +15,7 @@ struct nr_progress {
 	int tty, color;
 	nr_show show;
 	size_t total, done, running;
-	size_t pass, fail, error, skip, other;
+	size_t pass, fail, error, skip, flaky, other;
 	long long t0, last_draw;
 	int line_drawn;
 };
@@ -106,10 +106,12 @@ void nr_progress_finished(nr_progress *p, const nr_job_task *t)
 		p->error++;
 	else if (!strcmp(r, NR_RESULT_SKIP))
 		p->skip++;
+	else if (!strcmp(r, NR_RESULT_FLAKY))
+		p->flaky++;
 	else
 		p->other++;
 	int bad = strcmp(r, NR_RESULT_PASS) && strcmp(r, NR_RESULT_SKIP) &&
-		  strcmp(r, NR_RESULT_WARN);
+		  strcmp(r, NR_RESULT_WARN) && strcmp(r, NR_RESULT_FLAKY);
 	if (p->show == NR_SHOW_ALL || (p->show == NR_SHOW_FAILURES && bad)) {
 		clear_line(p);
 		char tag[16];
@@ -126,6 +128,8 @@ void nr_progress_finished(nr_progress *p, const nr_job_task *t)
 			fputs(": ", p->out);
 			nr_fputs_safe(p->out, t->fail_reason, "    ");
 		}
+		if (t->attempts > 1)
+			fprintf(p->out, " [try %d]", t->attempts);
 		fputc('\n', p->out);
 	}
 	/* On a terminal, redraw at most every 50 ms: a thousand quick tasks
@@ -133,6 +137,20 @@ void nr_progress_finished(nr_progress *p, const nr_job_task *t)
 	if (p->tty && (bad || nr_monotonic_ms() - p->last_draw >= 50 ||
 		       p->done == p->total))
 		draw(p);
+}
+
+void nr_progress_retry(nr_progress *p, const nr_job_task *t)
+{
+	p->running--;
+	if (p->show == NR_SHOW_NONE)
+		return;
+	clear_line(p);
+	fprintf(p->out, "%s%-11s%s ", paint(p, t->result), "RETRY", reset(p));
+	nr_fputs_safe(p->out, t->id, NULL);
+	fprintf(p->out, " (%.3f s): ", t->duration);
+	nr_fputs_safe(p->out, t->fail_reason ? t->fail_reason : t->result, "    ");
+	fprintf(p->out, " [try %d, again]\n", t->attempts);
+	draw(p);
 }
 
 void nr_progress_note(nr_progress *p, const char *msg)
@@ -177,18 +195,20 @@ int nr_progress_summary(nr_progress *p, const nr_job *job,
 	clear_line(p);
 	if (p->show == NR_SHOW_NONE)
 		return 0;
-	size_t counts[7] = {0};
-	static const char *const names[7] = {
+	size_t counts[8] = {0};
+	static const char *const names[8] = {
 		NR_RESULT_PASS, NR_RESULT_FAIL, NR_RESULT_ERROR, NR_RESULT_SKIP,
-		NR_RESULT_WARN, NR_RESULT_INTERRUPTED, NR_RESULT_CANCEL};
+		NR_RESULT_WARN, NR_RESULT_INTERRUPTED, NR_RESULT_CANCEL,
+		NR_RESULT_FLAKY};
 	size_t nbad = 0;
 	for (size_t i = 0; i < job->n; i++) {
 		const char *r = job->tasks[i].result;
-		for (int k = 0; k < 7; k++)
+		for (int k = 0; k < 8; k++)
 			if (r && !strcmp(r, names[k]))
 				counts[k]++;
 		if (r && strcmp(r, NR_RESULT_PASS) && strcmp(r, NR_RESULT_SKIP) &&
-		    strcmp(r, NR_RESULT_WARN) && strcmp(r, NR_RESULT_CANCEL))
+		    strcmp(r, NR_RESULT_WARN) && strcmp(r, NR_RESULT_CANCEL) &&
+		    strcmp(r, NR_RESULT_FLAKY))
 			nbad++;
 	}
 	if (nbad) {
@@ -197,7 +217,8 @@ int nr_progress_summary(nr_progress *p, const nr_job *job,
 			const nr_job_task *t = &job->tasks[i];
 			const char *r = t->result;
 			if (!r || !strcmp(r, NR_RESULT_PASS) || !strcmp(r, NR_RESULT_SKIP) ||
-			    !strcmp(r, NR_RESULT_WARN) || !strcmp(r, NR_RESULT_CANCEL))
+			    !strcmp(r, NR_RESULT_WARN) || !strcmp(r, NR_RESULT_CANCEL) ||
+			    !strcmp(r, NR_RESULT_FLAKY))
 				continue;
 			fprintf(p->out, "  %s%s%s ", paint(p, r), r, reset(p));
 			nr_fputs_safe(p->out, t->id, NULL);
@@ -228,9 +249,20 @@ int nr_progress_summary(nr_progress *p, const nr_job *job,
 		fputc('\n', p->out);
 	}
 	fprintf(p->out, "\nSUMMARY    : %zu passed, %zu failed, %zu errors, "
-		"%zu skipped, %zu warned, %zu interrupted, %zu cancelled\n",
+		"%zu skipped, %zu warned, %zu interrupted, %zu cancelled",
 		counts[0], counts[1], counts[2], counts[3], counts[4], counts[5],
 		counts[6]);
+	/* Only with --retries, so that the line stays as it was for those
+	 * who parse it. */
+	if (job->opts.retries)
+		fprintf(p->out, ", %zu flaky", counts[7]);
+	fputc('\n', p->out);
+	for (size_t i = 0; i < job->n; i++)
+		if (job->tasks[i].flaky) {
+			fputs("FLAKY      : ", p->out);
+			nr_fputs_safe(p->out, job->tasks[i].id, NULL);
+			fprintf(p->out, " passed on try %d\n", job->tasks[i].attempts);
+		}
 	if (job->interrupt_reason)
 		fprintf(p->out, "INTERRUPTED: %s\n", job->interrupt_reason);
 	for (size_t i = 0; files && files[i]; i += 2) {

@@ -16,6 +16,8 @@ void nr_progress_free(nr_progress *p);
 void nr_progress_begin(nr_progress *p, const nr_job *job);
 void nr_progress_started(nr_progress *p, const nr_job_task *t);
 void nr_progress_finished(nr_progress *p, const nr_job_task *t);
+/* A try failed and the task will run again (--retries). */
+void nr_progress_retry(nr_progress *p, const nr_job_task *t);
 void nr_progress_note(nr_progress *p, const char *msg);
 /* One line on stderr ("nrunner: ..."), clear of the status line. */
 void nr_progress_error(nr_progress *p, const char *fmt, ...)

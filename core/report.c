@@ -146,6 +146,33 @@ static void output_tail(FILE *f, const char *dir, const char *name,
 	fclose(in);
 }
 
+/* The earlier tries of a test that ran again (--retries), as Surefire
+ * writes its reruns: <flakyFailure> and <flakyError> in a test that passed
+ * at last, <rerunFailure> and <rerunError> in one that did not. */
+static void junit_tries(FILE *f, const cJSON *t, int passed)
+{
+	const cJSON *try;
+	cJSON_ArrayForEach(try, cJSON_GetObjectItemCaseSensitive(t, "tries"))
+	{
+		const char *r = str(try, "result", "");
+		const char *why = str(try, "fail_reason", NULL);
+		const char *elem = !strcmp(r, "fail") ? passed ? "flakyFailure" : "rerunFailure"
+						      : passed ? "flakyError" : "rerunError";
+		fprintf(f, "      <%s message=\"", elem);
+		xml_str(f, why ? why : r);
+		fprintf(f, "\" type=\"%s\">\n        <stackTrace>try %g: %s", r,
+			num(try, "attempt"), r);
+		if (why) {
+			fputs(": ", f);
+			xml_str(f, why);
+		}
+		fputs("</stackTrace>\n", f);
+		output_tail(f, str(try, "logs", NULL), "stdout", "system-out");
+		output_tail(f, str(try, "logs", NULL), "stderr", "system-err");
+		fprintf(f, "      </%s>\n", elem);
+	}
+}
+
 int nr_report_junit(const cJSON *results, const char *path, char *err,
 		    size_t errlen)
 {
@@ -197,6 +224,12 @@ int nr_report_junit(const cJSON *results, const char *path, char *err,
 				   : !strcmp(r, "error") || !strcmp(r, "interrupted") ? "error"
 				   : !strcmp(r, "skip") || !strcmp(r, "cancel") ? "skipped"
 				   : NULL;
+		if (!elem && cJSON_GetObjectItemCaseSensitive(t, "tries")) {
+			fprintf(f, ">\n");
+			junit_tries(f, t, 1);
+			fprintf(f, "    </testcase>\n");
+			continue;
+		}
 		if (!elem) {
 			fprintf(f, "/>\n");
 			continue;
@@ -217,6 +250,7 @@ int nr_report_junit(const cJSON *results, const char *path, char *err,
 				fputc('\n', f);
 			}
 			fprintf(f, "</%s>\n", elem);
+			junit_tries(f, t, 0);
 			output_tail(f, str(t, "logs", NULL), "stdout", "system-out");
 			output_tail(f, str(t, "logs", NULL), "stderr", "system-err");
 		} else {
@@ -285,7 +319,8 @@ int nr_report_tap(const cJSON *results, const char *path, char *err,
 		const char *r = str(t, "result", "");
 		const char *why = str(t, "fail_reason", NULL);
 		int okay = !strcmp(r, "pass") || !strcmp(r, "skip") ||
-			   !strcmp(r, "warn") || !strcmp(r, "cancel");
+			   !strcmp(r, "warn") || !strcmp(r, "cancel") ||
+			   !strcmp(r, "flaky");
 		fprintf(f, "%sok %d - ", okay ? "" : "not ", ++i);
 		tap_desc(f, str(t, "id", ""));
 		if (!strcmp(r, "skip") || !strcmp(r, "cancel")) {
@@ -293,6 +328,12 @@ int nr_report_tap(const cJSON *results, const char *path, char *err,
 			tap_desc(f, why ? why : r);
 		}
 		fputc('\n', f);
+		/* A comment, not a directive: a TAP harness counts it as a
+		 * pass, and a reader sees it was not a clean one. */
+		if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "attempts")))
+			fprintf(f, !strcmp(r, "flaky") ? "# flaky: passed on try %g\n"
+						       : "# retried: %g tries\n",
+				num(t, "attempts"));
 		if (okay)
 			continue;
 		fprintf(f, "  ---\n  kind: ");

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "always broken" >&2
+exit 1
