@@ -62,6 +62,30 @@ static int out_close(out *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* The same for a report written elsewhere (results.html). */
+struct nr_report_file {
+	out o;
+};
+
+nr_report_file *nr_report_file_open(const char *path, char *err, size_t errlen)
+{
+	nr_report_file *r = nr_xcalloc(1, sizeof *r);
+	if (out_open(&r->o, path, err, errlen) < 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+FILE *nr_report_file_stream(nr_report_file *r) { return r->o.f; }
+
+int nr_report_file_close(nr_report_file *r, char *err, size_t errlen)
+{
+	int rc = out_close(&r->o, err, errlen);
+	free(r);
+	return rc;
+}
+
 int nr_report_json(const cJSON *results, const char *path, char *err,
 		   size_t errlen)
 {
@@ -125,25 +149,18 @@ static void output_tail(FILE *f, const char *dir, const char *name,
 	if (!dir)
 		return;
 	char *path = nr_xasprintf("%s/%s", dir, name);
-	FILE *in = fopen(path, "rb");
+	size_t n;
+	long from;
+	char *buf = nr_read_tail(path, OUTPUT_TAIL, &n, &from);
 	free(path);
-	if (!in)
-		return;
-	fseek(in, 0, SEEK_END);
-	long size = ftell(in);
-	if (size > 0) {
-		long from = size > OUTPUT_TAIL ? size - OUTPUT_TAIL : 0;
-		fseek(in, from, SEEK_SET);
-		char *buf = nr_xmalloc(OUTPUT_TAIL);
-		size_t n = fread(buf, 1, OUTPUT_TAIL, in);
+	if (buf && n) {
 		fprintf(f, "      <%s>", tag);
 		if (from)
 			fprintf(f, "[... %ld bytes before ...]\n", from);
 		xml_text(f, buf, n);
 		fprintf(f, "</%s>\n", tag);
-		free(buf);
 	}
-	fclose(in);
+	free(buf);
 }
 
 /* The earlier tries of a test that ran again (--retries), as Surefire

@@ -4,6 +4,15 @@
 #define NR_REPORT_H
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
+
+/* A report file written beside its place and renamed into it at close,
+ * so that a reader never sees half of one.  open and close return NULL
+ * or -1 with a one-line reason; close frees r either way. */
+typedef struct nr_report_file nr_report_file;
+nr_report_file *nr_report_file_open(const char *path, char *err, size_t errlen);
+FILE *nr_report_file_stream(nr_report_file *r);
+int nr_report_file_close(nr_report_file *r, char *err, size_t errlen);
 
 /* Each writes to path and returns 0, or -1 with a one-line reason. */
 int nr_report_json(const cJSON *results, const char *path, char *err,

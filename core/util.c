@@ -250,6 +250,24 @@ unsigned char *nr_base64_decode(const char *s, size_t *outlen)
 	return out;
 }
 
+char *nr_read_tail(const char *path, size_t max, size_t *len, long *before)
+{
+	FILE *in = fopen(path, "rb");
+	if (!in)
+		return NULL;
+	long size = fseek(in, 0, SEEK_END) == 0 ? ftell(in) : -1;
+	long from = size > (long)max ? size - (long)max : 0;
+	char *buf = NULL;
+	if (size >= 0 && fseek(in, from, SEEK_SET) == 0) {
+		buf = nr_xmalloc(max + 1);
+		*len = fread(buf, 1, max, in);
+		buf[*len] = '\0';
+		*before = from;
+	}
+	fclose(in);
+	return buf;
+}
+
 char *nr_read_file(const char *path, size_t *lenp)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

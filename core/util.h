@@ -59,6 +59,11 @@ unsigned char *nr_base64_decode(const char *s, size_t *outlen);
 /* Reads a whole file; NULL with errno set on failure. */
 char *nr_read_file(const char *path, size_t *len);
 
+/* The last max bytes of a file, NUL-terminated, with *len their count
+ * and *before how many bytes came before them; NULL if it cannot be
+ * read. */
+char *nr_read_tail(const char *path, size_t max, size_t *len, long *before);
+
 /* Writes all of buf, retrying on EINTR and short writes. */
 int nr_write_all(int fd, const void *buf, size_t len);
 
