@@ -7,6 +7,8 @@
 #include "progress.h"
 #include "registry.h"
 #include "report.h"
+#include "html.h"
+#include "compare.h"
 #include "resolve.h"
 #include "runnable.h"
 #include "shard.h"
@@ -179,10 +181,11 @@ static const char usage_run[] =
 	"                          ./nrunner-results)\n"
 	"      --report-junit FILE also write the JUnit XML report to FILE\n"
 	"      --report-tap FILE   also write the TAP 13 report to FILE\n"
+	"      --report-html FILE  also write the HTML report to FILE\n"
 	"  -q, --quiet             show only failures and the summary\n"
 	"  -h, --help              show this help\n"
 	"\n"
-	"Each job writes results.json, junit.xml and results.tap into\n"
+	"Each job writes results.json, junit.xml, results.tap and results.html into\n"
 	"DIR/job-<time>-<id>/, with a folder per task (stdout, stderr,\n"
 	"status.jsonl); DIR/latest points at the newest job.\n"
 	"Exit status: 0 all passed, 1 a test failed, 2 bad input, 4 a runner\n"
@@ -190,13 +193,16 @@ static const char usage_run[] =
 
 static const char usage_report[] =
 	"Usage: nrunner report merge [-o|--output-dir DIR] [--report-junit FILE]\n"
-	"                            [--report-tap FILE] RESULTS.json...\n"
+	"                            [--report-tap FILE] [--report-html FILE]\n"
+	"                            RESULTS.json...\n"
 	"       nrunner report collect [-o|--output-dir DIR] [--report-junit FILE]\n"
 	"                            [--report-tap FILE] [-q] FILE_OR_DIR...\n"
+	"       nrunner report compare [--threshold PCT] [--min-count N]\n"
+	"                            [--format text|markdown] BASE NEW\n"
 	"\n"
 	"merge: merges the results.json of several shards (nrunner run --shard\n"
-	"K/N) into one results.json, junit.xml and results.tap in DIR (default\n"
-	"./nrunner-results/merged), tasks in input order.\n"
+	"K/N) into one results.json, junit.xml, results.tap and results.html in\n"
+	"DIR (default ./nrunner-results/merged), tasks in input order.\n"
 	"collect: builds the same from status logs saved anywhere: the output\n"
 	"of task-run or runnable-run redirected to a file, or tasks'\n"
 	"status.jsonl (directories are searched for *.jsonl and *.log).  A log\n"
@@ -204,6 +210,12 @@ static const char usage_report[] =
 	"counted (default DIR: ./nrunner-results/collected).\n"
 	"Both exit as the jobs would have: 1 a test failed, 4 a runner\n"
 	"crashed, 8 a job was interrupted.\n"
+	"compare: prints per-endpoint p50 and p95 and per-test durations of NEW\n"
+	"beside BASE, with the change.  BASE and NEW are a results.json or a\n"
+	"directory of them (the median is taken per key).  Exits 1 when an\n"
+	"endpoint or a test got slower by more than PCT percent (default 20),\n"
+	"counting only endpoints with at least N samples on both sides\n"
+	"(default 1); keys that are not in both are listed apart.\n"
 	"\n"
 	"  -h, --help   show this help\n";
 
@@ -735,19 +747,24 @@ static int selected(const nr_runnable *r, const char **filters, size_t nf,
 }
 
 static int write_reports(nr_job *job, const char *junit, const char *tap,
-			 nr_progress *progress)
+			 const char *html, nr_progress *progress)
 {
-	char *paths[3];
+	char err[ERRLEN], *paths[3], *hpath = NULL;
 	cJSON *res = nr_job_results(job);
 	int rc = 0;
 	if (nr_report_write_set(res, job->dir, junit, tap, paths))
 		rc = NR_EXIT_RUNNER_FAIL;
+	if (nr_report_html_set(res, job->dir, html, &hpath, err, sizeof err) < 0) {
+		nr_error("%s", err);
+		rc = NR_EXIT_RUNNER_FAIL;
+	}
 	const char *files[] = {"RESULTS", paths[0], "JUNIT", paths[1],
-			       "TAP", paths[2], NULL, NULL};
+			       "TAP", paths[2], "HTML", hpath, NULL, NULL};
 	if (nr_progress_summary(progress, job, files) < 0)
 		rc = NR_EXIT_RUNNER_FAIL;
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
+	free(hpath);
 	cJSON_Delete(res);
 	return rc;
 }
@@ -789,7 +806,7 @@ static int cmd_run(int argc, char **argv)
 	const char *cmd = "run";
 	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
 	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP,
-	       O_BALANCE, O_SPAWNER, O_RETRIES, O_FAIL_FLAKY };
+	       O_BALANCE, O_SPAWNER, O_RETRIES, O_FAIL_FLAKY, O_HTML };
 	static const struct option longopts[] = {
 		{"jobs", required_argument, NULL, 'j'},
 		{"serial", no_argument, NULL, O_SERIAL},
@@ -810,6 +827,7 @@ static int cmd_run(int argc, char **argv)
 		{"results-dir", required_argument, NULL, O_RESULTS},
 		{"report-junit", required_argument, NULL, O_JUNIT},
 		{"report-tap", required_argument, NULL, O_TAP},
+		{"report-html", required_argument, NULL, O_HTML},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
@@ -825,7 +843,7 @@ static int cmd_run(int argc, char **argv)
 	const char *shard_arg = NULL, *balance = NULL, *spawner = NULL;
 	nr_shard shard = {0};
 	int list_only = 0, quiet = 0, rc = -1, c;
-	const char *junit = NULL, *tap = NULL;
+	const char *junit = NULL, *tap = NULL, *html = NULL;
 	optind = 1;
 	opterr = 0;
 	while (rc < 0 && (c = getopt_long(argc, argv, "+j:f:t:s:qh", longopts, NULL)) != -1) {
@@ -879,6 +897,7 @@ static int cmd_run(int argc, char **argv)
 		case O_RESULTS: opts.results_base = optarg; break;
 		case O_JUNIT: junit = optarg; break;
 		case O_TAP: tap = optarg; break;
+		case O_HTML: html = optarg; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(usage_run, stdout); rc = NR_EXIT_OK; break;
 		default: rc = bad_option(cmd, argv); break;
@@ -993,7 +1012,7 @@ static int cmd_run(int argc, char **argv)
 	if (rc == NR_EXIT_JOB_ERROR && job->dir == NULL) {
 		nr_error("%s", err);
 	} else {
-		rc |= write_reports(job, junit, tap, progress);
+		rc |= write_reports(job, junit, tap, html, progress);
 	}
 	nr_progress_free(progress);
 	nr_registry_job_end(reg);
@@ -1010,30 +1029,85 @@ out:
 	return rc;
 }
 
+static int cmd_compare(int argc, char **argv)
+{
+	const char *cmd = "report compare";
+	static const struct option longopts[] = {
+		{"threshold", required_argument, NULL, 't'},
+		{"min-count", required_argument, NULL, 'm'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	nr_compare_opts o = {.threshold = 20, .min_count = 1};
+	int c;
+	char *end;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			o.threshold = strtod(optarg, &end);
+			if (*end || !*optarg || !(o.threshold >= 0))
+				return usage_error(cmd, "--threshold %s: give a percentage, "
+						   "e.g. 20", optarg);
+			break;
+		case 'm':
+			o.min_count = strtod(optarg, &end);
+			if (*end || !*optarg || !(o.min_count >= 0))
+				return usage_error(cmd, "--min-count %s: give a number of "
+						   "samples, e.g. 5", optarg);
+			break;
+		case 'f':
+			if (strcmp(optarg, "markdown") && strcmp(optarg, "text"))
+				return usage_error(cmd, "--format %s: give text or markdown",
+						   optarg);
+			o.markdown = !strcmp(optarg, "markdown");
+			break;
+		case 'h': fputs(usage_report, stdout); return NR_EXIT_OK;
+		default: return bad_option(cmd, argv);
+		}
+	}
+	if (argc - optind != 2)
+		return usage_error(cmd, "give BASE and NEW: two results.json files "
+				   "or directories of them");
+	char err[ERRLEN];
+	int rc = nr_report_compare(argv[optind], argv[optind + 1], &o, stdout, err,
+				   sizeof err);
+	if (rc < 0) {
+		nr_error("%s", err);
+		return NR_EXIT_JOB_ERROR;
+	}
+	return rc ? NR_EXIT_FAIL : NR_EXIT_OK;
+}
+
 static int cmd_report(int argc, char **argv)
 {
 	const char *cmd = "report";
+	if (argc >= 2 && !strcmp(argv[1], "compare"))
+		return cmd_compare(argc - 1, argv + 1);
 	int collect = argc >= 2 && !strcmp(argv[1], "collect");
 	if (argc < 2 || (strcmp(argv[1], "merge") && !collect)) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 			return fputs(usage_report, stdout), NR_EXIT_OK;
 		return usage_error(cmd, "the report commands are 'nrunner report "
-				   "merge RESULTS.json...' and 'nrunner report "
-				   "collect FILE_OR_DIR...'");
+				   "merge RESULTS.json...', 'nrunner report "
+				   "collect FILE_OR_DIR...' and 'nrunner report "
+				   "compare BASE NEW'");
 	}
 	const char *sub = collect ? "report collect" : "report merge";
 	argc--, argv++;
-	enum { O_JUNIT = 256, O_TAP };
+	enum { O_JUNIT = 256, O_TAP, O_HTML };
 	static const struct option longopts[] = {
 		{"output-dir", required_argument, NULL, 'o'},
 		{"report-junit", required_argument, NULL, O_JUNIT},
 		{"report-tap", required_argument, NULL, O_TAP},
+		{"report-html", required_argument, NULL, O_HTML},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *dir = collect ? "nrunner-results/collected"
 				  : "nrunner-results/merged";
-	const char *junit = NULL, *tap = NULL;
+	const char *junit = NULL, *tap = NULL, *html = NULL;
 	int c, quiet = 0;
 	optind = 1;
 	opterr = 0;
@@ -1043,6 +1117,7 @@ static int cmd_report(int argc, char **argv)
 		case O_JUNIT: junit = optarg; break;
 		case O_TAP: tap = optarg; break;
 		case 'q': quiet = 1; break;
+		case O_HTML: html = optarg; break;
 		case 'h': fputs(usage_report, stdout); return NR_EXIT_OK;
 		default: return bad_option(sub, argv);
 		}
@@ -1067,18 +1142,24 @@ static int cmd_report(int argc, char **argv)
 		cJSON_Delete(m);
 		return NR_EXIT_JOB_ERROR;
 	}
-	char *paths[3];
+	char *paths[3], *hpath = NULL;
 	if (nr_report_write_set(m, dir, junit, tap, paths))
 		rc = NR_EXIT_RUNNER_FAIL;
+	if (nr_report_html_set(m, dir, html, &hpath, err, sizeof err) < 0) {
+		nr_error("%s", err);
+		rc = NR_EXIT_RUNNER_FAIL;
+	}
 	/* The same exit bits as the jobs that were merged. */
 	size_t n = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tasks"));
 	size_t bad = 0;
 	rc |= nr_results_exit_bits(m, &bad);
 	static const char *const unwritten = "(not written: see the error above)";
 	printf("Merged %zu tasks from %d results: %zu failed\nRESULTS    : %s\n"
-	       "JUNIT      : %s\nTAP        : %s\n",
+	       "JUNIT      : %s\nTAP        : %s\nHTML       : %s\n",
 	       n, argc - optind, bad, paths[0] ? paths[0] : unwritten,
-	       paths[1] ? paths[1] : unwritten, paths[2] ? paths[2] : unwritten);
+	       paths[1] ? paths[1] : unwritten, paths[2] ? paths[2] : unwritten,
+	       hpath ? hpath : unwritten);
+	free(hpath);
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
 	cJSON_Delete(m);

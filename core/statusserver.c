@@ -5,6 +5,7 @@
 #include "job.h"
 #include "progress.h"
 #include "report.h"
+#include "html.h"
 #include "signals.h"
 #include "util.h"
 
@@ -78,8 +79,14 @@ static int write_results(const cJSON *results, const char *dir,
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
 	/* Each file that cannot be written is one line on stderr. */
-	return nr_report_write_set(results, dir, junit, tap, paths)
-		       ? NR_EXIT_RUNNER_FAIL : 0;
+	int bad = nr_report_write_set(results, dir, junit, tap, paths);
+	char err[2048], *html = NULL;
+	if (nr_report_html_set(results, dir, NULL, &html, err, sizeof err) < 0) {
+		nr_error("%s", err);
+		bad++;
+	}
+	free(html);
+	return bad ? NR_EXIT_RUNNER_FAIL : 0;
 }
 
 static void show_dropped(FILE *out, size_t invalid, size_t cut, size_t dups)

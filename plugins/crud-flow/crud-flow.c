@@ -446,7 +446,44 @@ typedef struct outcome {
 	const char *result;
 	char reason[8192];
 	int steps;
+	cJSON *failure; /* the failed step, field by field (note_failure) */
 } outcome;
+
+/* The failed step for the reports, field by field ("failure" in the
+ * finished message): the request, the expectation's path into the flow
+ * file, what was expected and what came (an "expected X, got Y" message
+ * split at its last ", got "), the status and the body.  Secrets are
+ * redacted in each, as in the reason. */
+static void note_failure(run *r, int step, const char *name, const char *method,
+			 const char *url, const char *path, const char *msg,
+			 long status, const char *body)
+{
+	char buf[8192];
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddNumberToObject(f, "step", step);
+	const char *keys[] = {"name", "request", "path", "message", "body"};
+	for (int i = 0; i < 5; i++) {
+		if (i == 1)
+			snprintf(buf, sizeof buf, "%s %s", method, url);
+		else
+			snprintf(buf, sizeof buf, "%s", i == 0 ? name : i == 2 ? path
+						   : i == 3 ? msg : body);
+		redact(r, buf, sizeof buf);
+		cJSON_AddStringToObject(f, keys[i], buf);
+	}
+	const char *m = cJSON_GetObjectItemCaseSensitive(f, "message")->valuestring;
+	const char *e = strstr(m, "expected "), *got = NULL;
+	for (const char *g = e; g && (g = strstr(g, ", got ")); g++)
+		got = g;
+	if (got) {
+		snprintf(buf, sizeof buf, "%.*s", (int)(got - e - 9), e + 9);
+		cJSON_AddStringToObject(f, "expected", buf);
+		cJSON_AddStringToObject(f, "actual", got + 6);
+	}
+	cJSON_AddNumberToObject(f, "status", (double)status);
+	cJSON_Delete(r->out->failure);
+	r->out->failure = f;
+}
 
 static int finish_fail(run *r, const char *result, char *reason)
 {
@@ -549,6 +586,7 @@ static int run_flow(run *r)
 				snprintf(reason, sizeof reason,
 					 "step %d \"%s\": %s %s\n  %s: %s\n  response %ld: %s",
 					 i, name, q.method, q.url, xp, err, resp.status, shown);
+				note_failure(r, i, name, q.method, q.url, xp, err, resp.status, shown);
 			} else {
 				ok = 1;
 				/* Captures, for the steps after this one. */
@@ -565,6 +603,12 @@ static int run_flow(run *r)
 							 "response %ld: %s", i, name, q.method, q.url,
 							 cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring,
 							 c->string, err, resp.status, shown);
+						char cp[512];
+						snprintf(cp, sizeof cp, "%s.capture.%s",
+							 cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring,
+							 c->string);
+						note_failure(r, i, name, q.method, q.url, cp, err,
+							     resp.status, shown);
 						ok = 0;
 						break;
 					}
@@ -586,6 +630,9 @@ static int run_flow(run *r)
 		}
 		if (!ok)
 			return finish_fail(r, NR_RESULT_FAIL, reason);
+		/* A retry of the step passed: its earlier failure is no more. */
+		cJSON_Delete(r->out->failure);
+		r->out->failure = NULL;
 	}
 	r->out->result = NR_RESULT_PASS;
 	r->out->steps = i;
@@ -688,6 +735,12 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 	if (strcmp(out.result, NR_RESULT_PASS))
 		h->msg_string(m, "fail_reason", out.reason);
 	h->msg_int(m, "steps", out.steps);
+	if (out.failure && strcmp(out.result, NR_RESULT_PASS)) {
+		char *fj = cJSON_PrintUnformatted(out.failure);
+		h->msg_json(m, "failure", fj);
+		free(fj);
+	}
+	cJSON_Delete(out.failure);
 	h->msg_string(m, "environment", e.isolated ? "isolated" : "shared");
 	/* "notice": a line the job's summary shows the user. */
 	if (kept[0])
