@@ -69,6 +69,11 @@ static cJSON *task_extra(const cJSON *t)
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
+		/* Most lines are "started" and "finished" with nothing to
+		 * show: not parsed. */
+		if (!strstr(line, "\"log\"") && !strstr(line, "\"step\"") &&
+		    !strstr(line, "\"failure\""))
+			continue;
 		cJSON *m = cJSON_Parse(line);
 		if (!m)
 			continue;
