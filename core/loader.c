@@ -326,6 +326,16 @@ nr_loader *nr_loader_new(const nr_host *host)
 	add_dir(l, inst && *inst ? inst : NR_PLUGINDIR);
 	int check = trust_checked();
 	for (size_t i = 0; i < l->ndirs; i++) {
+		if (!printable_line(l->dirs[i])) {
+			/* Shown quoted, wherever it is shown; never searched. */
+			char *q = quoted(l->dirs[i]);
+			free(l->dirs[i]);
+			l->dirs[i] = q;
+			nr_plugin_rec *r = add_rec(l, q, nr_xstrdup(q));
+			refuse(r, "the plugin directory's name is not one line "
+				  "of UTF-8; rename it");
+			continue;
+		}
 		char *why = check ? untrusted_dir(l->dirs[i]) : NULL;
 		if (why) {
 			/* One line for the directory; none of its files is
