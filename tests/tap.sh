@@ -48,6 +48,10 @@ done_testing() {
 	[ "$tap_failed" -eq 0 ]
 }
 
+# Files the tests make are writable by their owner only, whatever the
+# caller's umask: nrunner refuses plugins that others can write to.
+umask 022
+
 # A scratch directory for the test, removed at exit.
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nrunner-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
