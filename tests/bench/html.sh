@@ -56,7 +56,10 @@ for name, args in (("dump-dom", ["--dump-dom"]), ("screenshot", ["--screenshot="
             times.append(t)
             if label == "report" and name == "dump-dom":
                 assert b'data-rendered="10000"' in out, "the page's script did not finish"
+                import re
+                script = re.search(rb'data-script-ms="([^"]*)"', out).group(1).decode()
         res[(name, label)] = statistics.median(times)
+print("the page's script, in ms since the page began to load (last run): " + script)
 for name in ("dump-dom", "screenshot"):
     r, e = res[(name, "report")], res[(name, "empty")]
     print("chromium %s: the 10,000-test report %.2f s, an empty page %.2f s: %.2f s to render the report (%.1fx)"
