@@ -196,9 +196,9 @@ typedef struct sched {
 	size_t nretry;
 } sched;
 
-static void on_message(void *ctx, cJSON *msg)
+/* The task's status.jsonl in the job's results. */
+static void log_message(nr_job_task *t, const cJSON *msg)
 {
-	nr_job_task *t = ctx;
 	/* Opened at the first message: by then the task process has made
 	 * the task's directory. */
 	if (t->log_fd < 0 && !t->log_failed) {
@@ -219,6 +219,13 @@ static void on_message(void *ctx, cJSON *msg)
 		t->log_fd = -1;
 	}
 	free(line);
+}
+
+static void on_message(void *ctx, cJSON *msg)
+{
+	nr_job_task *t = ctx;
+	if (t->job->dir)
+		log_message(t, msg);
 	if (t->job->opts.observe)
 		t->job->opts.observe(t->job->opts.observe_ctx, t, msg);
 }
@@ -267,13 +274,16 @@ static void set_result(nr_job_task *t, const char *result, const char *reason)
 static int start_task(sched *s, nr_job_task *t)
 {
 	nr_job *job = s->job;
-	char *name = safe_name(t->id);
-	free(t->dir);
-	/* A retry writes beside the first try, which stays for the report. */
-	t->dir = t->attempts ? nr_xasprintf("%s/tasks/%s.try%d", job->dir, name,
-					    t->attempts + 1)
-			     : nr_xasprintf("%s/tasks/%s", job->dir, name);
-	free(name);
+	if (job->dir) {
+		char *name = safe_name(t->id);
+		free(t->dir);
+		/* A retry writes beside the first try, which stays for the
+		 * report. */
+		t->dir = t->attempts ? nr_xasprintf("%s/tasks/%s.try%d", job->dir,
+						    name, t->attempts + 1)
+				     : nr_xasprintf("%s/tasks/%s", job->dir, name);
+		free(name);
+	}
 	t->attempts++;
 	t->worker = 0;
 	for (int w = 0; w < job->opts.jobs && !t->worker; w++)
@@ -483,19 +493,23 @@ static int handle_deadlines(sched *s, long long now)
 	return next > now ? (int)(next - now) : 0;
 }
 
+int nr_job_task_bits(const char *result, int timed_out, int runner_failed)
+{
+	int bits = runner_failed ? NR_EXIT_RUNNER_FAIL : 0;
+	if (result && (!strcmp(result, NR_RESULT_FAIL) ||
+		       !strcmp(result, NR_RESULT_ERROR) ||
+		       (!strcmp(result, NR_RESULT_INTERRUPTED) && timed_out)))
+		bits |= NR_EXIT_FAIL;
+	return bits;
+}
+
 static int exit_bits(const nr_job *job)
 {
 	int bits = 0;
 	for (size_t i = 0; i < job->n; i++) {
 		const nr_job_task *t = &job->tasks[i];
-		if (t->runner_failed)
-			bits |= NR_EXIT_RUNNER_FAIL;
-		if (!t->result)
-			continue;
-		if (!strcmp(t->result, NR_RESULT_FAIL) ||
-		    !strcmp(t->result, NR_RESULT_ERROR) ||
-		    (!strcmp(t->result, NR_RESULT_INTERRUPTED) && t->timed_out) ||
-		    (t->flaky && job->opts.fail_on_flaky))
+		bits |= nr_job_task_bits(t->result, t->timed_out, t->runner_failed);
+		if (t->flaky && job->opts.fail_on_flaky)
 			bits |= NR_EXIT_FAIL;
 	}
 	if (job->interrupted)
@@ -505,14 +519,37 @@ static int exit_bits(const nr_job *job)
 	return bits;
 }
 
+/* Without a results directory, the dirs set on the tasks are made here
+ * (and made absolute: a task may change directory). */
+static int make_task_dirs(nr_job *job, char *err, size_t errlen)
+{
+	job->id = job->opts.job_id ? nr_xstrdup(job->opts.job_id) : NULL;
+	for (size_t i = 0; i < job->n; i++) {
+		nr_job_task *t = &job->tasks[i];
+		char abs[PATH_MAX];
+		if (!t->dir)
+			continue;
+		if (nr_mkdir_p(t->dir, 0755) < 0 || !realpath(t->dir, abs)) {
+			snprintf(err, errlen, "%s: cannot create the output "
+				 "directory: %s", t->dir, strerror(errno));
+			return -1;
+		}
+		free(t->dir);
+		t->dir = nr_xstrdup(abs);
+	}
+	return 0;
+}
+
 int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 {
-	if (make_job_dir(job, err, errlen) < 0)
+	if (job->opts.results_base ? make_job_dir(job, err, errlen)
+				   : make_task_dirs(job, err, errlen))
 		return NR_EXIT_JOB_ERROR;
 	for (size_t i = 0; i < job->n; i++) {
 		nr_job_task *t = &job->tasks[i];
-		t->id = nr_xasprintf("%zu-%s", t->index,
-				     nr_runnable_identifier(t->runnable));
+		if (!t->id)
+			t->id = nr_xasprintf("%zu-%s", t->index,
+					     nr_runnable_identifier(t->runnable));
 	}
 	int sigfd = nr_signals_fd();
 	int jobs = job->opts.jobs > 0 ? job->opts.jobs : 1;

@@ -17,8 +17,10 @@ typedef struct nr_job_task {
 	struct nr_job *job;
 	size_t index;           /* 1-based position in the whole input */
 	nr_runnable *runnable;
-	char *id;               /* "<index>-<identifier>" */
-	char *dir;              /* absolute: <job dir>/tasks/<safe id> */
+	char *id;               /* "<index>-<identifier>" unless set before */
+	char *dir;              /* absolute: <job dir>/tasks/<safe id>, or
+				 * set before nr_job_run (or NULL) when the
+				 * job has no results directory */
 	const nr_kind *kind;
 	const nr_plugin_rec *plugin;
 
@@ -56,13 +58,18 @@ typedef struct nr_job_opts {
 	int failfast;
 	int retries;         /* run a failed or errored task again, N times */
 	int fail_on_flaky;   /* a flaky task makes the exit status 1 */
-	const char *results_base; /* e.g. "nrunner-results" */
+	/* Where job results go, e.g. "nrunner-results".  NULL: no results
+	 * directory (runnable-run, task-run); a task's files then go to the
+	 * dir set on it before nr_job_run, or become messages. */
+	const char *results_base;
+	const char *job_id;       /* with no results directory; may be NULL */
 	const char *shard;        /* "K/N", for the record */
 	unsigned long long seed;  /* shuffle seed, 0: input order */
 	int shuffled;
 	int spawner;              /* nr_spawner: how tasks are isolated */
 	/* Sees every message of every task, after the task's log (run -s
-	 * sends them on to status servers); may be NULL. */
+	 * sends them on to status servers, the one-task commands print them
+	 * too); may be NULL. */
 	void (*observe)(void *ctx, const nr_job_task *t, cJSON *msg);
 	void *observe_ctx;
 } nr_job_opts;
@@ -100,6 +107,10 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen);
 /* A test that failed and then passed on a retry: a result of the job's,
  * beside the kinds' results (a kind never reports it). */
 #define NR_RESULT_FLAKY "flaky"
+
+/* The exit status bits one task's outcome contributes (nrunner(1)):
+ * the one rule for `run`, the one-task commands and `report merge`. */
+int nr_job_task_bits(const char *result, int timed_out, int runner_failed);
 
 /* The job's results as results.json holds them (tasks in input order). */
 cJSON *nr_job_results(const nr_job *job);

@@ -32,9 +32,15 @@
 #include <unistd.h>
 
 #define ERRLEN 4096
-/* Time between SIGTERM and SIGKILL when a task is interrupted. */
-#define GRACE_MS 5000
 #define STATUS_CONNECT_MS 5000
+
+/* The commands of Avocado's runner interface. */
+#define RUNNER_COMMANDS                                                        \
+	"  runnable-run         run one runnable given by options\n"           \
+	"  runnable-run-recipe  run the runnable(s) in a recipe file\n"        \
+	"  task-run             run a runnable as a task, reporting to status\n" \
+	"                       servers\n"                                      \
+	"  task-run-recipe      run a task from a task recipe file\n"
 
 static const char usage_main[] =
 	"Usage: nrunner [--version] [--help] COMMAND [OPTION]...\n"
@@ -55,11 +61,7 @@ static const char usage_main[] =
 	"                       plugins that were refused or shadowed\n"
 	"  capabilities         print the runnable kinds, commands and config\n"
 	"                       keys, as JSON (Avocado's runner shape)\n"
-	"  runnable-run         run one runnable given by options\n"
-	"  runnable-run-recipe  run the runnable(s) in a recipe file\n"
-	"  task-run             run a runnable as a task, reporting to status\n"
-	"                       servers\n"
-	"  task-run-recipe      run a task from a task recipe file\n"
+	RUNNER_COMMANDS
 	"\n"
 	"'nrunner COMMAND --help' describes a command.  Plugins are searched\n"
 	"in $NRUNNER_PLUGIN_PATH (colon-separated), then in " NR_PLUGINDIR ".\n"
@@ -67,6 +69,22 @@ static const char usage_main[] =
 	"Exit status: 0 passed (or skipped), 1 a test failed or errored,\n"
 	"2 bad input, 4 a runner crashed, 8 interrupted (bits may combine).\n"
 	"See nrunner(1), nrunner-recipe(5) and nrunner-plugin(7).\n";
+
+/* Under the name avocado-runner-KIND (printf: name, kind, kind). */
+static const char usage_runner[] =
+	"Usage: %s COMMAND [OPTION]...\n"
+	"\n"
+	"Avocado's standalone runner of kind '%s', run by nrunner: Avocado\n"
+	"finds it on PATH, asks for its capabilities, then runs task-run.\n"
+	"\n"
+	"Commands:\n"
+	"  capabilities         print the kind, commands and config keys, as\n"
+	"                       JSON\n"
+	RUNNER_COMMANDS
+	"\n"
+	"Without -k the kind is %s.  Exit status: 0 the task ran (its result\n"
+	"is in its messages), 2 bad input, 4 the runner crashed, 8\n"
+	"interrupted.  See nrunner(1).\n";
 
 static const char usage_list_kinds[] =
 	"Usage: nrunner list-kinds [--json]\n"
@@ -87,21 +105,34 @@ static const char usage_capabilities[] =
 	"as Avocado's runners do.\n";
 
 #define RUNNABLE_OPTIONS                                                       \
-	"  -k, --kind KIND        the kind of runnable (required)\n"            \
-	"  -u, --uri URI          what to run, e.g. a program's path\n"        \
-	"  -a, --arg ARG          an argument (repeatable); \"base64:DATA\" is\n" \
+	"  -k, --kind KIND        the kind of runnable (required; or the first\n" \
+	"                         word that is not KEY=VALUE)\n"               \
+	"  -u, --uri URI          what to run, e.g. a program's path (or the\n" \
+	"                         word after the kind)\n"                       \
+	"  -a, --arg, --args ARG  an argument (repeatable); \"base64:DATA\" is\n" \
 	"                         decoded first\n"                              \
 	"  -c, --config JSON      config as a JSON object, e.g.\n"              \
-	"                         '{\"runner.exectest.exitcodes.skip\":[77]}'\n" \
+	"                         '{\"runner.exectest.exitcodes.skip\":[77]}';\n" \
+	"                         keys no kind reads are accepted\n"           \
 	"  -o, --output-dir DIR   write the task's stdout and stderr to files\n" \
-	"                         in DIR instead of streaming them\n"           \
+	"                         in DIR instead of streaming them (as the\n"  \
+	"                         kwarg output_dir=DIR does)\n"                 \
 	"  KEY=VALUE              a keyword argument; \"json:TEXT\" is parsed\n" \
 	"                         as JSON.  exec and exec-test make them\n"     \
-	"                         environment variables\n"                      \
-	"  -h, --help             show this help\n"
+	"                         environment variables, except Avocado's\n"    \
+	"                         output_dir, tags, variant, dependencies and\n" \
+	"                         assets\n"                                     \
+	JOB_CONTROL_HELP                                                        \
+	"  -h, --help             show this help\n"                             \
+	"Options and KEY=VALUE arguments may come in any order.\n"
+
+#define JOB_CONTROL_HELP                                                       \
+	"      --timeout SECONDS  stop the task after this long (SIGTERM to\n"  \
+	"                         its process group, SIGKILL after the grace)\n" \
+	"      --grace SECONDS    between SIGTERM and SIGKILL (default 5)\n"
 
 static const char usage_runnable_run[] =
-	"Usage: nrunner runnable-run -k KIND [-u URI] [-a ARG]... [-c JSON]\n"
+	"Usage: nrunner runnable-run [-k] KIND [[-u] URI] [-a ARG]... [-c JSON]\n"
 	"                            [-o DIR] [KEY=VALUE]...\n"
 	"\n"
 	"Runs one runnable and prints its status messages on stdout, one JSON\n"
@@ -116,6 +147,7 @@ static const char usage_runnable_run_recipe[] =
 	"their status messages on stdout.  See nrunner-recipe(5).\n"
 	"\n"
 	"  -o, --output-dir DIR   write stdout and stderr to files in DIR\n"
+	JOB_CONTROL_HELP
 	"  -h, --help             show this help\n";
 
 static const char usage_task_run[] =
@@ -123,12 +155,16 @@ static const char usage_task_run[] =
 	"                        [-t CATEGORY] -k KIND [-u URI] [-a ARG]...\n"
 	"                        [-c JSON] [-o DIR] [KEY=VALUE]...\n"
 	"\n"
-	"Runs one runnable as a task: every status message gets \"id\" (and\n"
-	"\"job_id\") and goes to stdout and to each status server.\n"
+	"Runs one runnable as an Avocado task: every status message gets \"id\"\n"
+	"(and \"job_id\") and goes to stdout and to each status server, which\n"
+	"gets Avocado's form (output as {\"__base64_encoded__\": ...}).  The\n"
+	"task's files go to its output directory (-o, output_dir=, or a new\n"
+	"$TMPDIR/.nrunner-task-XXXXXX), which \"started\" names.\n"
 	"\n"
 	"  -i, --identifier ID    the task's identifier (required)\n"
 	"  -s, --status-uri URI   a status server: HOST:PORT for TCP, or the\n"
-	"                         path of a Unix socket (repeatable)\n"
+	"                         path of a Unix socket (repeatable); one that\n"
+	"                         cannot be reached is reported and dropped\n"
 	"  -j, --job-id JOB_ID    the job the task belongs to\n"
 	"  -t, --category CAT     the task's category (default \"test\")\n" RUNNABLE_OPTIONS;
 
@@ -140,6 +176,7 @@ static const char usage_task_run_recipe[] =
 	"\"job_id\" and \"category\".\n"
 	"\n"
 	"  -o, --output-dir DIR   write stdout and stderr to files in DIR\n"
+	JOB_CONTROL_HELP
 	"  -h, --help             show this help\n";
 
 static const char usage_run[] =
@@ -257,108 +294,107 @@ static const char *const commands[] = {
 	"capabilities", "list-kinds",      "runnable-run",
 	"runnable-run-recipe", "task-run", "task-run-recipe", NULL};
 
-/* --- running one task ------------------------------------------------ */
+/* --- option parsing -------------------------------------------------- */
 
-static void send_message(void *ctx, cJSON *msg)
+/* Set when nrunner runs as Avocado's standalone runner of one kind, under
+ * the name avocado-runner-<kind> (DESIGN.md, "Avocado interoperability"):
+ * that kind is the default, the only one it runs, and the exit status
+ * says whether the runner worked, not how the test went. */
+static const char *runner_kind;
+static const char *runner_name;
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+	NR_PRINTF_ATTR(2, 3);
+static int usage_error(const char *cmd, const char *fmt, ...)
 {
-	nr_status_out_send(ctx, msg);
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	const char *prog = runner_name ? runner_name : "nrunner";
+	if (cmd)
+		nr_error("%s: %s; see '%s %s --help'", cmd, msg, prog, cmd);
+	else
+		nr_error("%s; see '%s --help'", msg, prog);
+	return NR_EXIT_JOB_ERROR;
 }
 
-static int result_exit_code(const char *result)
+/* getopt's message names the option; ours also says where to look. */
+static int bad_option(const char *cmd, char **argv)
 {
-	if (!strcmp(result, NR_RESULT_PASS) || !strcmp(result, NR_RESULT_SKIP) ||
-	    !strcmp(result, NR_RESULT_WARN) || !strcmp(result, NR_RESULT_CANCEL))
-		return NR_EXIT_OK;
-	if (!strcmp(result, NR_RESULT_INTERRUPTED))
-		return NR_EXIT_INTERRUPTED;
-	return NR_EXIT_FAIL;
+	if (optopt)
+		return usage_error(cmd, "option -%c %s", optopt,
+				   strchr("kuacoisjtf", optopt)
+					   ? "needs a value"
+					   : "is not known");
+	return usage_error(cmd, "option %s is not known or needs a value",
+			   argv[optind - 1]);
 }
 
-static int interrupted_by_user;
-
-static int run_task(nr_registry *reg, const nr_runnable *r,
-		    const char *output_dir, nr_status_out *out)
+static int parse_seconds(const char *cmd, const char *opt, const char *s,
+			 double *out)
 {
-	char err[ERRLEN];
-	const nr_plugin_rec *plugin = NULL;
-	const nr_kind *kind = nr_registry_find(reg, r->kind, &plugin, err,
-					       sizeof err);
-	if (!kind) {
-		nr_error("%s", err);
-		return NR_EXIT_JOB_ERROR;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < 0 || v > 1e9)
+		return usage_error(cmd, "%s %s: give a number of seconds, e.g. "
+				   "30 or 0.5", opt, s);
+	*out = v;
+	return -1;
+}
+
+/* What the one-task commands share with `nrunner run`. */
+enum { JC_TIMEOUT = 512, JC_GRACE, JC_STATUS_URI };
+
+typedef struct job_control {
+	nr_job_opts opts;
+	const char **uris; /* status servers */
+	size_t nuris;
+} job_control;
+
+/* Handles a job-control option; returns -1 if it was one and is fine, an
+ * exit status if it is wrong, -2 if c is not one. */
+static int job_control_opt(const char *cmd, int c, job_control *jc)
+{
+	switch (c) {
+	case JC_TIMEOUT:
+		return parse_seconds(cmd, "--timeout", optarg, &jc->opts.timeout);
+	case JC_GRACE:
+		return parse_seconds(cmd, "--grace", optarg, &jc->opts.grace);
+	case JC_STATUS_URI:
+		jc->uris = nr_xrealloc(jc->uris, (jc->nuris + 1) * sizeof *jc->uris);
+		jc->uris[jc->nuris++] = optarg;
+		return -1;
+	default:
+		return -2;
 	}
-	char abs_dir[PATH_MAX];
-	if (output_dir && (nr_mkdir_p(output_dir, 0755) < 0 ||
-			   !realpath(output_dir, abs_dir))) {
-		nr_error("%s: cannot create the output directory: %s",
-			 output_dir, strerror(errno));
-		return NR_EXIT_JOB_ERROR;
-	}
-	/* The task may change directory: it gets an absolute path. */
-	if (output_dir)
-		output_dir = abs_dir;
-	int sigfd = nr_signals_fd();
-	fflush(stdout);
-	nr_task_spec spec = {.runnable = r,
-			     .kind = kind,
-			     .plugin_file = plugin->file,
-			     .output_dir = output_dir};
-	nr_task_proc *p = nr_task_start(&spec, send_message, out, err, sizeof err);
-	if (!p) {
-		nr_error("%s", err);
-		return NR_EXIT_RUNNER_FAIL;
-	}
-	long long kill_at = -1;
-	int sigints = 0;
-	for (;;) {
-		struct pollfd fds[4];
-		fds[0].fd = sigfd;
-		fds[0].events = POLLIN;
-		fds[0].revents = 0;
-		int n = nr_task_pollfds(p, fds + 1);
-		int timeout = -1;
-		if (kill_at >= 0) {
-			long long left = kill_at - nr_monotonic_ms();
-			timeout = left > 0 ? (int)left : 0;
-		}
-		if (poll(fds, (nfds_t)n + 1, timeout) < 0 && errno != EINTR) {
-			nr_error("poll: %s", strerror(errno));
-			nr_task_kill(p);
-		}
-		if (fds[0].revents) {
-			int sigs[64];
-			size_t k = nr_signals_read(sigs, 64);
-			for (size_t i = 0; i < k; i++) {
-				if (sigs[i] == SIGCHLD)
-					continue;
-				interrupted_by_user = 1;
-				if (++sigints > 1) {
-					nr_task_kill(p);
-					continue;
-				}
-				char *why = nr_xasprintf("interrupted by %s",
-							 nr_signal_name(sigs[i]));
-				nr_task_interrupt(p, why);
-				free(why);
-				kill_at = nr_monotonic_ms() + GRACE_MS;
-			}
-		}
-		nr_task_dispatch(p, fds + 1, n);
-		if (nr_task_check_exit(p))
-			break;
-		if (kill_at >= 0 && nr_monotonic_ms() >= kill_at) {
-			nr_task_kill(p);
-			kill_at = -1;
-		}
-	}
-	const cJSON *f = nr_task_finished(p);
-	const cJSON *res = cJSON_GetObjectItemCaseSensitive(f, "result");
-	int code = result_exit_code(cJSON_IsString(res) ? res->valuestring
-							: NR_RESULT_ERROR);
-	if (nr_task_runner_failed(p))
-		code |= NR_EXIT_RUNNER_FAIL;
-	nr_task_free(p);
-	return code;
+}
+
+#define JOB_CONTROL_LONGOPTS                                                   \
+	{"timeout", required_argument, NULL, JC_TIMEOUT},                       \
+	{"grace", required_argument, NULL, JC_GRACE},                           \
+	{"status-uri", required_argument, NULL, JC_STATUS_URI}
+
+/* --- one task: runnable-run, task-run and their recipe forms ---------- */
+
+typedef struct one_opts {
+	job_control jc;
+	const char *output_dir; /* -o */
+	int task;               /* task-run: an Avocado task */
+	const char *id;
+	const char *job_id;
+} one_opts;
+
+/* A standalone runner runs its own kind only. */
+static int check_runner_kind(const nr_runnable *r)
+{
+	if (!runner_kind || !strcmp(r->kind, runner_kind))
+		return -1;
+	nr_error("%s: kind '%s' is not this runner's; it runs: %s", runner_name,
+		 r->kind, runner_kind);
+	return NR_EXIT_JOB_ERROR;
 }
 
 /* Lets the plugins set up what the job's tasks share (ABI 1.2). */
@@ -376,75 +412,127 @@ static int begin_job(nr_registry *reg, nr_runnable *const *items, size_t n)
 	return -1;
 }
 
-/* --- option parsing -------------------------------------------------- */
-
-static int usage_error(const char *cmd, const char *fmt, ...)
-	NR_PRINTF_ATTR(2, 3);
-static int usage_error(const char *cmd, const char *fmt, ...)
+/* An Avocado task always has an output directory: one made for it when
+ * none is given, as Avocado's Task.setup_output_dir does. */
+static char *task_dir(void)
 {
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (cmd)
-		nr_error("%s: %s; see 'nrunner %s --help'", cmd, msg, cmd);
-	else
-		nr_error("%s; see 'nrunner --help'", msg);
-	return NR_EXIT_JOB_ERROR;
+	const char *tmp = getenv("TMPDIR");
+	char *t = nr_xasprintf("%s/.nrunner-task-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(t)) {
+		nr_error("%s: cannot create a task directory: %s", t, strerror(errno));
+		free(t);
+		return NULL;
+	}
+	return t;
 }
 
-/* getopt's message names the option; ours also says where to look. */
-static int bad_option(const char *cmd, char **argv)
+static void send_message(void *ctx, const nr_job_task *t, cJSON *msg)
 {
-	if (optopt)
-		return usage_error(cmd, "option -%c %s", optopt,
-				   strchr("kuacoisjtf", optopt)
-					   ? "needs a value"
-					   : "is not known");
-	return usage_error(cmd, "option %s is not known or needs a value",
-			   argv[optind - 1]);
+	(void)t;
+	nr_status_out_send(ctx, msg);
 }
 
-typedef struct run_opts {
-	nr_runnable *runnable;
-	const char *output_dir;
-	const char *id, *job_id, *category;
-	const char **uris;
-	size_t nuris;
-} run_opts;
-
-static void run_opts_free(run_opts *o)
+/* Runs the runnables one at a time, as a job without a results
+ * directory, whose messages go to stdout and the status servers. */
+static int run_one(nr_runnable_list *list, one_opts *o)
 {
-	nr_runnable_free(o->runnable);
-	free(o->uris);
+	char err[ERRLEN];
+	int rc = -1;
+	nr_registry *reg = nr_registry_new();
+	for (size_t i = 0; rc < 0 && i < list->n; i++) {
+		const nr_plugin_rec *p;
+		rc = check_runner_kind(list->items[i]);
+		if (rc < 0 && !nr_registry_find(reg, list->items[i]->kind, &p,
+						err, sizeof err)) {
+			const char *src = list->items[i]->source;
+			if (src)
+				nr_error("%s: %s", src, err);
+			else
+				nr_error("%s", err);
+			rc = NR_EXIT_JOB_ERROR;
+		}
+	}
+	if (rc >= 0) {
+		nr_registry_free(reg);
+		return rc;
+	}
+	/* Messages go to stdout and the status servers, as they come. */
+	nr_status_out *out = nr_status_out_new(o->id, o->job_id);
+	for (size_t i = 0; i < o->jc.nuris; i++)
+		nr_status_out_connect(out, o->jc.uris[i], STATUS_CONNECT_MS);
+	nr_job_opts opts = o->jc.opts;
+	opts.jobs = 1;
+	opts.job_id = o->job_id;
+	opts.observe = send_message;
+	opts.observe_ctx = out;
+	size_t n = list->n;
+	nr_job *job = nr_job_new(reg, list, &opts, err, sizeof err);
+	for (size_t i = 0; i < n; i++) {
+		nr_job_task *t = &job->tasks[i];
+		const char *dir = nr_runnable_output_dir(t->runnable);
+		if (dir)
+			t->dir = nr_xstrdup(dir);
+		else if (o->output_dir && n > 1)
+			t->dir = nr_xasprintf("%s/%zu", o->output_dir, i + 1);
+		else if (o->output_dir)
+			t->dir = nr_xstrdup(o->output_dir);
+		else if (o->task && !(t->dir = task_dir()))
+			rc = NR_EXIT_JOB_ERROR;
+		if (o->id)
+			t->id = nr_xstrdup(o->id);
+	}
+	nr_runnable **items = nr_xcalloc(n + 1, sizeof *items);
+	for (size_t i = 0; i < n; i++)
+		items[i] = job->tasks[i].runnable;
+	if (rc < 0)
+		rc = begin_job(reg, items, n);
+	free(items);
+	if (rc < 0) {
+		nr_progress *quiet = nr_progress_new(stderr, 0, 0, NR_SHOW_NONE);
+		rc = nr_job_run(job, quiet, err, sizeof err);
+		if (rc == NR_EXIT_JOB_ERROR)
+			nr_error("%s", err);
+		nr_progress_free(quiet);
+		nr_registry_job_end(reg);
+	}
+	/* Avocado's runner says how the test went in its messages only. */
+	if (runner_kind && rc != NR_EXIT_JOB_ERROR)
+		rc &= ~NR_EXIT_FAIL;
+	nr_job_free(job);
+	nr_status_out_free(out);
+	nr_registry_free(reg);
+	return rc;
 }
 
-/* Parses runnable-run's options, and task-run's when `task` is set. */
-static int parse_run_opts(int argc, char **argv, int task, run_opts *o)
+/* Parses runnable-run's options, and task-run's when o->task is set.
+ * Options and KEY=VALUE arguments come in any order; without -k, the
+ * first other word is the kind and the second the uri, as in Avocado's
+ * `runnable-run KIND [URI]`. */
+static int parse_run_opts(int argc, char **argv, one_opts *o,
+			  nr_runnable **out)
 {
-	const char *cmd = task ? "task-run" : "runnable-run";
+	const char *cmd = o->task ? "task-run" : "runnable-run";
 	static const struct option longopts[] = {
 		{"kind", required_argument, NULL, 'k'},
 		{"uri", required_argument, NULL, 'u'},
 		{"arg", required_argument, NULL, 'a'},
+		{"args", required_argument, NULL, 'a'},
 		{"config", required_argument, NULL, 'c'},
 		{"output-dir", required_argument, NULL, 'o'},
 		{"identifier", required_argument, NULL, 'i'},
-		{"status-uri", required_argument, NULL, 's'},
 		{"job-id", required_argument, NULL, 'j'},
 		{"category", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
+		JOB_CONTROL_LONGOPTS,
 		{NULL, 0, NULL, 0}};
 	const char *kind = NULL, *uri = NULL, *config = NULL;
 	const char **args = nr_xcalloc((size_t)argc, sizeof *args);
 	size_t nargs = 0;
-	o->uris = nr_xcalloc((size_t)argc, sizeof *o->uris);
 	int c, rc = -1;
 	optind = 1;
 	opterr = 0;
-	const char *optstring = task ? "+k:u:a:c:o:i:s:j:t:h" : "+k:u:a:c:o:h";
-	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+	const char *optstring = o->task ? "k:u:a:c:o:i:s:j:t:h" : "k:u:a:c:o:h";
+	while (rc < 0 && (c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': kind = optarg; break;
 		case 'u': uri = optarg; break;
@@ -452,96 +540,97 @@ static int parse_run_opts(int argc, char **argv, int task, run_opts *o)
 		case 'c': config = optarg; break;
 		case 'o': o->output_dir = optarg; break;
 		case 'i': o->id = optarg; break;
-		case 's': o->uris[o->nuris++] = optarg; break;
+		case 's': rc = job_control_opt(cmd, JC_STATUS_URI, &o->jc); break;
 		case 'j': o->job_id = optarg; break;
-		case 't': o->category = optarg; break;
+		case 't': break; /* the category: every task here reports */
 		case 'h':
-			fputs(task ? usage_task_run : usage_runnable_run, stdout);
+			fputs(o->task ? usage_task_run : usage_runnable_run, stdout);
 			rc = NR_EXIT_OK;
-			goto out;
+			break;
 		default:
-			rc = bad_option(cmd, argv);
-			goto out;
+			rc = job_control_opt(cmd, c, &o->jc);
+			if (rc == -2)
+				rc = bad_option(cmd, argv);
 		}
 	}
-	if (!kind || !*kind) {
+	/* Words that are not KEY=VALUE: the positional KIND [URI]. */
+	int first_kw = optind, positional = !kind;
+	for (int i = optind; rc < 0 && positional && i < argc; i++) {
+		if (strchr(argv[i], '=') && argv[i][0] != '=')
+			continue;
+		if (!kind)
+			kind = argv[i];
+		else if (!uri)
+			uri = argv[i];
+		else
+			break;
+		argv[i] = NULL;
+	}
+	if (rc < 0 && !kind)
+		kind = runner_kind;
+	if (rc < 0 && (!kind || !*kind))
 		rc = usage_error(cmd, "-k KIND is required ('nrunner "
 				      "--list-kinds' lists them)");
-		goto out;
-	}
-	if (task && (!o->id || !*o->id)) {
+	if (rc < 0 && o->task && (!o->id || !*o->id))
 		rc = usage_error(cmd, "-i ID is required");
-		goto out;
-	}
 	char err[ERRLEN];
-	o->runnable = nr_runnable_new(kind);
-	if (uri)
-		o->runnable->uri = nr_xstrdup(uri);
-	for (size_t i = 0; i < nargs; i++)
-		if (nr_runnable_add_arg(o->runnable, args[i], err, sizeof err) < 0) {
+	nr_runnable *r = rc < 0 ? nr_runnable_new(kind) : NULL;
+	if (r && uri)
+		r->uri = nr_xstrdup(uri);
+	for (size_t i = 0; rc < 0 && i < nargs; i++)
+		if (nr_runnable_add_arg(r, args[i], err, sizeof err) < 0)
 			rc = usage_error(cmd, "%s", err);
-			goto out;
-		}
-	if (config && nr_runnable_set_config(o->runnable, config, err, sizeof err) < 0) {
+	if (rc < 0 && config && nr_runnable_set_config(r, config, err, sizeof err) < 0)
 		rc = usage_error(cmd, "%s", err);
-		goto out;
-	}
-	for (int i = optind; i < argc; i++)
-		if (nr_runnable_add_kwarg(o->runnable, argv[i], err, sizeof err) < 0) {
+	for (int i = first_kw; rc < 0 && i < argc; i++)
+		if (argv[i] && nr_runnable_add_kwarg(r, argv[i], err, sizeof err) < 0)
 			rc = usage_error(cmd, "%s", err);
-			goto out;
-		}
 	free(args);
-	return -1; /* parsed: go on */
-out:
-	free(args);
+	if (rc >= 0)
+		nr_runnable_free(r);
+	else
+		*out = r;
 	return rc;
-}
-
-static int connect_uris(nr_status_out *out, const char **uris, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		nr_status_out_connect(out, uris[i], STATUS_CONNECT_MS);
-	return 0;
 }
 
 static int cmd_runnable_run(int argc, char **argv, int task)
 {
-	run_opts o = {0};
-	int rc = parse_run_opts(argc, argv, task, &o);
-	if (rc >= 0) {
-		run_opts_free(&o);
-		return rc;
+	one_opts o = {.task = task, .jc.opts.grace = 5};
+	nr_runnable *r = NULL;
+	int rc = parse_run_opts(argc, argv, &o, &r);
+	if (rc < 0) {
+		nr_runnable_list list = {nr_xcalloc(1, sizeof *list.items), 1};
+		list.items[0] = r;
+		rc = run_one(&list, &o);
+		nr_runnable_list_free(&list);
 	}
-	nr_status_out *out = nr_status_out_new(o.id, o.job_id);
-	connect_uris(out, o.uris, o.nuris);
-	nr_registry *reg = nr_registry_new();
-	rc = begin_job(reg, &o.runnable, 1);
-	if (rc < 0)
-		rc = run_task(reg, o.runnable, o.output_dir, out);
-	nr_registry_free(reg);
-	nr_status_out_free(out);
-	run_opts_free(&o);
+	free(o.jc.uris);
 	return rc;
 }
 
-/* Parses "[-o DIR] FILE" for the two recipe commands. */
+/* Parses "[-o DIR] [--timeout S] [--grace S] FILE" for the two recipe
+ * commands. */
 static int parse_recipe_opts(int argc, char **argv, const char *cmd,
-			     const char *usage, const char **file,
-			     const char **output_dir)
+			     const char *usage, const char **file, one_opts *o)
 {
 	static const struct option longopts[] = {
 		{"output-dir", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
+		JOB_CONTROL_LONGOPTS,
 		{NULL, 0, NULL, 0}};
-	int c;
+	int c, rc;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'o': *output_dir = optarg; break;
+		case 'o': o->output_dir = optarg; break;
 		case 'h': fputs(usage, stdout); return NR_EXIT_OK;
-		default: return bad_option(cmd, argv);
+		default:
+			rc = job_control_opt(cmd, c, &o->jc);
+			if (rc == -2)
+				return bad_option(cmd, argv);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (argc - optind != 1)
@@ -554,154 +643,60 @@ static int parse_recipe_opts(int argc, char **argv, const char *cmd,
 
 static int cmd_runnable_run_recipe(int argc, char **argv)
 {
-	const char *file = NULL, *output_dir = NULL;
+	const char *file = NULL;
+	one_opts o = {.jc.opts.grace = 5};
 	int rc = parse_recipe_opts(argc, argv, "runnable-run-recipe",
-				   usage_runnable_run_recipe, &file, &output_dir);
-	if (rc >= 0)
-		return rc;
-	char err[ERRLEN];
-	nr_runnable_list list = {0};
-	if (nr_recipe_read(file, &list, err, sizeof err) < 0) {
-		nr_error("%s", err);
-		return NR_EXIT_JOB_ERROR;
-	}
-	nr_registry *reg = nr_registry_new();
-	/* Every kind is checked before anything runs. */
-	rc = NR_EXIT_OK;
-	for (size_t i = 0; i < list.n; i++) {
-		const nr_plugin_rec *p;
-		if (!nr_registry_find(reg, list.items[i]->kind, &p, err, sizeof err)) {
-			if (list.n > 1)
-				nr_error("%s: [%zu]: %s", file, i, err);
-			else
-				nr_error("%s: %s", file, err);
+				   usage_runnable_run_recipe, &file, &o);
+	if (rc < 0) {
+		char err[ERRLEN];
+		nr_runnable_list list = {0};
+		if (nr_recipe_read(file, &list, err, sizeof err) < 0) {
+			nr_error("%s", err);
 			rc = NR_EXIT_JOB_ERROR;
-			break;
+		} else {
+			rc = run_one(&list, &o);
 		}
+		nr_runnable_list_free(&list);
 	}
-	if (rc == NR_EXIT_OK && begin_job(reg, list.items, list.n) >= 0)
-		rc = NR_EXIT_JOB_ERROR;
-	nr_status_out *out = nr_status_out_new(NULL, NULL);
-	for (size_t i = 0; rc != NR_EXIT_JOB_ERROR && i < list.n; i++) {
-		char *dir = NULL;
-		if (output_dir && list.n > 1)
-			dir = nr_xasprintf("%s/%zu", output_dir, i + 1);
-		rc |= run_task(reg, list.items[i], dir ? dir : output_dir, out);
-		free(dir);
-		if (interrupted_by_user)
-			break;
-	}
-	nr_status_out_free(out);
-	nr_registry_free(reg);
-	nr_runnable_list_free(&list);
+	free(o.jc.uris);
 	return rc;
 }
 
 static int cmd_task_run_recipe(int argc, char **argv)
 {
-	const char *file = NULL, *output_dir = NULL;
+	const char *file = NULL;
+	one_opts o = {.task = 1, .jc.opts.grace = 5};
 	int rc = parse_recipe_opts(argc, argv, "task-run-recipe",
-				   usage_task_run_recipe, &file, &output_dir);
-	if (rc >= 0)
-		return rc;
-	char *text = nr_read_file(file, NULL);
-	if (!text) {
-		nr_error("%s: cannot read task recipe: %s", file, strerror(errno));
-		return NR_EXIT_JOB_ERROR;
-	}
-	char err[ERRLEN], where[4096];
-	cJSON *root = nr_json_parse(text, file, err, sizeof err);
-	free(text);
-	if (!root) {
-		nr_error("%s", err);
-		return NR_EXIT_JOB_ERROR;
-	}
-	static const char *const task_keys[] = {"id", "runnable", "status_uris",
-						"job_id", "category", NULL};
-	for (const cJSON *k = root->child; cJSON_IsObject(root) && k; k = k->next) {
-		int known = 0;
-		for (const char *const *t = task_keys; *t; t++)
-			known |= !strcmp(k->string, *t);
-		if (!known) {
-			nr_error("%s: \"%s\": unknown key; a task recipe has "
-				 "only id, runnable, status_uris, job_id and "
-				 "category", file, k->string);
-			cJSON_Delete(root);
-			return NR_EXIT_JOB_ERROR;
+				   usage_task_run_recipe, &file, &o);
+	if (rc < 0) {
+		char err[ERRLEN];
+		nr_task_recipe tr;
+		if (nr_task_recipe_read(file, &tr, err, sizeof err) < 0) {
+			nr_error("%s", err);
+			rc = NR_EXIT_JOB_ERROR;
+		} else {
+			free(o.jc.uris);
+			o.jc.uris = (const char **)tr.uris;
+			o.jc.nuris = tr.nuris;
+			tr.uris = NULL;
+			tr.nuris = 0;
+			o.id = tr.id;
+			o.job_id = tr.job_id;
+			nr_runnable_list list = {nr_xcalloc(1, sizeof *list.items), 1};
+			list.items[0] = tr.runnable;
+			tr.runnable = NULL;
+			rc = run_one(&list, &o);
+			nr_runnable_list_free(&list);
+			for (size_t i = 0; i < o.jc.nuris; i++)
+				free((char *)o.jc.uris[i]);
+			nr_task_recipe_free(&tr);
 		}
 	}
-	snprintf(where, sizeof where, "%s: \"runnable\"", file);
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
-	const cJSON *rn = cJSON_GetObjectItemCaseSensitive(root, "runnable");
-	const cJSON *uris = cJSON_GetObjectItemCaseSensitive(root, "status_uris");
-	const cJSON *job = cJSON_GetObjectItemCaseSensitive(root, "job_id");
-	const cJSON *cat = cJSON_GetObjectItemCaseSensitive(root, "category");
-	nr_runnable *r = NULL;
-	rc = NR_EXIT_JOB_ERROR;
-	if (!cJSON_IsObject(root)) {
-		nr_error("%s: not a task recipe: expected a JSON object with "
-			 "\"id\" and \"runnable\"", file);
-	} else if (!cJSON_IsString(id) || !id->valuestring[0]) {
-		nr_error("%s: \"id\": %s; give the task a non-empty string id",
-			 file, !id ? "missing" : cJSON_IsString(id) ? "empty"
-							 : "must be a string");
-	} else if (uris && !cJSON_IsNull(uris) && !cJSON_IsArray(uris)) {
-		nr_error("%s: \"status_uris\": must be an array of strings", file);
-	} else if (job && !cJSON_IsNull(job) && !cJSON_IsString(job)) {
-		nr_error("%s: \"job_id\": must be a string", file);
-	} else if (cat && !cJSON_IsNull(cat) && !cJSON_IsString(cat)) {
-		nr_error("%s: \"category\": must be a string", file);
-	} else if (!rn) {
-		nr_error("%s: \"runnable\": missing; it holds the runnable "
-			 "recipe, e.g. {\"kind\": \"noop\"}", file);
-	} else if (!(r = nr_runnable_from_json(rn, where, err, sizeof err))) {
-		nr_error("%s", err);
-	} else {
-		rc = -1;
-		const cJSON *u;
-		int i = 0;
-		cJSON_ArrayForEach(u, uris)
-		{
-			if (!cJSON_IsString(u)) {
-				nr_error("%s: \"status_uris\"[%d]: must be a string",
-					 file, i);
-				rc = NR_EXIT_JOB_ERROR;
-			}
-			i++;
-		}
-	}
-	if (rc == -1) {
-		nr_status_out *out = nr_status_out_new(
-			id->valuestring, cJSON_IsString(job) ? job->valuestring : NULL);
-		const cJSON *u;
-		cJSON_ArrayForEach(u, uris)
-			nr_status_out_connect(out, u->valuestring, STATUS_CONNECT_MS);
-		nr_registry *reg = nr_registry_new();
-		rc = begin_job(reg, &r, 1);
-		if (rc < 0)
-			rc = run_task(reg, r, output_dir, out);
-		nr_registry_free(reg);
-		nr_status_out_free(out);
-	}
-	nr_runnable_free(r);
-	cJSON_Delete(root);
+	free(o.jc.uris);
 	return rc;
 }
 
 /* --- nrunner run ------------------------------------------------------- */
-
-static int parse_seconds(const char *cmd, const char *opt, const char *s,
-			 double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || v < 0 || v > 1e9)
-		return usage_error(cmd, "%s %s: give a number of seconds, e.g. "
-				   "30 or 0.5", opt, s);
-	*out = v;
-	return -1;
-}
 
 /* Tags live in a runnable's config, as "tags": ["fast", "db"]. */
 static int has_tag(const nr_runnable *r, const char *tag, size_t len)
@@ -1286,13 +1281,28 @@ static int cmd_capabilities(int argc, char **argv)
 	}
 	nr_registry *reg = nr_registry_new();
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "runnables", nr_registry_kind_names(reg));
+	cJSON_AddItemToObject(o, "runnables", nr_registry_kind_names(reg, runner_kind));
 	cJSON *cmds = cJSON_AddArrayToObject(o, "commands");
 	for (const char *const *c = commands; *c; c++)
 		cJSON_AddItemToArray(cmds, cJSON_CreateString(*c));
-	cJSON_AddItemToObject(o, "configuration_used", nr_registry_config_used(reg));
+	cJSON *used = nr_registry_config_used(reg, runner_kind);
+	/* The core honours it for every kind. */
+	cJSON_AddItemToArray(used, cJSON_CreateString("runner.identifier_format"));
+	cJSON_AddItemToObject(o, "configuration_used", used);
 	nr_registry_free(reg);
 	return print_json(o);
+}
+
+/* Under the name avocado-runner-<kind>: Avocado's standalone runner. */
+static void detect_runner(const char *argv0)
+{
+	static const char prefix[] = "avocado-runner-";
+	const char *base = strrchr(argv0, '/');
+	base = base ? base + 1 : argv0;
+	if (!strncmp(base, prefix, sizeof prefix - 1) && base[sizeof prefix - 1]) {
+		runner_name = base;
+		runner_kind = base + sizeof prefix - 1;
+	}
 }
 
 int main(int argc, char **argv)
@@ -1304,13 +1314,20 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	detect_runner(argv[0]);
 	if (argc < 2) {
-		fputs(usage_main, stderr);
+		if (runner_kind)
+			fprintf(stderr, usage_runner, runner_name, runner_kind, runner_kind);
+		else
+			fputs(usage_main, stderr);
 		return NR_EXIT_JOB_ERROR;
 	}
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-		fputs(usage_main, stdout);
+		if (runner_kind)
+			printf(usage_runner, runner_name, runner_kind, runner_kind);
+		else
+			fputs(usage_main, stdout);
 		return NR_EXIT_OK;
 	}
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {

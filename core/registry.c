@@ -394,20 +394,23 @@ cJSON *nr_registry_to_json(nr_registry *reg)
 	return o;
 }
 
-cJSON *nr_registry_kind_names(nr_registry *reg)
+cJSON *nr_registry_kind_names(nr_registry *reg, const char *only)
 {
 	nr_registry_load_all(reg);
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < reg->nkinds; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(reg->kinds[i].kind->name));
+		if (!only || !strcmp(only, reg->kinds[i].kind->name))
+			cJSON_AddItemToArray(a, cJSON_CreateString(reg->kinds[i].kind->name));
 	return a;
 }
 
-cJSON *nr_registry_config_used(nr_registry *reg)
+cJSON *nr_registry_config_used(nr_registry *reg, const char *only)
 {
 	nr_registry_load_all(reg);
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < reg->nkinds; i++) {
+		if (only && strcmp(only, reg->kinds[i].kind->name))
+			continue;
 		for (char **c = reg->kinds[i].kind->config_used; c && *c; c++) {
 			int seen = 0;
 			const cJSON *s;

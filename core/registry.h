@@ -46,8 +46,9 @@ int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run);
 /* --list-kinds, as a table or as JSON. */
 void nr_registry_print_table(nr_registry *reg, FILE *out);
 cJSON *nr_registry_to_json(nr_registry *reg);
-/* The names of all kinds and the union of their config keys. */
-cJSON *nr_registry_kind_names(nr_registry *reg);
-cJSON *nr_registry_config_used(nr_registry *reg);
+/* The names of all kinds and the union of their config keys; with
+ * `only`, of that one kind (none if it is not known). */
+cJSON *nr_registry_kind_names(nr_registry *reg, const char *only);
+cJSON *nr_registry_config_used(nr_registry *reg, const char *only);
 
 #endif

@@ -59,17 +59,103 @@ void nr_runnable_free(nr_runnable *r)
 	free(r->uri);
 	free(r->identifier);
 	free(r->source);
+	free(r->formatted);
 	cJSON_Delete(r->args);
 	cJSON_Delete(r->kwargs);
 	cJSON_Delete(r->config);
 	free(r);
 }
 
+/* Appends the text of one "{uri}", "{args}", "{args[N]}", "{kwargs}" or
+ * "{kwargs[KEY]}" field; returns 0 if the field is not one of them. */
+static int format_field(const nr_runnable *r, const char *name, size_t len,
+			nr_buf *b)
+{
+	const char *idx = memchr(name, '[', len);
+	size_t base = idx ? (size_t)(idx - name) : len;
+	const cJSON *list;
+	if (base == 3 && !strncmp(name, "uri", 3) && !idx) {
+		if (r->uri)
+			nr_buf_append(b, r->uri, strlen(r->uri));
+		return 1;
+	}
+	if (base == 4 && !strncmp(name, "args", 4))
+		list = r->args;
+	else if (base == 6 && !strncmp(name, "kwargs", 6))
+		list = r->kwargs;
+	else
+		return 0;
+	if (idx) { /* one item: args by index, kwargs by key */
+		if (name[len - 1] != ']')
+			return 0;
+		char *key = strndup(idx + 1, len - base - 2);
+		const cJSON *v = list == r->args
+			? cJSON_GetArrayItem(list, atoi(key))
+			: cJSON_GetObjectItemCaseSensitive(list, key);
+		free(key);
+		if (!v)
+			return 0;
+		char *s = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
+		const char *t = s ? s : v->valuestring;
+		nr_buf_append(b, t, strlen(t));
+		free(s);
+		return 1;
+	}
+	const cJSON *v;
+	int first = 1;
+	cJSON_ArrayForEach(v, list)
+	{
+		char *s = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
+		const char *t = s ? s : v->valuestring;
+		if (!first)
+			nr_buf_append(b, "-", 1);
+		nr_buf_append(b, t, strlen(t));
+		free(s);
+		first = 0;
+	}
+	return 1;
+}
+
+/* Avocado's config "runner.identifier_format": "{uri}" by default. */
+static char *format_identifier(const nr_runnable *r, const char *fmt)
+{
+	nr_buf b = {0};
+	const char *p = fmt;
+	while (*p) {
+		const char *close = *p == '{' ? strchr(p, '}') : NULL;
+		if (close && format_field(r, p + 1, (size_t)(close - p - 1), &b)) {
+			p = close + 1;
+			continue;
+		}
+		nr_buf_append(&b, p, 1);
+		p++;
+	}
+	nr_buf_append(&b, "", 1);
+	return b.data;
+}
+
 const char *nr_runnable_identifier(const nr_runnable *r)
 {
 	if (r->identifier)
 		return r->identifier;
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(
+		r->config, "runner.identifier_format");
+	if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "{uri}")) {
+		/* Formatted once, when first asked: the runnable is complete
+		 * by then. */
+		nr_runnable *w = (nr_runnable *)r;
+		if (!w->formatted)
+			w->formatted = format_identifier(r, fmt->valuestring);
+		if (*w->formatted)
+			return w->formatted;
+	}
 	return r->uri ? r->uri : r->kind;
+}
+
+const char *nr_runnable_output_dir(const nr_runnable *r)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(r->kwargs, "output_dir");
+	return cJSON_IsString(d) && d->valuestring[0] ? d->valuestring : NULL;
 }
 
 nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
@@ -420,4 +506,99 @@ int nr_runnable_set_config(nr_runnable *r, const char *json, char *err,
 	cJSON_Delete(r->config);
 	r->config = c;
 	return 0;
+}
+
+static char *opt_string(const cJSON *v)
+{
+	return cJSON_IsString(v) ? nr_xstrdup(v->valuestring) : NULL;
+}
+
+int nr_task_recipe_read(const char *path, nr_task_recipe *out, char *err,
+			size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	char *text = nr_read_file(path, NULL);
+	if (!text)
+		return fail(err, errlen, "%s: cannot read task recipe: %s", path,
+			    strerror(errno));
+	cJSON *root = nr_json_parse(text, path, err, errlen);
+	free(text);
+	if (!root)
+		return -1;
+	static const char *const task_keys[] = {"id", "runnable", "status_uris",
+						"job_id", "category", NULL};
+	int rc = -1;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+	const cJSON *rn = cJSON_GetObjectItemCaseSensitive(root, "runnable");
+	const cJSON *uris = cJSON_GetObjectItemCaseSensitive(root, "status_uris");
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(root, "job_id");
+	const cJSON *cat = cJSON_GetObjectItemCaseSensitive(root, "category");
+	for (const cJSON *k = root->child; cJSON_IsObject(root) && k; k = k->next) {
+		int known = 0;
+		for (const char *const *t = task_keys; *t; t++)
+			known |= !strcmp(k->string, *t);
+		if (!known) {
+			fail(err, errlen, "%s: \"%s\": unknown key; a task recipe "
+			     "has only id, runnable, status_uris, job_id and "
+			     "category", path, k->string);
+			goto out;
+		}
+	}
+	if (!cJSON_IsObject(root)) {
+		fail(err, errlen, "%s: not a task recipe: expected a JSON object "
+		     "with \"id\" and \"runnable\"", path);
+	} else if (!cJSON_IsString(id) || !id->valuestring[0]) {
+		fail(err, errlen, "%s: \"id\": %s; give the task a non-empty "
+		     "string id", path, !id ? "missing" : cJSON_IsString(id)
+		     ? "empty" : "must be a string");
+	} else if (uris && !cJSON_IsNull(uris) && !cJSON_IsArray(uris)) {
+		fail(err, errlen, "%s: \"status_uris\": must be an array of "
+		     "strings", path);
+	} else if (job && !cJSON_IsNull(job) && !cJSON_IsString(job)) {
+		fail(err, errlen, "%s: \"job_id\": must be a string", path);
+	} else if (cat && !cJSON_IsNull(cat) && !cJSON_IsString(cat)) {
+		fail(err, errlen, "%s: \"category\": must be a string", path);
+	} else if (!rn) {
+		fail(err, errlen, "%s: \"runnable\": missing; it holds the "
+		     "runnable recipe, e.g. {\"kind\": \"noop\"}", path);
+	} else {
+		char *where = nr_xasprintf("%s: \"runnable\"", path);
+		out->runnable = nr_runnable_from_json(rn, where, err, errlen);
+		free(where);
+		if (!out->runnable)
+			goto out;
+		out->uris = nr_xcalloc((size_t)cJSON_GetArraySize(uris) + 1,
+				       sizeof *out->uris);
+		const cJSON *u;
+		cJSON_ArrayForEach(u, uris)
+		{
+			if (!cJSON_IsString(u)) {
+				fail(err, errlen, "%s: \"status_uris\"[%zu]: must "
+				     "be a string", path, out->nuris);
+				goto out;
+			}
+			out->uris[out->nuris++] = nr_xstrdup(u->valuestring);
+		}
+		out->id = nr_xstrdup(id->valuestring);
+		out->job_id = opt_string(job);
+		out->category = opt_string(cat);
+		rc = 0;
+	}
+out:
+	cJSON_Delete(root);
+	if (rc < 0)
+		nr_task_recipe_free(out);
+	return rc;
+}
+
+void nr_task_recipe_free(nr_task_recipe *t)
+{
+	nr_runnable_free(t->runnable);
+	for (size_t i = 0; i < t->nuris; i++)
+		free(t->uris[i]);
+	free(t->uris);
+	free(t->id);
+	free(t->job_id);
+	free(t->category);
+	memset(t, 0, sizeof *t);
 }

@@ -16,6 +16,7 @@ typedef struct nr_runnable {
 	cJSON *kwargs;    /* object, never NULL */
 	cJSON *config;    /* object, never NULL */
 	char *source;     /* where it was read, for errors ("x.json: [2]") */
+	char *formatted;  /* the identifier by runner.identifier_format */
 } nr_runnable;
 
 typedef struct nr_runnable_list {
@@ -25,8 +26,12 @@ typedef struct nr_runnable_list {
 
 nr_runnable *nr_runnable_new(const char *kind);
 void nr_runnable_free(nr_runnable *r);
-/* The identifier, or "<kind>" / "<uri>" when none was given. */
+/* The identifier; when none was given, the one config
+ * "runner.identifier_format" makes ("{uri}-{args}", "{kwargs[KEY]}", as
+ * Avocado's), else the uri, else the kind. */
 const char *nr_runnable_identifier(const nr_runnable *r);
+/* Avocado's kwarg output_dir: where the task's files go (NULL if none). */
+const char *nr_runnable_output_dir(const nr_runnable *r);
 
 /* Builds a runnable from one JSON object.  `where` names the source for
  * errors ("recipes/x.json" or "recipes/x.json: [3]").  On error returns
@@ -51,6 +56,23 @@ int nr_recipe_read(const char *path, nr_runnable_list *out, char *err,
 int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
 		    char *err, size_t errlen);
 void nr_runnable_list_free(nr_runnable_list *l);
+
+/* A task recipe, as Avocado's task-run-recipe reads it: {"id", "runnable",
+ * "status_uris", "job_id", "category"}. */
+typedef struct nr_task_recipe {
+	nr_runnable *runnable;
+	char *id;
+	char *job_id;   /* NULL when absent */
+	char *category; /* NULL when absent */
+	char **uris;
+	size_t nuris;
+} nr_task_recipe;
+
+/* Reads a task recipe file; on error returns -1 with one line in err that
+ * names the file and the field. */
+int nr_task_recipe_read(const char *path, nr_task_recipe *out, char *err,
+			size_t errlen);
+void nr_task_recipe_free(nr_task_recipe *t);
 
 /* The runnable as a recipe object (caller deletes). */
 cJSON *nr_runnable_to_json(const nr_runnable *r);

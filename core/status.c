@@ -139,6 +139,35 @@ int nr_status_out_connect(nr_status_out *s, const char *uri, int timeout_ms)
 
 void nr_status_out_servers_only(nr_status_out *s) { s->no_stdout = 1; }
 
+cJSON *nr_status_avocado_form(const cJSON *msg)
+{
+	cJSON *m = cJSON_Duplicate(msg, 1);
+	const cJSON *log = cJSON_GetObjectItemCaseSensitive(m, "log");
+	const cJSON *enc = cJSON_GetObjectItemCaseSensitive(m, "encoding");
+	if (!cJSON_IsString(log) || !cJSON_IsString(enc))
+		return m;
+	cJSON *bytes = cJSON_CreateObject();
+	if (!strcmp(enc->valuestring, "base64")) {
+		/* Not text: Avocado's job writes the bytes as they are. */
+		cJSON_AddStringToObject(bytes, "__base64_encoded__", log->valuestring);
+		cJSON_DeleteItemFromObjectCaseSensitive(m, "encoding");
+	} else {
+		char *b = nr_base64_encode(log->valuestring, strlen(log->valuestring));
+		cJSON_AddStringToObject(bytes, "__base64_encoded__", b);
+		free(b);
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(m, "log", bytes);
+	return m;
+}
+
+static char *json_line(const cJSON *m, size_t *len)
+{
+	char *line = cJSON_PrintUnformatted(m);
+	*len = strlen(line);
+	line[(*len)++] = '\n'; /* replaces the NUL: sent with its length */
+	return line;
+}
+
 void nr_status_out_send(nr_status_out *s, cJSON *msg)
 {
 	if (s->id) {
@@ -150,17 +179,28 @@ void nr_status_out_send(nr_status_out *s, cJSON *msg)
 		cJSON_AddStringToObject(msg, "job_id", s->job_id);
 	}
 	nr_json_fix_utf8(msg); /* the ids come from the command line */
-	char *line = cJSON_PrintUnformatted(msg);
-	size_t n = strlen(line);
-	line[n] = '\n';
-	if (!s->no_stdout && nr_write_all(STDOUT_FILENO, line, n + 1) < 0 &&
-	    errno == EPIPE) {
+	size_t n;
+	char *line;
+	if (!s->no_stdout) {
+		line = json_line(msg, &n);
 		/* stdout closed (| head): nothing more to say there. */
+		(void)nr_write_all(STDOUT_FILENO, line, n);
+		free(line);
 	}
+	int live = 0;
+	for (size_t i = 0; i < s->nsinks; i++)
+		live |= s->sinks[i].fd >= 0;
+	if (!live)
+		return;
+	/* Status servers read Avocado's form (DESIGN.md, "Avocado
+	 * interoperability"). */
+	cJSON *a = nr_status_avocado_form(msg);
+	line = json_line(a, &n);
+	cJSON_Delete(a);
 	for (size_t i = 0; i < s->nsinks; i++) {
 		if (s->sinks[i].fd < 0)
 			continue;
-		if (send(s->sinks[i].fd, line, n + 1, MSG_NOSIGNAL) == (ssize_t)(n + 1))
+		if (send(s->sinks[i].fd, line, n, MSG_NOSIGNAL) == (ssize_t)n)
 			continue;
 		nr_error("status URI %s: sending failed: %s; no more messages "
 			 "go there",

@@ -14,8 +14,14 @@ nr_status_out *nr_status_out_new(const char *id, const char *job_id);
 int nr_status_out_connect(nr_status_out *s, const char *uri, int timeout_ms);
 /* Messages go to the status servers only, not to stdout (nrunner run). */
 void nr_status_out_servers_only(nr_status_out *s);
-/* Prints msg as one JSON line on stdout and sends it to every URI. */
+/* Prints msg as one JSON line on stdout and sends it to every URI, in
+ * Avocado's form (nr_status_avocado_form). */
 void nr_status_out_send(nr_status_out *s, cJSON *msg);
 void nr_status_out_free(nr_status_out *s);
+
+/* A message as Avocado's status server reads it: output bytes in "log"
+ * become {"__base64_encoded__": ...}, with "encoding": "utf-8" kept when
+ * they are text.  Returns a new object. */
+cJSON *nr_status_avocado_form(const cJSON *msg);
 
 #endif

@@ -103,7 +103,8 @@ static int exec_test_resolve(const nr_host *h, nr_resolver *r, const char *path)
 	return NR_RESOLVE_CLAIMED;
 }
 
-static const char *const exec_test_config[] = {SKIP_KEY, ERROR_KEY, NULL};
+static const char *const exec_test_config[] = {SKIP_KEY, ERROR_KEY,
+						     "runner.exectest.clear_env", NULL};
 
 static const nr_kind exec_test_kind = {
 	.name = "exec-test",

@@ -3,6 +3,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -14,53 +15,136 @@
 
 extern char **environ;
 
-/* environ with KEY=VALUE entries replaced or added. */
-static char **build_env(const nr_host *h, nr_task *t, char ***owned,
-			size_t *nowned)
+#define CLEAR_ENV_KEY "runner.exectest.clear_env"
+
+/* Avocado's runnable kwargs that are not environment variables: the
+ * task's directory, its tags, its variant (whose parameters are), and
+ * what the job resolves before the task. */
+static const char *const avocado_kwargs[] = {
+	"output_dir", "tags", "variant", "dependencies", "assets", NULL};
+
+typedef struct env_list {
+	char **env;    /* NULL-terminated */
+	size_t n, cap;
+	char **owned;  /* the entries made here */
+	size_t nowned;
+} env_list;
+
+static int env_grow(env_list *e)
 {
-	const nr_value *kw = h->kwargs(t);
-	size_t nkw = h->size(kw), nenv = 0;
-	while (environ[nenv])
-		nenv++;
-	char **env = calloc(nenv + nkw + 2, sizeof *env);
-	*owned = calloc(nkw + 2, sizeof **owned);
-	if (!env || !*owned) {
-		free(env);
-		return NULL;
-	}
-	size_t n = 0;
-	for (size_t i = 0; i < nenv; i++)
-		env[n++] = environ[i];
-	for (size_t i = 0; i <= nkw; i++) {
-		const char *key;
-		char *val = NULL;
-		if (i < nkw) {
-			key = h->key_at(kw, i);
-			const nr_value *v = h->item(kw, i);
-			val = h->string(v) ? strdup(h->string(v)) : h->to_json(v);
-		} else {
-			key = "NRUNNER_TEST_OUTPUTDIR";
-			if (!h->output_dir(t))
-				continue;
-			val = strdup(h->output_dir(t));
+	if (e->n + 2 <= e->cap)
+		return 0;
+	size_t cap = e->cap ? e->cap * 2 : 64;
+	char **env = realloc(e->env, cap * sizeof *env);
+	char **owned = realloc(e->owned, cap * sizeof *owned);
+	if (env)
+		e->env = env;
+	if (owned)
+		e->owned = owned;
+	if (!env || !owned)
+		return -1;
+	e->cap = cap;
+	return 0;
+}
+
+/* Sets key=val (val is taken), replacing an entry of the same key. */
+static int env_set(env_list *e, const char *key, char *val)
+{
+	char *entry = NULL;
+	if (!key || !val || env_grow(e) < 0 ||
+	    asprintf(&entry, "%s=%s", key, val) < 0)
+		entry = NULL;
+	free(val);
+	if (!entry)
+		return -1;
+	e->owned[e->nowned++] = entry;
+	size_t klen = strlen(key), j = 0;
+	while (j < e->n && !(strncmp(e->env[j], key, klen) == 0 && e->env[j][klen] == '='))
+		j++;
+	e->env[j] = entry;
+	if (j == e->n)
+		e->env[++e->n] = NULL;
+	return 0;
+}
+
+static char *value_text(const nr_host *h, const nr_value *v)
+{
+	return h->string(v) ? strdup(h->string(v)) : h->to_json(v);
+}
+
+/* Avocado's variant kwarg: {"variant": [[PATH, [[PATH, KEY, VALUE],
+ * ...]], ...]}; each parameter becomes KEY=VALUE. */
+static void env_variant(const nr_host *h, env_list *e, const nr_value *variant)
+{
+	const nr_value *tree = h->get(variant, "variant");
+	for (size_t i = 0; i < h->size(tree); i++) {
+		const nr_value *params = h->item(h->item(tree, i), 1);
+		for (size_t k = 0; k < h->size(params); k++) {
+			const nr_value *p = h->item(params, k);
+			if (h->size(p) == 3 && h->string(h->item(p, 1)))
+				env_set(e, h->string(h->item(p, 1)),
+					value_text(h, h->item(p, 2)));
 		}
-		char *entry = NULL;
-		if (!key || !val || asprintf(&entry, "%s=%s", key, val) < 0)
-			entry = NULL;
-		free(val);
-		if (!entry)
-			continue;
-		(*owned)[(*nowned)++] = entry;
-		size_t klen = strlen(key);
-		size_t j = 0;
-		while (j < n && !(strncmp(env[j], key, klen) == 0 && env[j][klen] == '='))
-			j++;
-		env[j] = entry;
-		if (j == n)
-			n++;
 	}
-	env[n] = NULL;
-	return env;
+}
+
+static int getenv_in(const env_list *e, const char *key)
+{
+	size_t klen = strlen(key);
+	for (size_t i = 0; i < e->n; i++)
+		if (!strncmp(e->env[i], key, klen) && e->env[i][klen] == '=')
+			return 1;
+	return 0;
+}
+
+static int is_avocado_kwarg(const char *key)
+{
+	for (const char *const *k = avocado_kwargs; *k; k++)
+		if (!strcmp(key, *k))
+			return 1;
+	return 0;
+}
+
+/* The program's environment: nrunner's (unless config
+ * runner.exectest.clear_env is "system" or "all", as in Avocado), the
+ * kwargs, the variant's parameters and the test's directories. */
+static int build_env(const nr_host *h, nr_task *t, env_list *e)
+{
+	const nr_value *ce = h->get(h->config(t), CLEAR_ENV_KEY);
+	const char *clear = h->string(ce);
+	if (clear && strcmp(clear, "system") && strcmp(clear, "all"))
+		return -1;
+	if (env_grow(e) < 0)
+		return -1;
+	e->env[0] = NULL;
+	for (size_t i = 0; !clear && environ[i]; i++) {
+		if (env_grow(e) < 0)
+			return -1;
+		e->env[e->n++] = environ[i];
+		e->env[e->n] = NULL;
+	}
+	const nr_value *kw = h->kwargs(t);
+	for (size_t i = 0; i < h->size(kw); i++) {
+		const char *key = h->key_at(kw, i);
+		if (key && !is_avocado_kwarg(key))
+			env_set(e, key, value_text(h, h->item(kw, i)));
+	}
+	const char *dir = h->output_dir(t);
+	if (!clear || strcmp(clear, "all")) {
+		const char *uri = h->uri(t);
+		char abs[PATH_MAX];
+		if (uri && strchr(uri, '/') && realpath(uri, abs))
+			env_set(e, "AVOCADO_TEST_BASEDIR", strdup(dirname(abs)));
+		if (dir) {
+			env_set(e, "NRUNNER_TEST_OUTPUTDIR", strdup(dir));
+			env_set(e, "AVOCADO_TEST_OUTPUTDIR", strdup(dir));
+			env_set(e, "AVOCADO_TEST_LOGDIR", strdup(dir));
+		}
+	}
+	env_variant(h, e, h->get(kw, "variant"));
+	if (clear && e->n && !getenv_in(e, "PATH") && getenv("PATH"))
+		env_set(e, "PATH", strdup(getenv("PATH")));
+	return 0;
 }
 
 void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
@@ -74,13 +158,17 @@ void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
 	const nr_value *args = h->args(t);
 	size_t nargs = h->size(args);
 	char **argv = calloc(nargs + 2, sizeof *argv);
-	char **owned = NULL;
-	size_t nowned = 0;
-	char **env = argv ? build_env(h, t, &owned, &nowned) : NULL;
-	if (!env) {
+	env_list env = {0};
+	int ok = argv && build_env(h, t, &env) == 0;
+	if (!ok) {
 		free(argv);
-		free(owned);
-		res->error = ENOMEM;
+		for (size_t i = 0; i < env.nowned; i++)
+			free(env.owned[i]);
+		free(env.owned);
+		free(env.env);
+		res->error = EINVAL;
+		res->why = "config \"" CLEAR_ENV_KEY "\": must be null, "
+			   "\"system\" or \"all\"";
 		return;
 	}
 	argv[0] = (char *)uri;
@@ -91,12 +179,12 @@ void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
 	pid_t pid;
 	/* posix_spawn reports a failed exec (ENOENT, EACCES) as its return
 	 * value, so "cannot be started" is told apart from "exited 127". */
-	int e = strchr(uri, '/') ? posix_spawn(&pid, uri, NULL, NULL, argv, env)
-				  : posix_spawnp(&pid, uri, NULL, NULL, argv, env);
-	for (size_t i = 0; i < nowned; i++)
-		free(owned[i]);
-	free(owned);
-	free(env);
+	int e = strchr(uri, '/') ? posix_spawn(&pid, uri, NULL, NULL, argv, env.env)
+				  : posix_spawnp(&pid, uri, NULL, NULL, argv, env.env);
+	for (size_t i = 0; i < env.nowned; i++)
+		free(env.owned[i]);
+	free(env.owned);
+	free(env.env);
 	free(argv);
 	if (e) {
 		res->error = e;
@@ -138,6 +226,10 @@ int nr_spawn_finish_unstarted(const nr_host *h, nr_task *t,
 		*rc = h->finish(t, NR_RESULT_ERROR,
 				"no program to run: give its path with -u PATH, "
 				"or \"uri\" in the recipe");
+		return 1;
+	}
+	if (res->why) {
+		*rc = h->finish(t, NR_RESULT_ERROR, res->why);
 		return 1;
 	}
 	char why[PATH_MAX + 256];

@@ -15,12 +15,18 @@ typedef struct nr_spawn_result {
 	int signaled;    /* it was killed: sig holds the signal */
 	int sig;
 	int interrupted; /* the task was asked to stop meanwhile */
+	const char *why; /* why it was not started, when not errno's */
 } nr_spawn_result;
 
 /* Runs the runnable's uri with its args.  kwargs become environment
- * variables (strings as they are, other values as JSON text), and
- * NRUNNER_TEST_OUTPUTDIR names the task's output directory, if any.
- * A uri without a slash is searched in PATH. */
+ * variables (strings as they are, other values as JSON text), except
+ * Avocado's output_dir, tags, variant, dependencies and assets; the
+ * parameters of Avocado's variant kwarg do too.  NRUNNER_TEST_OUTPUTDIR,
+ * AVOCADO_TEST_OUTPUTDIR and AVOCADO_TEST_LOGDIR name the task's output
+ * directory, if any, and AVOCADO_TEST_BASEDIR the program's.  Config
+ * "runner.exectest.clear_env" is Avocado's: "system" starts from an empty
+ * environment, "all" also leaves out the directories.  A uri without a
+ * slash is searched in PATH. */
 void nr_spawn_runnable(const nr_host *host, nr_task *task, nr_spawn_result *res);
 
 /* "SIGSEGV" for SIGSEGV. */
