@@ -30,7 +30,7 @@ static void free_strv(char **v)
 }
 
 int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
-		  const char *dir, const char *extra, app_cmd *c, char *err,
+		  const char *dir, const char *const *extra, app_cmd *c, char *err,
 		  size_t errlen)
 {
 	memset(c, 0, sizeof *c);
@@ -46,7 +46,10 @@ int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
 	size_t ne = 0;
 	while (environ[ne])
 		ne++;
-	size_t na = (size_t)cJSON_GetArraySize(env) + (extra != NULL);
+	size_t nx = 0;
+	while (extra && extra[nx])
+		nx++;
+	size_t na = (size_t)cJSON_GetArraySize(env) + nx;
 	c->envp = calloc(ne + na + 1, sizeof *c->envp);
 	c->owned = calloc(na + 1, sizeof *c->owned);
 	size_t no = 0;
@@ -60,8 +63,8 @@ int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
 			no++;
 		free(v);
 	}
-	if (extra)
-		c->owned[no++] = strdup(extra);
+	for (size_t i = 0; i < nx; i++)
+		c->owned[no++] = strdup(extra[i]);
 	/* environ's entries, but those overridden. */
 	size_t k = 0;
 	for (size_t i = 0; i < ne; i++) {

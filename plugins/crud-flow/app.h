@@ -15,11 +15,11 @@ typedef struct app_cmd {
 } app_cmd;
 
 /* Expands `command` (an array of strings) and `env` (an object of
- * strings) with the template variables `vars`.  `extra` ("NAME=value",
- * or NULL) is one more override.  `dir` is copied.  Returns -1 with err
+ * strings) with the template variables `vars`.  `extra` (NULL, or a
+ * NULL-terminated list of "NAME=value") are more overrides, not expanded.  `dir` is copied.  Returns -1 with err
  * when a template cannot be expanded. */
 int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
-		  const char *dir, const char *extra, app_cmd *c, char *err,
+		  const char *dir, const char *const *extra, app_cmd *c, char *err,
 		  size_t errlen);
 void app_cmd_free(app_cmd *c);
 

@@ -98,6 +98,25 @@ static int check_preload(const env_spec *e, char *err, size_t errlen)
 	return rc;
 }
 
+/* environment.app.warm: true, false, or {"modules": [names]}. */
+static int check_warm(const env_spec *e, char *err, size_t errlen)
+{
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(e->app, "warm");
+	if (!w || cJSON_IsBool(w))
+		return 0;
+	static const char *const wk[] = {"modules", NULL};
+	const cJSON *mods = cJSON_GetObjectItemCaseSensitive(w, "modules");
+	int ok = cJSON_IsObject(w) && cJSON_IsArray(mods);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, mods)
+		ok = ok && cJSON_IsString(it) && it->valuestring[0];
+	if (!ok)
+		return nr_fail(err, errlen, "%s: environment.app.warm: true, false (no warm "
+			       "start), or {\"modules\": [\"django\", ...]}, the modules to "
+			       "preload", e->source);
+	return flow_known_keys(w, wk, e->source, "environment.app.warm", err, errlen);
+}
+
 int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	     const char *kw_keep, env_spec *e, char *err, size_t errlen)
 {
@@ -166,7 +185,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		return 0;
 	}
 	/* The app. */
-	static const char *const appk[] = {"command", "cwd", "env", "preload", NULL};
+	static const char *const appk[] = {"command", "cwd", "env", "preload", "warm", NULL};
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
 	if (!cJSON_IsObject(e->app) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd)) {
 		nr_fail(err, errlen, "%s: environment.app.command: an isolated environment "
@@ -215,7 +234,7 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		}
 	}
 	cJSON_Delete(known);
-	if (check_preload(e, err, errlen) < 0)
+	if (check_preload(e, err, errlen) < 0 || check_warm(e, err, errlen) < 0)
 		goto bad;
 	static const char *const readyk[] = {"path", "status", "timeout_s", NULL};
 	if (e->ready && (!cJSON_IsObject(e->ready) ||

@@ -1,0 +1,1 @@
+CREATE TABLE warm_test (id integer);
