@@ -172,16 +172,19 @@ static int warm_command(const env_spec *e, const char *interp, const char *dir,
 	const cJSON *mods = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(e->app, "warm"), "modules");
 	char *modules = mods ? cJSON_PrintUnformatted(mods) : NULL;
+	/* The cache's key has the app's inputs: these variables too. */
+	char *key = cJSON_PrintUnformatted(*env);
 	int rc = 0;
 	if (asprintf(&extra[0], "NRUNNER_PRELOAD_SOCKET=%s", socket) < 0 ||
 	    asprintf(&extra[1], "NRUNNER_WARM_SCRIPT=%s", warm_py) < 0 ||
 	    asprintf(&extra[2], "NRUNNER_WARM_APP_DIR=%s", dir) < 0 ||
 	    asprintf(&extra[3], "NRUNNER_WARM_COMMAND=%s", command ? command : "[]") < 0 ||
-	    asprintf(&extra[4], "NRUNNER_WARM_KEY=%s", e->dir) < 0 ||
+	    asprintf(&extra[4], "NRUNNER_WARM_KEY=%s", key ? key : "") < 0 ||
 	    (modules && asprintf(&extra[5], "NRUNNER_WARM_MODULES=%s", modules) < 0))
 		rc = -1;
 	free(command);
 	free(modules);
+	free(key);
 	return rc;
 }
 
