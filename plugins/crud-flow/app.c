@@ -128,8 +128,9 @@ static void say(const char *what, const char *name, int e)
 }
 
 /* In the app's process, in place of exec: asks the preloader to start
- * the app, hands it stdin, stdout and stderr, and ends as the app ends. */
-_Noreturn static void preload_client(const char *name, const char *req, size_t len)
+ * the app, hands it stdin, stdout and stderr, and ends as the app ends.
+ * Returns when no preloader listens (yet): the app is then executed. */
+static void preload_client(const char *name, const char *req, size_t len)
 {
 	/* Only the preloader of this user gets the app's environment and
 	 * files. */
@@ -137,6 +138,10 @@ _Noreturn static void preload_client(const char *name, const char *req, size_t l
 	if (s < 0 && errno == EPERM) {
 		say("refused: the app's preloader socket is another user's", name, 0);
 		_exit(127);
+	}
+	if (s < 0 && errno == ECONNREFUSED) {
+		say("the app's preloader is not listening; the app starts cold", name, 0);
+		return;
 	}
 	if (s < 0) {
 		say("cannot reach the app's preloader", name, errno);

@@ -320,7 +320,8 @@ static void warm_notice(preloader *p)
 		fclose(f);
 }
 
-/* Waits until p listens.  On failure stops it (not reaped: preload_end). */
+/* Waits until p listens.  On failure stops it (not reaped: preload_end),
+ * but for a warm start's that is slow: -2, left running. */
 static int wait_listening(preloader *p, char *err, size_t errlen)
 {
 	long step_us = 2000;
@@ -343,6 +344,8 @@ static int wait_listening(preloader *p, char *err, size_t errlen)
 				       how, tail[0] ? tail : "(empty)");
 		}
 		if (nr_now_ms() > p->timeout_ms) {
+			if (p->warm)
+				return -2; /* left to listen later */
 			log_tail(p->log, tail, sizeof tail);
 			app_stop(p->pid, STOP_GRACE_MS);
 			return nr_fail(err, errlen, "the app's preloader (environment.app.%s "
@@ -365,10 +368,16 @@ int preload_wait(char *err, size_t errlen)
 		int rc = wait_listening(p, err, errlen);
 		if (rc == 0 && p->warm)
 			warm_notice(p);
+		if (rc == -2) {
+			/* The flows that start before it listens start cold. */
+			fprintf(stderr, "nrunner: %s: warm start: the preloader did not listen "
+				"within environment.ready.timeout_s; the apps start cold until it "
+				"does\n", p->source);
+			rc = 0;
+		}
 		if (rc < 0 && p->warm) {
-			/* Its flows start cold. */
+			/* It exited: its flows start cold. */
 			warm_off(p->source, err);
-			app_stop(p->pid, STOP_GRACE_MS);
 			unsetenv(p->var);
 			rc = 0;
 		}
