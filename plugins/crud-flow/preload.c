@@ -378,7 +378,7 @@ int preload_wait(char *err, size_t errlen)
 		if (rc < 0 && p->warm) {
 			/* It exited: its flows start cold. */
 			warm_off(p->source, err);
-			unsetenv(p->var);
+			nr_jd_set(p->var, "");
 			rc = 0;
 		}
 		close(p->log);
