@@ -417,6 +417,13 @@ static int by_index(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static void shift_worker(cJSON *t, double by)
+{
+	cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "worker");
+	if (cJSON_IsNumber(w) && by > 0)
+		cJSON_SetNumberValue(w, w->valuedouble + by);
+}
+
 cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
 {
 	cJSON **all = NULL;
@@ -458,6 +465,12 @@ cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
 					 "missing", paths[i], k);
 				goto out;
 			}
+			/* Each job's workers get lanes of their own in the
+			 * merged timeline: after the earlier jobs' ones. */
+			shift_worker(t, jobs - num(docs[i], "jobs"));
+			const cJSON *try;
+			cJSON_ArrayForEach(try, cJSON_GetObjectItemCaseSensitive(t, "tries"))
+				shift_worker((cJSON *)try, jobs - num(docs[i], "jobs"));
 			all = nr_xrealloc(all, (count + 1) * sizeof *all);
 			all[count++] = t;
 			k++;
