@@ -149,11 +149,19 @@ static int build_env(const nr_host *h, nr_task *t, env_list *e)
 
 void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
 {
+	pid_t pid;
+	if (nr_spawn_start(h, t, -1, &pid, res) == 0)
+		nr_spawn_wait(h, t, pid, res);
+}
+
+int nr_spawn_start(const nr_host *h, nr_task *t, int stdout_fd, pid_t *pidp,
+		   nr_spawn_result *res)
+{
 	memset(res, 0, sizeof *res);
 	const char *uri = h->uri(t);
 	if (!uri || !*uri) {
 		res->error = EINVAL;
-		return;
+		return -1;
 	}
 	const nr_value *args = h->args(t);
 	size_t nargs = h->size(args);
@@ -169,7 +177,7 @@ void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
 		res->error = EINVAL;
 		res->why = "config \"" CLEAR_ENV_KEY "\": must be null, "
 			   "\"system\" or \"all\"";
-		return;
+		return -1;
 	}
 	argv[0] = (char *)uri;
 	for (size_t i = 0; i < nargs; i++) {
@@ -177,10 +185,17 @@ void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
 		argv[i + 1] = (char *)(a ? a : "");
 	}
 	pid_t pid;
+	posix_spawn_file_actions_t fa, *fap = NULL;
+	if (stdout_fd >= 0 && posix_spawn_file_actions_init(&fa) == 0) {
+		fap = &fa;
+		posix_spawn_file_actions_adddup2(fap, stdout_fd, STDOUT_FILENO);
+	}
 	/* posix_spawn reports a failed exec (ENOENT, EACCES) as its return
 	 * value, so "cannot be started" is told apart from "exited 127". */
-	int e = strchr(uri, '/') ? posix_spawn(&pid, uri, NULL, NULL, argv, env.env)
-				  : posix_spawnp(&pid, uri, NULL, NULL, argv, env.env);
+	int e = strchr(uri, '/') ? posix_spawn(&pid, uri, fap, NULL, argv, env.env)
+				  : posix_spawnp(&pid, uri, fap, NULL, argv, env.env);
+	if (fap)
+		posix_spawn_file_actions_destroy(fap);
 	for (size_t i = 0; i < env.nowned; i++)
 		free(env.owned[i]);
 	free(env.owned);
@@ -188,9 +203,15 @@ void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
 	free(argv);
 	if (e) {
 		res->error = e;
-		return;
+		return -1;
 	}
 	res->started = 1;
+	*pidp = pid;
+	return 0;
+}
+
+void nr_spawn_wait(const nr_host *h, nr_task *t, pid_t pid, nr_spawn_result *res)
+{
 	int status;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, 0);

@@ -6,6 +6,7 @@
 #define NR_PLUGIN_SPAWN_H
 
 #include <nrunner/plugin.h>
+#include <sys/types.h>
 
 typedef struct nr_spawn_result {
 	int started;     /* the program was executed */
@@ -28,6 +29,14 @@ typedef struct nr_spawn_result {
  * environment, "all" also leaves out the directories.  A uri without a
  * slash is searched in PATH. */
 void nr_spawn_runnable(const nr_host *host, nr_task *task, nr_spawn_result *res);
+
+/* nr_spawn_runnable in two steps, for a kind that reads the program's
+ * output: starts it with its stdout on stdout_fd (-1: the task's), and
+ * returns 0 with *pid set, or -1 with res saying why; then waits. */
+int nr_spawn_start(const nr_host *host, nr_task *task, int stdout_fd,
+		   pid_t *pid, nr_spawn_result *res);
+void nr_spawn_wait(const nr_host *host, nr_task *task, pid_t pid,
+		   nr_spawn_result *res);
 
 /* "SIGSEGV" for SIGSEGV. */
 const char *nr_spawn_signame(int sig);

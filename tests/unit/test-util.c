@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "tap.h"
+#include "status.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -37,6 +38,26 @@ int main(void)
 	ok(nr_base64_decode("Zm9v!", &n) == NULL, "base64 rejects '!'");
 	ok(nr_base64_decode("Zg=a", &n) == NULL, "base64 rejects data after padding");
 	ok(nr_base64_decode("Z", &n) == NULL, "base64 rejects a lone sextet");
+
+	/* Status servers get Avocado's form of output. */
+	cJSON *m = cJSON_Parse("{\"status\":\"running\",\"type\":\"log\","
+			       "\"log\":\"h\u00e9\\n\",\"encoding\":\"utf-8\"}");
+	cJSON *a = nr_status_avocado_form(m);
+	char *s = cJSON_PrintUnformatted(a);
+	ok(!strcmp(s, "{\"status\":\"running\",\"type\":\"log\",\"log\":"
+		      "{\"__base64_encoded__\":\"aMOpCg==\"},\"encoding\":\"utf-8\"}"),
+	   "Avocado's form: text becomes __base64_encoded__ bytes, encoding kept");
+	free(s);
+	cJSON_Delete(a);
+	cJSON_Delete(m);
+	m = cJSON_Parse("{\"status\":\"running\",\"log\":\"/w==\",\"encoding\":\"base64\"}");
+	a = nr_status_avocado_form(m);
+	s = cJSON_PrintUnformatted(a);
+	ok(!strcmp(s, "{\"status\":\"running\",\"log\":{\"__base64_encoded__\":\"/w==\"}}"),
+	   "Avocado's form: bytes that are not text lose the encoding");
+	free(s);
+	cJSON_Delete(a);
+	cJSON_Delete(m);
 
 	const unsigned char ascii[] = "plain text\n";
 	ok(nr_utf8_valid_prefix(ascii, sizeof ascii - 1) == sizeof ascii - 1,

@@ -1,0 +1,3 @@
+import unittest
+class Broken(unittest.TestCase)
+    pass

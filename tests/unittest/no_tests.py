@@ -1,0 +1,2 @@
+"""A Python file that mentions TestCase but defines none."""
+NAME = "TestCase"
