@@ -160,7 +160,7 @@ static int private_dir(const char *base, keeper *kp, const char **what)
 					close(made), made = 0;
 			}
 		}
-		int rc = made < 0 ? 0 : mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
+		int rc = made < 0 ? 0 : mount(src, dst, "none", MS_BIND | MS_REC, NULL);
 		free(dst);
 		if (rc < 0) {
 			*what = "bind mount";
@@ -264,7 +264,7 @@ int nr_spawner_enter(nr_spawner s, const nr_task_spec *spec, const char **what)
 		goto out;
 	/* Nothing mounted here may reach the rest of the system. */
 	*what = "making / a private mount";
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
 		goto out;
 	*what = "bringing loopback up";
 	if ((flags & CLONE_NEWNET) && loopback_up() < 0)
