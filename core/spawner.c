@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "spawner.h"
+#include "host.h"
 #include "task.h"
 #include "util.h"
 
@@ -42,8 +43,8 @@ int nr_spawner_parse(const char *arg, nr_spawner *out, char *err,
 
 /* The entries of /tmp and /dev/shm that the task names stay visible in
  * its private ones: its working and output directories, its uri, its
- * arguments, and what the job set up for it (a private database server's
- * socket directory reaches the task through the environment). */
+ * arguments, its environment and the job's data (ABI 1.4), where a
+ * private database server's socket directory reaches the task. */
 #define MAX_KEPT 64
 
 typedef struct kept {
@@ -124,6 +125,7 @@ static void find_kept(keeper *kp, const nr_task_spec *spec)
 	}
 	for (char **e = environ; *e; e++)
 		scan(kp, *e);
+	scan_json(kp, nr_job_data());
 }
 
 /* Covers base with a fresh tmpfs, and binds the kept entries back. */
