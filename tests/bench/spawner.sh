@@ -34,5 +34,5 @@ for s, v in times.items():
     m = statistics.median(v)
     extra = (m - floor) / 1000 * 1000
     print(f"  --spawner {s:14s} {m:7.3f} s  {m / 1000 * 1000:6.3f} ms/task  "
-          f"{m / floor:5.2f}x floor  (+{extra:.3f} ms/task)")
+          f"{m / floor:5.2f}x floor  ({extra:+.3f} ms/task)")
 PY
