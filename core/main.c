@@ -397,19 +397,34 @@ static int check_runner_kind(const nr_runnable *r)
 	return NR_EXIT_JOB_ERROR;
 }
 
-/* Lets the plugins set up what the job's tasks share (ABI 1.2). */
-static int begin_job(nr_registry *reg, nr_runnable *const *items, size_t n)
+/* Lets the plugins set up what the job's tasks share (ABI 1.2), in the
+ * job helper (core/jobhooks.h).  Returns -1 when the job may run, else its
+ * exit status. */
+static int begin_job(nr_registry *reg, nr_runnable *const *items, size_t n,
+		     const nr_job_opts *opts)
 {
-	/* A Ctrl-C during the set-up is queued for the job, which then ends
-	 * as interrupted, through the plugins' job_end: not a default death
+	/* A Ctrl-C during the set-up interrupts it: the job then ends as
+	 * interrupted, through the plugins' job_end, not by a default death
 	 * that would leave what job_begin made. */
 	nr_signals_fd();
 	char err[ERRLEN];
-	if (nr_registry_job_begin(reg, items, n, err, sizeof err) < 0) {
-		nr_error("%s", err);
-		return NR_EXIT_JOB_ERROR;
-	}
-	return -1;
+	nr_setup_limits limits = {.timeout = opts->job_timeout, .grace = opts->grace};
+	int r = nr_registry_job_begin(reg, items, n, &limits, err, sizeof err);
+	if (r == NR_SETUP_OK)
+		return -1;
+	nr_error("%s", err);
+	return r == NR_SETUP_INTERRUPTED ? NR_EXIT_INTERRUPTED : NR_EXIT_JOB_ERROR;
+}
+
+/* The plugins' job_end; a hook that crashed there is the runner's
+ * failure. */
+static int end_job(nr_registry *reg)
+{
+	char err[ERRLEN];
+	if (nr_registry_job_end(reg, err, sizeof err) == 0)
+		return 0;
+	nr_error("%s", err);
+	return NR_EXIT_RUNNER_FAIL;
 }
 
 /* An Avocado task always has an output directory: one made for it when
@@ -485,7 +500,7 @@ static int run_one(nr_runnable_list *list, one_opts *o)
 	for (size_t i = 0; i < n; i++)
 		items[i] = job->tasks[i].runnable;
 	if (rc < 0)
-		rc = begin_job(reg, items, n);
+		rc = begin_job(reg, items, n, &opts);
 	free(items);
 	if (rc < 0) {
 		nr_progress *quiet = nr_progress_new(stderr, 0, 0, NR_SHOW_NONE);
@@ -493,7 +508,7 @@ static int run_one(nr_runnable_list *list, one_opts *o)
 		if (rc == NR_EXIT_JOB_ERROR)
 			nr_error("%s", err);
 		nr_progress_free(quiet);
-		nr_registry_job_end(reg);
+		rc |= end_job(reg);
 	}
 	/* Avocado's runner says how the test went in its messages only. */
 	if (runner_kind && rc != NR_EXIT_JOB_ERROR)
@@ -986,7 +1001,7 @@ static int cmd_run(int argc, char **argv)
 		for (size_t i = 0; i < job->n; i++)
 			items[i] = job->tasks[i].runnable;
 		long long setup0 = nr_monotonic_ms();
-		rc = begin_job(reg, items, job->n);
+		rc = begin_job(reg, items, job->n, &job->opts);
 		job->setup_duration = (double)(nr_monotonic_ms() - setup0) / 1000.0;
 		free(items);
 		if (rc >= 0)
@@ -1010,7 +1025,7 @@ static int cmd_run(int argc, char **argv)
 		rc |= write_reports(job, junit, tap, html, progress);
 	}
 	nr_progress_free(progress);
-	nr_registry_job_end(reg);
+	rc |= end_job(reg);
 out:
 	nr_job_free(job);
 	nr_runnable_list_free(&all);

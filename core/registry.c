@@ -2,6 +2,7 @@
 
 #include "registry.h"
 #include "host.h"
+#include "jobhooks.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -21,8 +22,7 @@ struct nr_registry {
 	entry *shadowed;
 	size_t nshadowed;
 	int loaded_all;
-	nr_plugin_rec **begun; /* plugins whose job_begin succeeded */
-	size_t nbegun;
+	nr_jobhooks *hooks; /* the job helper, once job_begin succeeded */
 };
 
 nr_registry *nr_registry_new(void)
@@ -36,12 +36,13 @@ void nr_registry_free(nr_registry *reg)
 {
 	if (!reg)
 		return;
-	nr_registry_job_end(reg);
+	char e[1024];
+	if (nr_registry_job_end(reg, e, sizeof e) < 0)
+		nr_error("%s", e);
 	nr_loader_save_cache(reg->loader);
 	nr_loader_free(reg->loader);
 	free(reg->kinds);
 	free(reg->shadowed);
-	free(reg->begun);
 	free(reg);
 }
 
@@ -194,7 +195,8 @@ static int has_job_hooks(const nr_plugin_rec *p)
 }
 
 int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
-			  size_t n, char *err, size_t errlen)
+			  size_t n, const nr_setup_limits *limits, char *err,
+			  size_t errlen)
 {
 	/* Each runnable's plugin, found once.  Finding opens it: a plugin
 	 * known from the cache has no descriptor until then. */
@@ -204,9 +206,9 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 		if (!nr_registry_find(reg, items[i]->kind, &owners[i], e, sizeof e))
 			owners[i] = NULL;
 	}
-	size_t np = nr_loader_count(reg->loader);
-	int rc = 0;
-	for (size_t pi = 0; pi < np && rc == 0; pi++) {
+	size_t np = nr_loader_count(reg->loader), nh = 0;
+	nr_jobhook_plugin *hp = nr_xcalloc(np + 1, sizeof *hp);
+	for (size_t pi = 0; pi < np; pi++) {
 		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
 		if (p->refused || !has_job_hooks(p) || !p->desc->job_begin)
 			continue;
@@ -214,39 +216,30 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 		for (size_t i = 0; i < n; i++)
 			if (owners[i] == p)
 				cJSON_AddItemToArray(mine, nr_runnable_to_json(items[i]));
-		if (cJSON_GetArraySize(mine) > 0) {
-			char e[2048] = "";
-			nr_job_data_writable(1);
-			rc = p->desc->job_begin(&nr_host_table, (const nr_value *)mine,
-						e, sizeof e);
-			nr_job_data_writable(0);
-			if (rc == 0) {
-				reg->begun = nr_xrealloc(reg->begun, (reg->nbegun + 1) *
-								     sizeof *reg->begun);
-				reg->begun[reg->nbegun++] = p;
-			} else {
-				snprintf(err, errlen, "%s", e[0] ? e
-					 : "a plugin could not set up the job");
-			}
-		}
+		if (cJSON_GetArraySize(mine) > 0)
+			hp[nh++] = (nr_jobhook_plugin){.desc = p->desc,
+						       .abi_minor = p->abi_minor,
+						       .name = p->name,
+						       .runnables = cJSON_PrintUnformatted(mine)};
 		cJSON_Delete(mine);
 	}
 	free(owners);
-	if (rc != 0) {
-		nr_registry_job_end(reg);
-		return -1;
-	}
-	return 0;
+	/* No helper at all for a job whose plugins have no hooks. */
+	int rc = nh ? nr_jobhooks_begin(hp, nh, limits, &reg->hooks, err, errlen)
+		    : NR_SETUP_OK;
+	for (size_t i = 0; i < nh; i++)
+		free((char *)hp[i].runnables);
+	free(hp);
+	return rc;
 }
 
-void nr_registry_job_end(nr_registry *reg)
+int nr_registry_job_end(nr_registry *reg, char *err, size_t errlen)
 {
-	while (reg->nbegun > 0) {
-		nr_plugin_rec *p = reg->begun[--reg->nbegun];
-		if (p->desc->job_end)
-			p->desc->job_end(&nr_host_table);
-	}
+	nr_jobhooks *j = reg->hooks;
+	reg->hooks = NULL;
+	int rc = nr_jobhooks_end(j, err, errlen);
 	nr_job_data_replace(NULL);
+	return rc;
 }
 
 int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run)
@@ -260,10 +253,7 @@ int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run)
 		    !has_job_hooks(p) || !p->desc->clean)
 			continue;
 		char e[2048] = "";
-		fflush(stdout);
-		int n = p->desc->clean(&nr_host_table, (const nr_value *)kwargs,
-				       dry_run, e, sizeof e);
-		fflush(stdout);
+		int n = nr_jobhooks_clean(p->desc, kwargs, dry_run, e, sizeof e);
 		if (n < 0) {
 			nr_error("clean: plugin %s: %s", p->name,
 				 e[0] ? e : "failed without a reason");

@@ -3,6 +3,7 @@
 #ifndef NR_REGISTRY_H
 #define NR_REGISTRY_H
 
+#include "jobhooks.h"
 #include "loader.h"
 #include "runnable.h"
 
@@ -31,13 +32,16 @@ struct nr_resolver;
 int nr_registry_claim(nr_registry *reg, const char *path,
 		      struct nr_resolver *r);
 
-/* The job hooks of ABI 1.2: job_begin of every plugin whose kinds the
- * runnables use (all kinds must be known), in search-path order; on a
- * failure, the plugins already begun are ended and -1 returned with one
- * line in err.  job_end ends them all, in reverse order. */
+/* The job hooks of ABI 1.2, in a job helper (core/jobhooks.h): job_begin
+ * of every plugin whose kinds the runnables use (all kinds must be known),
+ * in search-path order.  Returns NR_SETUP_OK, or NR_SETUP_FAILED or
+ * NR_SETUP_INTERRUPTED (a signal, the limits' timeout) with one line in
+ * err; then the plugins already begun have been ended.  job_end ends them
+ * all, in reverse order; -1 with one line in err when a hook crashed. */
 int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
-			  size_t n, char *err, size_t errlen);
-void nr_registry_job_end(nr_registry *reg);
+			  size_t n, const nr_setup_limits *limits, char *err,
+			  size_t errlen);
+int nr_registry_job_end(nr_registry *reg, char *err, size_t errlen);
 
 /* `nrunner clean`: every plugin's clean entry.  Returns how many things
  * were found in all, or -1 if one failed (its reason printed). */

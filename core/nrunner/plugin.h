@@ -136,7 +136,9 @@ typedef struct nr_host {
 
 	/* --- the task's situation (ABI 1.0) ----------------------------- */
 	/* Non-zero once the task was asked to stop (timeout, Ctrl-C): the
-	 * kind should clean up and finish with NR_RESULT_INTERRUPTED. */
+	 * kind should clean up and finish with NR_RESULT_INTERRUPTED.  In a
+	 * job hook (t NULL): the job's set-up was stopped; job_begin should
+	 * undo what it made and return an error. */
 	int (*interrupted)(nr_task *t);
 	/* The task's own output directory, or NULL when it has none. */
 	const char *(*output_dir)(nr_task *t);
@@ -223,8 +225,10 @@ typedef struct nr_plugin {
 	/* ABI 1.2, all optional.  Read only from plugins that declare
 	 * minor >= 2.
 	 *
-	 * job_begin: called in nrunner's own process before any task of the
-	 * job starts (for `runnable-run` too, as a job of one), when the job
+	 * The hooks run in a job helper, a child process that the core
+	 * supervises: a crash there fails the job, never nrunner.
+	 *
+	 * job_begin: called before any task of the job starts (for `runnable-run` too, as a job of one), when the job
 	 * has runnables of this plugin's kinds; `runnables` is an array of
 	 * them as recipe objects.  What it sets up (environment variables
 	 * included) is inherited by the tasks.  Returns 0, or non-zero with

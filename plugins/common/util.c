@@ -107,3 +107,8 @@ int nr_jd_set(const char *key, const char *value)
 {
 	return jd_host ? jd_host->job_set(key, value) : -1;
 }
+
+int nr_jd_interrupted(void)
+{
+	return jd_host ? jd_host->interrupted(jd_task) : 0;
+}

@@ -42,5 +42,8 @@ void nr_jd_use(const struct nr_host *h, struct nr_task *t);
 const char *nr_jd_get(const char *key);
 /* -1 outside job_begin (see host->job_set). */
 int nr_jd_set(const char *key, const char *value);
+/* host->interrupted() of the task, or of the job hook (set-up stopped by a
+ * signal or the job's timeout); 0 before nr_jd_use(). */
+int nr_jd_interrupted(void);
 
 #endif

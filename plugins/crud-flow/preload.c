@@ -343,6 +343,9 @@ static int wait_listening(preloader *p, char *err, size_t errlen)
 				       p->warm ? "command, warm start" : "preload", p->source,
 				       how, tail[0] ? tail : "(empty)");
 		}
+		if (nr_jd_interrupted())
+			return nr_fail(err, errlen, "interrupted while the app's preloader "
+				       "(environment.app.preload in %s) started", p->source);
 		if (nr_now_ms() > p->timeout_ms) {
 			if (p->warm)
 				return -2; /* left to listen later */

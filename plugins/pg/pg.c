@@ -10,6 +10,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -214,10 +215,51 @@ static void server_message(PGresult *r, PGconn *c, char *buf, size_t len)
 	one_line(buf);
 }
 
+/* PQexec or PQexecParams (nparams > 0), but the wait for the answer
+ * watches for an interruption (a task's, or a job set-up's: a template
+ * build can run for long), and cancels the statement then.  As PQexec,
+ * returns the first error, else the last result. */
+static PGresult *exec_watch(PGconn *c, const char *sql, int nparams,
+			    const char *const *vals, const int *lens, const int *fmts)
+{
+	int sent = nparams ? PQsendQueryParams(c, sql, nparams, NULL, vals, lens, fmts, 0)
+			   : PQsendQuery(c, sql);
+	if (!sent)
+		return NULL;
+	int cancelled = 0;
+	while (PQisBusy(c)) {
+		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			break;
+		if (!cancelled && nr_jd_interrupted()) {
+			PGcancel *k = PQgetCancel(c);
+			char e[256];
+			if (k)
+				PQcancel(k, e, sizeof e);
+			PQfreeCancel(k);
+			cancelled = 1;
+		}
+		if (!PQconsumeInput(c))
+			break;
+	}
+	PGresult *keep = NULL, *r;
+	while ((r = PQgetResult(c))) {
+		ExecStatusType st = PQresultStatus(keep);
+		if (keep && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+		    st != PGRES_EMPTY_QUERY) {
+			PQclear(r);
+			continue;
+		}
+		PQclear(keep);
+		keep = r;
+	}
+	return keep;
+}
+
 int nr_pg_exec(PGconn *c, const char *sql, const char *what, char *err,
 	       size_t errlen)
 {
-	PGresult *r = PQexec(c, sql);
+	PGresult *r = exec_watch(c, sql, 0, NULL, NULL, NULL);
 	ExecStatusType st = PQresultStatus(r);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		PQclear(r);
@@ -310,7 +352,7 @@ static int apply_text(PGconn *db, const char *text, const char *path,
 {
 	if (nr_pg_exec(db, "BEGIN", path, err, errlen) < 0)
 		return -1;
-	PGresult *r = PQexec(db, text);
+	PGresult *r = exec_watch(db, text, 0, NULL, NULL, NULL);
 	ExecStatusType st = PQresultStatus(r);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
 		PQclear(r);
@@ -571,12 +613,19 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 	ssize_t r;
 	struct pollfd pf[2] = {{.fd = pipefd[0], .events = POLLIN},
 			       {.fd = outfd[0], .events = POLLIN}};
+	int stopped = 0;
 	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
-		if (poll(pf, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+		if (!stopped && nr_jd_interrupted()) {
+			/* Interrupted (a task's timeout, a job's set-up stopped):
+			 * the command goes, the failure says why. */
+			kill(pid, SIGKILL);
+			stopped = 1;
 		}
+		int pr = poll(pf, 2, 100);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr <= 0)
+			continue;
 		if (pf[1].revents) {
 			r = read(outfd[0], buf, sizeof buf);
 			if (r > 0)
@@ -932,7 +981,7 @@ static PGresult *query1(PGconn *c, const char *sql, const char *param,
 			const char *what, char *err, size_t errlen)
 {
 	const char *vals[1] = {param};
-	PGresult *r = PQexecParams(c, sql, 1, NULL, vals, NULL, NULL, 0);
+	PGresult *r = exec_watch(c, sql, 1, vals, NULL, NULL);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 		return r;
 	char msg[512];

@@ -414,6 +414,13 @@ again:
 			rm_rf(data);
 			goto again;
 		}
+		if (nr_jd_interrupted()) {
+			nr_fail(err, errlen, "interrupted while the private server started");
+			kill(server_pid, SIGQUIT);
+			waitpid(server_pid, NULL, 0);
+			server_pid = -1;
+			goto failed;
+		}
 		if (waitpid(server_pid, &status, WNOHANG) == server_pid ||
 		    waited >= READY_TIMEOUT_MS) {
 			char tail[2048];
