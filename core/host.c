@@ -282,9 +282,14 @@ static int h_job_set(const char *key, const char *value)
 		return -1;
 	if (!job_data)
 		job_data = cJSON_CreateObject();
+	/* The value may be the one stored (a plugin setting back what job_get
+	 * gave it): copy it before the old item is freed. */
+	cJSON *item = value ? cJSON_CreateString(value) : NULL;
+	if (value && !item)
+		return -1;
 	cJSON_DeleteItemFromObjectCaseSensitive(job_data, key);
-	if (value)
-		cJSON_AddStringToObject(job_data, key, value);
+	if (item)
+		cJSON_AddItemToObject(job_data, key, item);
 	return 0;
 }
 
