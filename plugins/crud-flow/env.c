@@ -98,6 +98,29 @@ static int check_preload(const env_spec *e, char *err, size_t errlen)
 	return rc;
 }
 
+/* Whether v is an HTTP status: a whole number from 100 to 599. */
+static int http_status(const cJSON *v)
+{
+	return cJSON_IsNumber(v) && v->valuedouble >= 100 && v->valuedouble <= 599 &&
+	       v->valuedouble == (double)(int)v->valuedouble;
+}
+
+/* environment.ready.status: a status, or a non-empty list of them. */
+static int check_ready_status(const env_spec *e, char *err, size_t errlen)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e->ready, "status");
+	int ok = !st || http_status(st) || (cJSON_IsArray(st) && cJSON_GetArraySize(st) > 0);
+	const cJSON *it;
+	if (cJSON_IsArray(st))
+		cJSON_ArrayForEach(it, st)
+			ok = ok && http_status(it);
+	if (!ok)
+		return nr_fail(err, errlen, "%s: environment.ready.status: the status the "
+			       "probe waits for, such as 200, or a list of them, such as "
+			       "[200, 301]", e->source);
+	return 0;
+}
+
 /* environment.app.warm: true, false, or {"modules": [names]}. */
 static int check_warm(const env_spec *e, char *err, size_t errlen)
 {
@@ -245,6 +268,8 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 			     "timeout_s", e->source);
 		goto bad;
 	}
+	if (check_ready_status(e, err, errlen) < 0)
+		goto bad;
 	static const char *const provk[] = {"kind", "uri", "kwargs", NULL};
 	if (e->provision && (!cJSON_IsObject(e->provision) ||
 			     flow_known_keys(e->provision, provk, e->source,
@@ -441,6 +466,20 @@ static size_t discard(char *d, size_t s, size_t n, void *u)
 	return s * n;
 }
 
+/* Whether code is what ready.status asks for (200 by default). */
+static int ready_status(const cJSON *st, long code)
+{
+	if (!st)
+		return code == 200;
+	if (!cJSON_IsArray(st))
+		return code == st->valueint;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, st)
+		if (code == it->valueint)
+			return 1;
+	return 0;
+}
+
 /* Waits for the app to answer its readiness probe.  0 ready, 1 it exited
  * (status in *status), -1 timeout or interrupted (err says). */
 static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const char *base,
@@ -450,7 +489,18 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e->ready, "status");
 	const cJSON *to = cJSON_GetObjectItemCaseSensitive(e->ready, "timeout_s");
 	(void)status; /* the caller reaps the app, and reads its status then */
-	long want = cJSON_IsNumber(st) ? (long)st->valuedouble : 200;
+	/* One status or a list (checked when the file was read). */
+	char want[128] = "200";
+	if (st) {
+		want[0] = '\0';
+		int n = cJSON_IsArray(st) ? cJSON_GetArraySize(st) : 1;
+		for (int i = 0; i < n; i++) {
+			const cJSON *w = cJSON_IsArray(st) ? cJSON_GetArrayItem(st, i) : st;
+			size_t l = strlen(want);
+			snprintf(want + l, sizeof want - l, "%s%d", i == 0 ? "" : i == n - 1 ? " or " : ", ",
+				 w->valueint);
+		}
+	}
 	double timeout_ms = (cJSON_IsNumber(to) ? to->valuedouble : 30) * 1000;
 	char url[1024];
 	snprintf(url, sizeof url, "%s%s", base, cJSON_IsString(path) ? path->valuestring : "/");
@@ -475,7 +525,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 		last_err[0] = '\0';
 		if (curl_easy_perform(c) == CURLE_OK) {
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &last_code);
-			if (last_code == want) {
+			if (ready_status(st, last_code)) {
 				rc = 0;
 				break;
 			}
@@ -490,7 +540,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 				snprintf(got, sizeof got, "%s", last_err);
 			else
 				snprintf(got, sizeof got, "it answered %ld", last_code);
-			nr_fail(err, errlen, "the app was not ready after %g s: GET %s expected %ld, "
+			nr_fail(err, errlen, "the app was not ready after %g s: GET %s expected %s, "
 			     "%s", timeout_ms / 1000, url, want, got);
 			break;
 		}
