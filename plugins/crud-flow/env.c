@@ -140,6 +140,31 @@ static int check_warm(const env_spec *e, char *err, size_t errlen)
 	return flow_known_keys(w, wk, e->source, "environment.app.warm", err, errlen);
 }
 
+/* The environment file of a flow in dir: the nearest nrunner-env.json in
+ * dir or the directories above it, up to the project's root (the first
+ * with a .git) or /.  Sets file to its path and dir to its directory (as
+ * given when it is dir's own); file is dir's own when there is none. */
+static void find_env_file(char *dir, size_t dirlen, char *file, size_t filelen)
+{
+	snprintf(file, filelen, "%s/" ENV_FILE, dir);
+	char cur[PATH_MAX], probe[PATH_MAX + 32];
+	if (access(file, F_OK) == 0 || !realpath(dir, cur))
+		return;
+	for (;;) {
+		snprintf(probe, sizeof probe, "%s/.git", cur);
+		char *up = strrchr(cur, '/');
+		if (access(probe, F_OK) == 0 || !up || up == cur)
+			return;
+		*up = '\0';
+		snprintf(probe, sizeof probe, "%s/" ENV_FILE, cur);
+		if (access(probe, F_OK) == 0) {
+			snprintf(file, filelen, "%s", probe);
+			snprintf(dir, dirlen, "%s", cur);
+			return;
+		}
+	}
+}
+
 int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 	     const char *kw_keep, env_spec *e, char *err, size_t errlen)
 {
@@ -151,9 +176,9 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		*slash = '\0';
 	else
 		snprintf(dir, sizeof dir, ".");
-	e->dir = strdup(dir);
 	char file[PATH_MAX + 32];
-	snprintf(file, sizeof file, "%s/" ENV_FILE, dir);
+	find_env_file(dir, sizeof dir, file, sizeof file);
+	e->dir = strdup(dir);
 	cJSON *spec = cJSON_CreateObject();
 	const char *src = path;
 	FILE *f = fopen(file, "rb");

@@ -1,4 +1,4 @@
-"""A library that takes 3 s to import."""
+"""A library that takes 10 s to import."""
 import time
 
-time.sleep(3)
+time.sleep(10)
