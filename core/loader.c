@@ -25,8 +25,18 @@
 #define CACHE_VERSION 3
 
 /* How long one plugin may take to load, describe itself and init in the
- * scanner before it is called hung. */
+ * scanner before it is called hung (NRUNNER_PLUGIN_SCAN_TIMEOUT, in
+ * seconds, for tests). */
 #define SCAN_TIMEOUT_MS 10000
+
+static long long scan_timeout_ms(void)
+{
+	const char *v = getenv("NRUNNER_PLUGIN_SCAN_TIMEOUT");
+	char *end;
+	double s = v && *v ? strtod(v, &end) : 0;
+	return v && *v && !*end && s > 0 && s < 3600 ? (long long)(s * 1000)
+						      : SCAN_TIMEOUT_MS;
+}
 
 struct nr_loader {
 	const nr_host *host;
@@ -815,17 +825,20 @@ static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
 			refuse(&l->recs[todo[k]], "cannot be described: %s", err);
 		return n;
 	}
-	/* Each plugin gets SCAN_TIMEOUT_MS: wait until the child says more. */
+	/* Each plugin gets the timeout: wait until the child says more. */
 	size_t seen = 0, len;
-	long long deadline = nr_monotonic_ms() + SCAN_TIMEOUT_MS;
+	long long timeout = scan_timeout_ms();
+	long long deadline = nr_monotonic_ms() + timeout;
+	int hung = 0;
 	while (!nr_helper_dispatch(h)) {
 		nr_helper_output(h, &len);
 		if (len != seen) {
 			seen = len;
-			deadline = nr_monotonic_ms() + SCAN_TIMEOUT_MS;
+			deadline = nr_monotonic_ms() + timeout;
 		}
 		long long left = deadline - nr_monotonic_ms();
 		if (left <= 0) {
+			hung = 1;
 			nr_helper_kill(h, SIGKILL);
 			nr_helper_wait(h, -1);
 			break;
@@ -873,16 +886,17 @@ static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
 		nr_plugin_rec *r = &l->recs[todo[done]];
 		int st = nr_helper_status(h);
 		const char *how = nr_helper_failure(h);
-		refuse(r, "%s %s%s", how ? how : "exited with status 0",
+		refuse(r, "%s%s %s%s", hung ? "hung: " : "",
+		       how ? how : "exited with status 0",
 		       phase ? phase : "while being described",
 		       WIFEXITED(st) ? "; a plugin must return, never exit "
 				       "the process" : "");
-		/* What the file does to any process that loads it is worth
-		 * remembering; a kill from outside (Ctrl-C, a timeout) is
-		 * not. */
+		/* What the file does to any process that loads it (a hang
+		 * included) is worth remembering; a kill from outside (Ctrl-C,
+		 * the OOM killer) is not. */
 		int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-		int killed = sig == SIGKILL || sig == SIGINT || sig == SIGTERM ||
-			     sig == SIGHUP;
+		int killed = !hung && (sig == SIGKILL || sig == SIGINT ||
+				       sig == SIGTERM || sig == SIGHUP);
 		if (phase && !killed) {
 			cache_put(l, r->file, entry_json(r),
 				  cJSON_Duplicate(keys[todo[done]], 1));

@@ -5,10 +5,12 @@
  *   4 exit-entry   - exit(0) in nr_plugin_entry();
  *   5 abort-init   - abort() in init();
  *   6 bad-kind     - a kind name with a newline;
- *   7 bad-utf8     - a kind summary that is not UTF-8.
+ *   7 bad-utf8     - a kind summary that is not UTF-8;
+ *   8 hang-entry   - never returns from nr_plugin_entry().
  * nrunner must refuse each with the reason, and keep running the rest. */
 #include <nrunner/plugin.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #ifndef HOW
 #error "build with -DHOW=N"
@@ -45,7 +47,8 @@ __attribute__((constructor)) static void ctor(void)
 static const nr_kind kind = {
 	.name = HOW == 6 ? "bad\nkind" : HOW == 1 ? "crash-entry"
 		: HOW == 2 ? "crash-init" : HOW == 3 ? "exit-ctor"
-		: HOW == 4 ? "exit-entry" : HOW == 5 ? "abort-init" : "bad-utf8",
+		: HOW == 4 ? "exit-entry" : HOW == 5 ? "abort-init"
+		: HOW == 8 ? "hang-entry" : "bad-utf8",
 	.summary = HOW == 7 ? "caf\xe9 \xff" : "Misbehaves while loading",
 	.run = run,
 };
@@ -64,5 +67,7 @@ const nr_plugin *nr_plugin_entry(void)
 		crash();
 	if (HOW == 4)
 		exit(0);
+	while (HOW == 8)
+		pause();
 	return &plugin;
 }
