@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "runnable.h"
+#include "common/json-depth.h"
 #include "util.h"
 
 #include <errno.h>
@@ -293,30 +294,6 @@ static void position(const char *text, size_t off, int *line, int *col)
 	}
 }
 
-/* How many arrays and objects are open at byte offset `off` of text:
- * cJSON stops at CJSON_NESTING_LIMIT levels, and says only where. */
-static size_t nesting_at(const char *text, size_t off)
-{
-	size_t depth = 0;
-	int in_string = 0;
-	for (size_t i = 0; i < off && text[i]; i++) {
-		char c = text[i];
-		if (in_string) {
-			if (c == '\\' && text[i + 1])
-				i++;
-			else if (c == '"')
-				in_string = 0;
-		} else if (c == '"') {
-			in_string = 1;
-		} else if (c == '[' || c == '{') {
-			depth++;
-		} else if ((c == ']' || c == '}') && depth) {
-			depth--;
-		}
-	}
-	return depth;
-}
-
 cJSON *nr_json_parse(const char *text, const char *path, char *err,
 		     size_t errlen)
 {
@@ -327,7 +304,7 @@ cJSON *nr_json_parse(const char *text, const char *path, char *err,
 	int line, col;
 	size_t off = end ? (size_t)(end - text) : 0;
 	position(text, off, &line, &col);
-	if (nesting_at(text, off + 1) > CJSON_NESTING_LIMIT)
+	if (nr_json_too_deep(text, off))
 		fail(err, errlen,
 		     "%s:%d:%d: nested deeper than %d levels, the most nrunner "
 		     "reads (cJSON's nesting limit); flatten the JSON",

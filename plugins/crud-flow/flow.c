@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "common/json-depth.h"
 #include "common/util.h"
 #include "flow.h"
 #include "template.h"
@@ -115,7 +116,12 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 				line++, col = 1;
 			else
 				col++;
+		int deep = end && nr_json_too_deep(text, (size_t)(end - text));
 		free(text);
+		if (deep)
+			return nr_fail(err, errlen, "%s:%d:%d: nested deeper than %d levels, "
+				    "the most nrunner reads (cJSON's nesting limit); "
+				    "flatten the JSON", path, line, col, CJSON_NESTING_LIMIT);
 		return nr_fail(err, errlen, "%s:%d:%d: not valid JSON; fix the syntax near "
 			    "line %d, column %d", path, line, col, line, col);
 	}
