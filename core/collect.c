@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "collect.h"
+#include "status.h"
 #include "util.h"
 
 #include <nrunner/plugin.h>
@@ -140,6 +141,16 @@ static void finish_rec(nr_collector *c, rec *r, const cJSON *msg)
 		cJSON_AddStringToObject(t, "uri", r->uri);
 	const char *result = msg ? get_str(msg, "result") : NR_RESULT_INTERRUPTED;
 	const char *why = msg ? get_str(msg, "fail_reason") : "no finished message";
+	/* Nothing is counted or reported that breaks the status contract. */
+	char *breach = NULL;
+	if (!nr_result_known(result)) {
+		char *shown = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(msg, "result"));
+		breach = nr_xasprintf("the task broke the status contract: \"result\": "
+				      "%.40s is not " NR_RESULTS_KNOWN, shown);
+		free(shown);
+		result = NR_RESULT_ERROR;
+		why = breach;
+	}
 	cJSON_AddStringToObject(t, "result", result);
 	if (why)
 		cJSON_AddStringToObject(t, "fail_reason", why);
@@ -157,6 +168,9 @@ static void finish_rec(nr_collector *c, rec *r, const cJSON *msg)
 		cJSON_AddStringToObject(t, "logs", r->logs);
 	if (*r->job_id)
 		cJSON_AddStringToObject(t, "job_id", r->job_id);
+	if (breach)
+		cJSON_AddTrueToObject(t, "runner_failed");
+	free(breach);
 	r->task = t;
 	r->finished = 1;
 	c->nfinished++;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "status.h"
+#include <nrunner/plugin.h>
 #include "runnable.h"
 #include "util.h"
 
@@ -224,4 +225,15 @@ void nr_status_out_free(nr_status_out *s)
 	free(s->id);
 	free(s->job_id);
 	free(s);
+}
+
+int nr_result_known(const char *result)
+{
+	static const char *const results[] = {
+		NR_RESULT_PASS, NR_RESULT_FAIL, NR_RESULT_ERROR, NR_RESULT_SKIP,
+		NR_RESULT_WARN, NR_RESULT_CANCEL, NR_RESULT_INTERRUPTED, NULL};
+	for (const char *const *r = results; result && *r; r++)
+		if (!strcmp(result, *r))
+			return 1;
+	return 0;
 }

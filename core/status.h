@@ -24,4 +24,9 @@ void nr_status_out_free(nr_status_out *s);
  * they are text.  Returns a new object. */
 cJSON *nr_status_avocado_form(const cJSON *msg);
 
+/* Whether result is one of the contract's seven (DESIGN.md, "Status
+ * messages"): pass, fail, error, skip, warn, cancel, interrupted. */
+int nr_result_known(const char *result);
+#define NR_RESULTS_KNOWN "pass, fail, error, skip, warn, cancel or interrupted"
+
 #endif

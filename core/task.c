@@ -4,6 +4,7 @@
 #include "host.h"
 #include "spawner.h"
 #include "signals.h"
+#include "status.h"
 #include "util.h"
 
 #include <errno.h>
@@ -235,9 +236,6 @@ static int one_of(const char *s, const char *const *set)
 static char *breach_of(nr_task_proc *p, const cJSON *m)
 {
 	static const char *const statuses[] = {"started", "running", "finished", NULL};
-	static const char *const results[] = {
-		NR_RESULT_PASS, NR_RESULT_FAIL, NR_RESULT_ERROR, NR_RESULT_SKIP,
-		NR_RESULT_WARN, NR_RESULT_CANCEL, NR_RESULT_INTERRUPTED, NULL};
 	static const char *const types[] = {"stdout", "stderr", "log", NULL};
 	if (!cJSON_IsObject(m))
 		return nr_xstrdup("a message that is not a JSON object");
@@ -268,9 +266,8 @@ static char *breach_of(nr_task_proc *p, const cJSON *m)
 	else if (!strcmp(s, "finished") && !res)
 		why = nr_xstrdup("a \"finished\" message without \"result\"");
 	else if (!strcmp(s, "finished") && (!cJSON_IsString(res) ||
-					    !one_of(res->valuestring, results)))
-		why = nr_xasprintf("\"result\": %s is not pass, fail, error, skip, "
-				   "warn, cancel or interrupted",
+					    !nr_result_known(res->valuestring)))
+		why = nr_xasprintf("\"result\": %s is not " NR_RESULTS_KNOWN,
 				   (free(v), v = shown(res)));
 	else if (!strcmp(s, "finished") && why_v && !cJSON_IsString(why_v) &&
 		 !cJSON_IsNull(why_v))
