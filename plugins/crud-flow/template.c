@@ -96,7 +96,10 @@ char *template_text(const cJSON *v)
 {
 	if (cJSON_IsString(v))
 		return strdup(v->valuestring);
-	if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble) {
+	/* Whole numbers as integers; only those that fit in a long long may
+	 * be cast to one (1e300 may not). */
+	if (cJSON_IsNumber(v) && v->valuedouble >= -9e18 && v->valuedouble <= 9e18 &&
+	    v->valuedouble == (double)(long long)v->valuedouble) {
 		char buf[32];
 		snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
 		return strdup(buf);

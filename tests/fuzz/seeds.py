@@ -47,7 +47,7 @@ def main():
         put(dirs["flow"], raw)
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if not isinstance(doc, dict):
             continue

@@ -8,6 +8,7 @@
  *   type-unknown    - sends a running message of "type": "banana";
  *   second-started  - sends "started" again, then passes;
  *   after-finished  - passes, then writes a running message;
+ *   finish-twice    - passes, then fails, through the host;
  *   not-json        - writes a line that is not JSON, then passes;
  *   cut-short       - passes, then writes half a message and exits;
  *   orphan-group    - starts a process in a group of its own, registers
@@ -80,6 +81,12 @@ static int after_finished(const nr_host *h, nr_task *t)
 	return 0;
 }
 
+static int finish_twice(const nr_host *h, nr_task *t)
+{
+	h->finish(t, NR_RESULT_PASS, NULL);
+	return h->finish(t, NR_RESULT_FAIL, "changed its mind");
+}
+
 static int not_json(const nr_host *h, nr_task *t)
 {
 	raw("this is not JSON\n");
@@ -115,12 +122,13 @@ KIND(status_unknown, "status-unknown");
 KIND(type_unknown, "type-unknown");
 KIND(second_started, "second-started");
 KIND(after_finished, "after-finished");
+KIND(finish_twice, "finish-twice");
 KIND(not_json, "not-json");
 KIND(cut_short, "cut-short");
 KIND(orphan_group, "orphan-group");
 static const nr_kind *const kinds[] = {
 	&k_banana, &k_result_number, &k_no_result, &k_status_unknown,
-	&k_type_unknown, &k_second_started, &k_after_finished, &k_not_json,
+	&k_type_unknown, &k_second_started, &k_after_finished, &k_finish_twice, &k_not_json,
 	&k_cut_short, &k_orphan_group, NULL};
 static const nr_plugin plugin = {
 	NR_PLUGIN_ABI,
