@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "helper.h"
+#include "signals.h"
 #include "util.h"
 
 #include <errno.h>
@@ -29,14 +30,10 @@ static void child_main(nr_helper_fn fn, void *arg, int flags, int out)
 {
 	if (flags & NR_HELPER_OWN_GROUP)
 		setpgid(0, 0);
-	/* nrunner's handlers write to its self-pipe: the child must not
-	 * report its signals as nrunner's. */
-	struct sigaction sa = {.sa_handler = SIG_DFL};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
+	/* nrunner's handlers write to its self-pipe: the child gets the
+	 * default handlers and no end of the pipe, so plugin code run here
+	 * can neither report its signals as nrunner's nor write fake ones. */
+	nr_signals_forget();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -58,14 +58,14 @@ size_t nr_signals_read(int *sigs, size_t max)
 
 void nr_signals_forget(void)
 {
-	if (sig_pipe[0] < 0)
-		return;
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	if (sig_pipe[0] < 0)
+		return;
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
 	sig_pipe[0] = sig_pipe[1] = -1;
