@@ -4,6 +4,7 @@
 #include "template.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ const cJSON *json_pointer(const cJSON *doc, const char *ptr)
 		if (cJSON_IsArray(cur)) {
 			char *e;
 			long idx = strtol(tok, &e, 10);
-			if (!*tok || *e || idx < 0)
+			if (!*tok || *e || idx < 0 || idx > INT_MAX)
 				return NULL;
 			cur = cJSON_GetArrayItem(cur, (int)idx);
 		} else if (cJSON_IsObject(cur)) {
@@ -195,7 +196,7 @@ static int predicate(const cJSON *a, const cJSON *doc, char *got, size_t glen,
 		int n = cJSON_IsArray(have) || cJSON_IsObject(have) ? cJSON_GetArraySize(have)
 			: cJSON_IsString(have) ? (int)strlen(have->valuestring) : -1;
 		snprintf(got, glen, "%d", n);
-		return n == (int)want->valuedouble;
+		return n >= 0 && (double)n == want->valuedouble;
 	}
 	return 0;
 }
@@ -228,9 +229,9 @@ int expect_check(const cJSON *e, const response *r, char *what, size_t wlen,
 		int ok = 0;
 		const cJSON *one;
 		if (cJSON_IsArray(st)) {
-			cJSON_ArrayForEach(one, st) ok |= (long)one->valuedouble == r->status;
+			cJSON_ArrayForEach(one, st) ok |= one->valuedouble == (double)r->status;
 		} else {
-			ok = (long)st->valuedouble == r->status;
+			ok = st->valuedouble == (double)r->status;
 		}
 		if (!ok) {
 			char *ws = cJSON_PrintUnformatted(st);
@@ -376,7 +377,9 @@ cJSON *capture_take(const cJSON *spec, const response *r, char *err, size_t errl
 	regex_t rx;
 	regmatch_t m[10];
 	const cJSON *g = cJSON_GetObjectItemCaseSensitive(spec, "group");
-	int group = cJSON_IsNumber(g) ? (int)g->valuedouble : 1;
+	/* Compared as a double first: a huge number cast to int is undefined. */
+	int group = !cJSON_IsNumber(g) ? 1
+		: g->valuedouble >= 0 && g->valuedouble <= 9 ? (int)g->valuedouble : -1;
 	if (regcomp(&rx, re->valuestring, REG_EXTENDED)) {
 		snprintf(err, errlen, "regex: does not compile");
 		return NULL;

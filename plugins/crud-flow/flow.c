@@ -612,8 +612,11 @@ static int check_expect(ctx *c, const cJSON *e)
 				return nr_fail(c->err, c->errlen, "%s: %s.value: a type: string, "
 					    "number, boolean, null, array or object", c->file, w);
 		}
-		if (!strcmp(op->valuestring, "count") && !cJSON_IsNumber(val))
-			return nr_fail(c->err, c->errlen, "%s: %s.value: a number", c->file, w);
+		if (!strcmp(op->valuestring, "count") &&
+		    (!cJSON_IsNumber(val) || val->valuedouble < 0 || val->valuedouble > INT_MAX ||
+		     val->valuedouble != (int)val->valuedouble))
+			return nr_fail(c->err, c->errlen, "%s: %s.value: a count is a whole number, "
+				    "0 or more", c->file, w);
 		i++;
 	}
 	const cJSON *bc = cJSON_GetObjectItemCaseSensitive(e, "body_contains");
@@ -665,6 +668,11 @@ static int check_capture(ctx *c, const cJSON *cap)
 		snprintf(wp, sizeof wp, "%s.regex", w);
 		if (re && check_regex(c, re->valuestring, wp) < 0)
 			return -1;
+		const cJSON *g = cJSON_GetObjectItemCaseSensitive(it, "group");
+		if (g && (!re || !cJSON_IsNumber(g) || g->valuedouble < 0 || g->valuedouble > 9 ||
+			  g->valuedouble != (int)g->valuedouble))
+			return nr_fail(c->err, c->errlen, "%s: %s.group: a group of the regex, "
+				    "0-9, with \"regex\"", c->file, w);
 		cJSON_AddTrueToObject(c->known, it->string);
 	}
 	return 0;
