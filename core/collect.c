@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "collect.h"
+#include "job.h"
 #include "status.h"
 #include "util.h"
 
@@ -321,14 +322,14 @@ int nr_results_exit_bits(const cJSON *results, size_t *failed)
 	const cJSON *t;
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(results, "tasks"))
 	{
-		const char *r = get_str(t, "result");
-		if ((r && (!strcmp(r, NR_RESULT_FAIL) || !strcmp(r, NR_RESULT_ERROR))) ||
-		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "timed_out"))) {
-			rc |= NR_EXIT_FAIL;
+		/* The rule nrunner run applied when it wrote these results. */
+		int bits = nr_job_task_bits(
+			get_str(t, "result"),
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "timed_out")),
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "runner_failed")));
+		rc |= bits;
+		if (bits & NR_EXIT_FAIL)
 			bad++;
-		}
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "runner_failed")))
-			rc |= NR_EXIT_RUNNER_FAIL;
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(results, "interrupted")))
 		rc |= NR_EXIT_INTERRUPTED;
