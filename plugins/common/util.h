@@ -13,6 +13,10 @@ int nr_fail(char *err, size_t errlen, const char *fmt, ...)
  * failure quotes when a server or an app died. */
 void nr_log_tail(const char *path, char *out, size_t len);
 
+/* A whole file, NUL-terminated (its length in *len when len is not
+ * NULL); NULL with errno when it cannot be read. */
+char *nr_read_text(const char *path, size_t *len);
+
 /* Milliseconds on the monotonic clock, for durations. */
 double nr_now_ms(void);
 

@@ -643,22 +643,15 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 {
 	char err[4096];
 	const char *uri = h->uri(t);
-	if (!uri)
+	const nr_value *kw = h->kwargs(t);
+	if (!uri && !h->get(kw, "flow"))
 		return h->finish(t, NR_RESULT_ERROR, "no flow to run: give the flow file with "
 				 "-u FILE (see nrunner-flow(5))");
-	flow *f = flow_load(uri, err, sizeof err);
-	if (!f)
-		return h->finish(t, NR_RESULT_ERROR, err);
-	const nr_value *kw = h->kwargs(t);
-	const char *base = h->string(h->get(kw, "base_url"));
+	flow *f;
 	env_spec e;
-	/* A base URL on the command line means the app is already there. */
-	if (env_load(uri, f->environment,
-		     base ? "shared" : h->string(h->get(kw, "environment")),
-		     h->string(h->get(kw, "keep")), &e, err, sizeof err) < 0) {
-		flow_free(f);
+	if (env_flow_of(h, uri, kw, &f, &e, err, sizeof err) < 0)
 		return h->finish(t, NR_RESULT_ERROR, err);
-	}
+	const char *base = h->string(h->get(kw, "base_url"));
 	env_run er = {0};
 	double t0 = nr_now_ms();
 	if (e.isolated) {
@@ -780,28 +773,38 @@ static int crud_flow_resolve(const nr_host *h, nr_resolver *res, const char *pat
 	size_t n = strlen(path);
 	if (n < 5 || strcmp(path + n - 5, ".json"))
 		return NR_RESOLVE_NOT_MINE;
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
+	/* The file is read here, once: job_begin and run() read the
+	 * runnable this makes of it. */
+	char *text = nr_read_text(path, NULL);
+	if (!text)
 		return NR_RESOLVE_NOT_MINE;
-	char head[65536];
-	size_t got = fread(head, 1, sizeof head - 1, fp);
-	head[got] = '\0';
-	int whole = feof(fp);
-	fclose(fp);
-	cJSON *doc = whole ? cJSON_Parse(head) : NULL;
-	int mine = doc ? flow_looks_like(doc) : strstr(head, "\"steps\"") != NULL;
+	cJSON *doc = cJSON_Parse(text);
+	int mine = doc ? flow_looks_like(doc) : strstr(text, "\"steps\"") != NULL;
 	cJSON_Delete(doc);
-	if (!mine)
+	if (!mine) {
+		free(text);
 		return NR_RESOLVE_NOT_MINE;
+	}
 	char err[4096];
-	flow *f = flow_load(path, err, sizeof err);
+	flow *f = flow_parse(path, text, err, sizeof err);
+	free(text);
 	if (!f) {
 		h->resolve_error(res, "%s", err);
 		return NR_RESOLVE_ERROR;
 	}
-	int rc = h->resolve_add(res, "crud-flow", path, f->name) < 0 ? NR_RESOLVE_ERROR
-								     : NR_RESOLVE_CLAIMED;
+	cJSON *fj = flow_to_json(f);
+	cJSON_AddItemToObject(fj, "env_file", env_source(path));
+	cJSON *rn = cJSON_CreateObject();
+	cJSON_AddStringToObject(rn, "kind", "crud-flow");
+	cJSON_AddStringToObject(rn, "uri", path);
+	cJSON_AddStringToObject(rn, "identifier", f->name);
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(rn, "kwargs"), "flow", fj);
+	char *json = cJSON_PrintUnformatted(rn);
+	cJSON_Delete(rn);
 	flow_free(f);
+	int rc = json && h->resolve_add_json(res, json) == 0 ? NR_RESOLVE_CLAIMED
+							     : NR_RESOLVE_ERROR;
+	free(json);
 	return rc;
 }
 

@@ -165,10 +165,8 @@ static void find_env_file(char *dir, size_t dirlen, char *file, size_t filelen)
 	}
 }
 
-int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
-	     const char *kw_keep, env_spec *e, char *err, size_t errlen)
+cJSON *env_source(const char *path)
 {
-	memset(e, 0, sizeof *e);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -178,26 +176,44 @@ int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
 		snprintf(dir, sizeof dir, ".");
 	char file[PATH_MAX + 32];
 	find_env_file(dir, sizeof dir, file, sizeof file);
-	e->dir = strdup(dir);
+	cJSON *src = cJSON_CreateObject();
+	cJSON_AddStringToObject(src, "dir", dir);
+	char *text = nr_read_text(file, NULL);
+	if (text) {
+		cJSON *suite = cJSON_Parse(text);
+		free(text);
+		cJSON_AddStringToObject(src, "file", file);
+		if (cJSON_IsObject(suite))
+			cJSON_AddItemToObject(src, "suite", suite);
+		else
+			cJSON_Delete(suite);
+	}
+	return src;
+}
+
+int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
+	     const char *kw_mode, const char *kw_keep, env_spec *e, char *err,
+	     size_t errlen)
+{
+	memset(e, 0, sizeof *e);
+	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(source, "dir");
+	const cJSON *file = cJSON_GetObjectItemCaseSensitive(source, "file");
+	const cJSON *suite = cJSON_GetObjectItemCaseSensitive(source, "suite");
+	if (!cJSON_IsString(dir) || (file && !cJSON_IsString(file)))
+		return nr_fail(err, errlen, "%s: kwargs flow: its environment names no "
+			       "directory; give the flow file as the uri instead", path);
+	e->dir = strdup(dir->valuestring);
 	cJSON *spec = cJSON_CreateObject();
 	const char *src = path;
-	FILE *f = fopen(file, "rb");
-	if (f) {
-		char *text = NULL;
-		size_t cap = 0;
-		ssize_t n = getdelim(&text, &cap, '\0', f);
-		fclose(f);
-		cJSON *suite = n > 0 ? cJSON_Parse(text) : NULL;
-		free(text);
+	if (file) {
 		if (!cJSON_IsObject(suite)) {
-			cJSON_Delete(suite);
 			cJSON_Delete(spec);
+			env_free(e);
 			return nr_fail(err, errlen, "%s: not a JSON object; it describes the "
-				    "flows' environment (see nrunner-flow(5))", file);
+				    "flows' environment (see nrunner-flow(5))", file->valuestring);
 		}
 		merge(spec, suite);
-		cJSON_Delete(suite);
-		src = file;
+		src = file->valuestring;
 	}
 	if (flow_env)
 		merge(spec, flow_env);
@@ -329,6 +345,42 @@ void env_free(env_spec *e)
 	cJSON_Delete(e->ready);
 	cJSON_Delete(e->provision);
 	memset(e, 0, sizeof *e);
+}
+
+int env_flow_of(const nr_host *h, const char *uri, const nr_value *kw, flow **fp,
+		env_spec *e, char *err, size_t errlen)
+{
+	*fp = NULL;
+	memset(e, 0, sizeof *e);
+	const nr_value *given = h->get(kw, "flow");
+	cJSON *resolved = NULL, *source = NULL;
+	flow *f;
+	if (given) {
+		char *j = h->to_json(given);
+		resolved = j ? cJSON_Parse(j) : NULL;
+		h->free(j);
+		f = flow_from_json(resolved, err, errlen);
+	} else {
+		f = flow_load(uri, err, errlen);
+		source = f ? env_source(uri) : NULL;
+	}
+	int rc = -1;
+	if (f) {
+		/* A base URL in the kwargs means the app is already there. */
+		const char *base = h->string(h->get(kw, "base_url"));
+		rc = env_load(source ? source : cJSON_GetObjectItemCaseSensitive(resolved, "env_file"),
+			      f->file, f->environment,
+			      base ? "shared" : h->string(h->get(kw, "environment")),
+			      h->string(h->get(kw, "keep")), e, err, errlen);
+	}
+	cJSON_Delete(resolved);
+	cJSON_Delete(source);
+	if (rc < 0) {
+		flow_free(f);
+		return -1;
+	}
+	*fp = f;
+	return 0;
 }
 
 static char **strv(const cJSON *v)
@@ -750,18 +802,13 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 		const nr_value *rv = h->item(runnables, i);
 		const char *uri = h->string(h->get(rv, "uri"));
 		const nr_value *kw = h->get(rv, "kwargs");
-		if (!uri)
+		if (!uri && !h->get(kw, "flow"))
 			continue;
-		flow *f = flow_load(uri, err, errlen);
-		if (!f) {
-			rc = -1;
+		flow *f;
+		rc = env_flow_of(h, uri, kw, &f, &specs[i], err, errlen);
+		if (rc < 0)
 			break;
-		}
 		names[i] = strdup(f->name);
-		rc = env_load(uri, f->environment,
-			      h->string(h->get(kw, "base_url")) ? "shared"
-								 : h->string(h->get(kw, "environment")),
-			      h->string(h->get(kw, "keep")), &specs[i], err, errlen);
 		flow_free(f);
 		if (rc == 0 && specs[i].isolated) {
 			const cJSON *pkw = cJSON_GetObjectItemCaseSensitive(specs[i].provision, "kwargs");

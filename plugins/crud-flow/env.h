@@ -25,12 +25,25 @@ typedef struct env_spec {
 	char *keep;       /* never | on-failure | always */
 } env_spec;
 
-/* Reads the environment of the flow file at `path`; `kwargs` overrides
- * (may be NULL).  On error returns -1 with one line naming the file and
- * key. */
-int env_load(const char *path, const cJSON *flow_env, const char *kw_mode,
-	     const char *kw_keep, env_spec *e, char *err, size_t errlen);
+/* What the environment file of the flow file at `path` holds, read once:
+ * {"dir": where relative paths start, "file": the file when there is one,
+ * "suite": its object (absent when it is not a JSON object)}. */
+cJSON *env_source(const char *path);
+/* The environment of the flow file at `path`: `source` (env_source()),
+ * then the flow's own "environment", then the kwargs (may be NULL).  On
+ * error returns -1 with one line naming the file and key. */
+int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
+	     const char *kw_mode, const char *kw_keep, env_spec *e, char *err,
+	     size_t errlen);
 void env_free(env_spec *e);
+
+/* A runnable's flow and environment, for job_begin and run(): from its
+ * kwargs "flow" (what the resolve step made of the file, its includes and
+ * its environment file: no file is read), else from the flow file `uri`.
+ * The kwargs then decide: base_url (the app is already there: shared),
+ * environment=shared|isolated, keep=...  -1 with one line in err. */
+int env_flow_of(const nr_host *h, const char *uri, const nr_value *kwargs, flow **f,
+		env_spec *e, char *err, size_t errlen);
 
 /* What a running environment gives the flow. */
 typedef struct env_run {

@@ -18,28 +18,6 @@
 #define MAX_INCLUDE_DEPTH 8
 
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 8192, n = 0, r;
-	char *buf = malloc(cap + 1);
-	while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			char *nb = realloc(buf, (cap *= 2) + 1);
-			if (!nb)
-				free(buf);
-			buf = nb;
-		}
-	}
-	fclose(f);
-	if (buf)
-		buf[n] = '\0';
-	return buf;
-}
-
 int flow_looks_like(const cJSON *doc)
 {
 	return cJSON_IsObject(doc) && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "steps"));
@@ -90,8 +68,8 @@ static void mark(cJSON *step, const char *file, const char *path)
 
 /* Reads one file and, first, the files it includes: their steps run
  * before its own, and its vars and clients win over theirs. */
-static int load_into(flow *f, const char *path, int depth, char **stack,
-		     char *err, size_t errlen)
+static int load_into(flow *f, const char *path, char *given, int depth,
+		     char **stack, char *err, size_t errlen)
 {
 	if (depth > MAX_INCLUDE_DEPTH)
 		return nr_fail(err, errlen, "%s: include: more than %d levels deep; is there a cycle?",
@@ -104,7 +82,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 			return nr_fail(err, errlen, "%s: include: it includes itself "
 				    "(through %s); remove the cycle", path, stack[0]);
 	stack[depth] = real;
-	char *text = slurp(path);
+	char *text = given ? given : nr_read_text(path, NULL);
 	if (!text)
 		return nr_fail(err, errlen, "%s: cannot read the flow: %s", path, strerror(errno));
 	const char *end = NULL;
@@ -117,7 +95,8 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 			else
 				col++;
 		int deep = end && nr_json_too_deep(text, (size_t)(end - text));
-		free(text);
+		if (text != given)
+			free(text);
 		if (deep)
 			return nr_fail(err, errlen, "%s:%d:%d: nested deeper than %d levels, "
 				    "the most nrunner reads (cJSON's nesting limit); "
@@ -125,7 +104,8 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 		return nr_fail(err, errlen, "%s:%d:%d: not valid JSON; fix the syntax near "
 			    "line %d, column %d", path, line, col, line, col);
 	}
-	free(text);
+	if (text != given)
+		free(text);
 	int rc = -1;
 	static const char *const top[] = {"name", "description", "base_url", "vars",
 					  "clients", "include", "steps", "environment",
@@ -162,7 +142,7 @@ static int load_into(flow *f, const char *path, int depth, char **stack,
 			     strerror(errno));
 			goto out;
 		}
-		if (load_into(f, incpath, depth + 1, stack, err, errlen) < 0)
+		if (load_into(f, incpath, NULL, depth + 1, stack, err, errlen) < 0)
 			goto out;
 		i++;
 	}
@@ -766,17 +746,88 @@ static void collect_secrets(const cJSON *v, cJSON *out)
 	cJSON_ArrayForEach(it, v) collect_secrets(it, out);
 }
 
-flow *flow_load(const char *path, char *err, size_t errlen)
+static flow *flow_new(const char *path)
 {
 	flow *f = calloc(1, sizeof *f);
 	f->file = strdup(path);
 	f->vars = cJSON_CreateObject();
 	f->clients = cJSON_CreateObject();
 	f->secrets = cJSON_CreateArray();
-	cJSON *raw = cJSON_CreateArray();
-	f->steps = raw;
+	f->steps = cJSON_CreateArray();
+	return f;
+}
+
+/* Checks a flow whose steps are plain (the shorthands expanded) and
+ * collects its secrets. */
+static int flow_check(flow *f, char *err, size_t errlen)
+{
+	const char *path = f->file;
+	cJSON *s;
+	if (!cJSON_GetArraySize(f->steps))
+		return nr_fail(err, errlen, "%s: steps: empty; a flow makes at least one request", path);
+	/* Clients. */
+	const cJSON *cl;
+	cJSON_ArrayForEach(cl, f->clients)
+	{
+		static const char *const keys[] = {"basic", "bearer", "headers", "csrf",
+						   "connection", "_file", NULL};
+		char w[300];
+		snprintf(w, sizeof w, "clients.%s", cl->string);
+		const cJSON *cf = cJSON_GetObjectItemCaseSensitive(cl, "_file");
+		const char *file = cJSON_IsString(cf) ? cf->valuestring : path;
+		if (!cJSON_IsObject(cl))
+			return nr_fail(err, errlen, "%s: %s: must be an object", path, w);
+		if (flow_known_keys(cl, keys, file, w, err, errlen) < 0)
+			return -1;
+		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
+		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "keep-alive") &&
+						       strcmp(conn->valuestring, "fresh"))))
+			return nr_fail(err, errlen, "%s: %s.connection: \"keep-alive\" or \"fresh\"",
+				       file, w);
+	}
+	/* Steps, in order: each knows the variables defined before it. */
+	ctx c = {.known = cJSON_CreateObject(), .clients = f->clients, .err = err,
+		 .errlen = errlen};
+	const cJSON *v;
+	int rc = 0;
+	cJSON_ArrayForEach(v, f->vars) cJSON_AddTrueToObject(c.known, v->string);
+	cJSON_ArrayForEach(v, f->vars)
+	{
+		c.file = path;
+		c.path = "vars";
+		if ((rc = check_templates_in(&c, v, v->string)) < 0)
+			break;
+	}
+	cJSON_ArrayForEach(s, f->steps)
+	{
+		if (rc < 0)
+			break;
+		const cJSON *sf = cJSON_GetObjectItemCaseSensitive(s, "_file");
+		const cJSON *sp = cJSON_GetObjectItemCaseSensitive(s, "_path");
+		if (!cJSON_IsString(sf) || !cJSON_IsString(sp)) {
+			rc = nr_fail(err, errlen, "%s: steps: a resolved step names its file "
+				     "and path (_file, _path)", path);
+			break;
+		}
+		c.file = sf->valuestring;
+		c.path = sp->valuestring;
+		rc = check_step(&c, s);
+	}
+	cJSON_Delete(c.known);
+	if (rc < 0)
+		return -1;
+	collect_secrets(f->vars, f->secrets);
+	collect_secrets(f->clients, f->secrets);
+	collect_secrets(f->steps, f->secrets);
+	return 0;
+}
+
+flow *flow_parse(const char *path, char *text, char *err, size_t errlen)
+{
+	flow *f = flow_new(path);
+	cJSON *raw = f->steps;
 	char *stack[MAX_INCLUDE_DEPTH + 2];
-	if (load_into(f, path, 0, stack, err, errlen) < 0)
+	if (load_into(f, path, text, 0, stack, err, errlen) < 0)
 		goto bad;
 	/* Expand shorthands. */
 	f->steps = cJSON_CreateArray();
@@ -795,67 +846,68 @@ flow *flow_load(const char *path, char *err, size_t errlen)
 	}
 	cJSON_Delete(raw);
 	raw = NULL;
-	if (!cJSON_GetArraySize(f->steps)) {
-		nr_fail(err, errlen, "%s: steps: empty; a flow makes at least one request", path);
+	if (flow_check(f, err, errlen) < 0)
 		goto bad;
-	}
-	/* Clients. */
-	const cJSON *cl;
-	cJSON_ArrayForEach(cl, f->clients)
-	{
-		static const char *const keys[] = {"basic", "bearer", "headers", "csrf",
-						   "connection", "_file", NULL};
-		char w[300];
-		snprintf(w, sizeof w, "clients.%s", cl->string);
-		const cJSON *cf = cJSON_GetObjectItemCaseSensitive(cl, "_file");
-		const char *file = cJSON_IsString(cf) ? cf->valuestring : path;
-		if (!cJSON_IsObject(cl)) {
-			nr_fail(err, errlen, "%s: %s: must be an object", path, w);
-			goto bad;
-		}
-		if (flow_known_keys(cl, keys, file, w, err, errlen) < 0)
-			goto bad;
-		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
-		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "keep-alive") &&
-						       strcmp(conn->valuestring, "fresh")))) {
-			nr_fail(err, errlen, "%s: %s.connection: \"keep-alive\" or \"fresh\"", file, w);
-			goto bad;
-		}
-	}
-	/* Steps, in order: each knows the variables defined before it. */
-	ctx c = {.known = cJSON_CreateObject(), .clients = f->clients, .err = err,
-		 .errlen = errlen};
-	const cJSON *v;
-	cJSON_ArrayForEach(v, f->vars) cJSON_AddTrueToObject(c.known, v->string);
-	cJSON_ArrayForEach(v, f->vars)
-	{
-		c.file = path;
-		char w[300];
-		snprintf(w, sizeof w, "vars");
-		c.path = w;
-		if (check_templates_in(&c, v, v->string) < 0) {
-			cJSON_Delete(c.known);
-			goto bad;
-		}
-	}
-	cJSON_ArrayForEach(s, f->steps)
-	{
-		c.file = cJSON_GetObjectItemCaseSensitive(s, "_file")->valuestring;
-		c.path = cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring;
-		if (check_step(&c, s) < 0) {
-			cJSON_Delete(c.known);
-			goto bad;
-		}
-	}
-	cJSON_Delete(c.known);
-	collect_secrets(f->vars, f->secrets);
-	collect_secrets(f->clients, f->secrets);
-	collect_secrets(f->steps, f->secrets);
 	return f;
 bad:
 	cJSON_Delete(raw == f->steps ? NULL : raw);
 	flow_free(f);
 	return NULL;
+}
+
+flow *flow_load(const char *path, char *err, size_t errlen)
+{
+	return flow_parse(path, NULL, err, errlen);
+}
+
+cJSON *flow_to_json(const flow *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "file", f->file);
+	cJSON_AddStringToObject(o, "name", f->name);
+	if (f->base_url)
+		cJSON_AddStringToObject(o, "base_url", f->base_url);
+	cJSON_AddItemToObject(o, "vars", cJSON_Duplicate(f->vars, 1));
+	cJSON_AddItemToObject(o, "clients", cJSON_Duplicate(f->clients, 1));
+	cJSON_AddItemToObject(o, "steps", cJSON_Duplicate(f->steps, 1));
+	if (f->environment)
+		cJSON_AddItemToObject(o, "environment", cJSON_Duplicate(f->environment, 1));
+	return o;
+}
+
+flow *flow_from_json(const cJSON *o, char *err, size_t errlen)
+{
+	const cJSON *file = cJSON_GetObjectItemCaseSensitive(o, "file");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+	const cJSON *base = cJSON_GetObjectItemCaseSensitive(o, "base_url");
+	const cJSON *vars = cJSON_GetObjectItemCaseSensitive(o, "vars");
+	const cJSON *clients = cJSON_GetObjectItemCaseSensitive(o, "clients");
+	const cJSON *steps = cJSON_GetObjectItemCaseSensitive(o, "steps");
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(o, "environment");
+	if (!cJSON_IsString(file) || !cJSON_IsString(name) || (base && !cJSON_IsString(base)) ||
+	    !cJSON_IsObject(vars) || !cJSON_IsObject(clients) || !cJSON_IsArray(steps) ||
+	    (env && !cJSON_IsObject(env))) {
+		nr_fail(err, errlen, "kwargs flow: not a resolved flow (file, name, vars, "
+			"clients, steps); give the flow file as the uri instead");
+		return NULL;
+	}
+	flow *f = flow_new(file->valuestring);
+	f->name = strdup(name->valuestring);
+	if (base)
+		f->base_url = strdup(base->valuestring);
+	cJSON_Delete(f->vars);
+	cJSON_Delete(f->clients);
+	cJSON_Delete(f->steps);
+	f->vars = cJSON_Duplicate(vars, 1);
+	f->clients = cJSON_Duplicate(clients, 1);
+	f->steps = cJSON_Duplicate(steps, 1);
+	if (env)
+		f->environment = cJSON_Duplicate(env, 1);
+	if (flow_check(f, err, errlen) < 0) {
+		flow_free(f);
+		return NULL;
+	}
+	return f;
 }
 
 void flow_free(flow *f)

@@ -24,7 +24,19 @@ typedef struct flow {
 /* Loads and checks a flow file.  On error returns NULL with one line in
  * err: "<file>: <path>: <what is wrong>; <what to do>". */
 flow *flow_load(const char *path, char *err, size_t errlen);
+/* The same, for a file the caller has read: `text` is its contents
+ * (NUL-terminated; still the caller's), its includes are read here. */
+flow *flow_parse(const char *path, char *text, char *err, size_t errlen);
 void flow_free(flow *f);
+
+/* A loaded flow as plain JSON: file, name, base_url, vars, clients, the
+ * plain steps (with _file and _path) and environment.  It is what the
+ * resolve step puts in the runnable (kwargs "flow"), so that job_begin
+ * and run() read no file. */
+cJSON *flow_to_json(const flow *f);
+/* The flow that flow_to_json() made, checked again as a file is (a
+ * recipe may hold anything); NULL with one line in err. */
+flow *flow_from_json(const cJSON *o, char *err, size_t errlen);
 
 /* Checks that an object has only the listed keys (NULL-terminated; those
  * starting with '_' are internal and not named in the message); else -1
