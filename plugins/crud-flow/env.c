@@ -446,6 +446,23 @@ int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
 	return rc;
 }
 
+/* Tells the template cache the template the flow's environment wants
+ * (before the private server starts). */
+static void env_want_template(const env_spec *e, const char *flow_name)
+{
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(e->provision, "kind");
+	if (cJSON_IsString(kind) && strcmp(kind->valuestring, "provision-template"))
+		return;
+	pg_opts_box box;
+	char ignored[1024];
+	if (env_pg_opts(e, flow_name, &box, ignored, sizeof ignored) < 0)
+		return; /* said when it is built */
+	nr_pg_template_cache_want(&box.o);
+	nr_pg_free_opts(&box.o);
+	free(box.uri);
+	free(box.cwd);
+}
+
 static void pg_opts_box_free(pg_opts_box *b)
 {
 	if (!b)
@@ -814,6 +831,7 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 			const cJSON *pkw = cJSON_GetObjectItemCaseSensitive(specs[i].provision, "kwargs");
 			const cJSON *dsn = cJSON_GetObjectItemCaseSensitive(pkw, "dsn");
 			dsns[nd++] = cJSON_IsString(dsn) ? dsn->valuestring : NULL;
+			env_want_template(&specs[i], names[i]);
 		}
 	}
 	/* The apps' preloaders first: they import their apps while the

@@ -903,18 +903,15 @@ static void label_of(const nr_pg_opts *o, char *out, size_t len)
 	out[k] = '\0';
 }
 
-int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
-			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen)
+/* Everything that shapes the schema, but the server: the files' names
+ * and contents, or the command and its declared inputs. */
+static int template_inputs(bytes *b, const nr_pg_opts *o, char *err, size_t errlen)
 {
-	bytes b = {0};
-	char ver[32];
-	snprintf(ver, sizeof ver, "server %d", PQserverVersion(admin));
-	add(&b, ver, strlen(ver) + 1);
 	int rc = 0;
 	if (o->sql_file) {
 		const char *base = strrchr(o->sql_file, '/') ? strrchr(o->sql_file, '/') + 1
 							     : o->sql_file;
-		rc = add_file(&b, o->sql_file, base, err, errlen);
+		rc = add_file(b, o->sql_file, base, err, errlen);
 	} else if (o->migrations_dir) {
 		char **files = sql_files(o->migrations_dir, err, errlen);
 		if (!files)
@@ -924,12 +921,12 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 			snprintf(path, sizeof path, "%s/%s", o->migrations_dir, files[i]);
 			/* Names relative to the directory: moving the project
 			 * does not change the schema. */
-			rc = add_file(&b, path, files[i], err, errlen);
+			rc = add_file(b, path, files[i], err, errlen);
 		}
 		free_strv(files);
 	} else {
 		for (char **a = o->command; *a; a++)
-			add(&b, *a, strlen(*a) + 1);
+			add(b, *a, strlen(*a) + 1);
 		/* The files the command declares as its inputs (globs such
 		 * as app/migrations/NNNN_x.py), relative to its directory. */
 		for (char **g = o->inputs; g && *g && rc == 0; g++) {
@@ -947,11 +944,36 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 			}
 			size_t skip = o->cwd && **g != '/' ? strlen(o->cwd) + 1 : 0;
 			for (size_t i = 0; gr == 0 && i < gl.gl_pathc && rc == 0; i++)
-				rc = add_file(&b, gl.gl_pathv[i], gl.gl_pathv[i] + skip, err,
+				rc = add_file(b, gl.gl_pathv[i], gl.gl_pathv[i] + skip, err,
 					      errlen);
 			globfree(&gl);
 		}
 	}
+	return rc;
+}
+
+int nr_pg_template_key(const nr_pg_opts *o, unsigned long long *key, char *err,
+		       size_t errlen)
+{
+	bytes b = {0};
+	int rc = template_inputs(&b, o, err, errlen);
+	unsigned long long h = NR_FNV1A_INIT;
+	/* FNV-1a over the NUL-separated pieces, the separators included. */
+	for (size_t i = 0; rc == 0 && i < b.n; i += strlen(b.p + i) + 1)
+		h = nr_fnv1a(h, b.p + i);
+	free(b.p);
+	*key = h;
+	return rc;
+}
+
+int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
+			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen)
+{
+	bytes b = {0};
+	char ver[32];
+	snprintf(ver, sizeof ver, "server %d", PQserverVersion(admin));
+	add(&b, ver, strlen(ver) + 1);
+	int rc = template_inputs(&b, o, err, errlen);
 	if (rc < 0) {
 		free(b.p);
 		return -1;

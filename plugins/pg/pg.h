@@ -119,6 +119,12 @@ int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
 int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen);
 
+/* A 64-bit FNV-1a of the same inputs as the template's name, but the
+ * server (computed before any server runs): the key of the template
+ * cache (nr_pg_template_cache_want). */
+int nr_pg_template_key(const nr_pg_opts *o, unsigned long long *key, char *err,
+		       size_t errlen);
+
 /* Makes sure the template exists and is complete, building it if needed;
  * concurrent builders (other tasks, other jobs) wait on an advisory lock.
  * *built says whether this call built it. */
@@ -135,8 +141,24 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
  * job's data (pg.private, pg.conninfo), never the environment.  Returns 0
  * also when nothing was needed. */
 int nr_pg_private_start(char *err, size_t errlen);
-/* Stops it (if this process started it) and removes its directory. */
+/* Stops it (if this process started it) and removes its directory.
+ * When the job built a template on it (nr_pg_template_cache_built), the
+ * cluster is first shut down cleanly and kept in the template cache. */
 void nr_pg_private_stop(void);
+
+/* The template cache: a copy of the private server's cluster with the
+ * job's templates built, in $XDG_CACHE_HOME/nrunner/pg-templates, keyed
+ * by the initdb cache's key and the templates' keys (nr_pg_template_key),
+ * the NRUNNER_PG_TEMPLATE_CACHE most recently used (default 3; 0 or
+ * "off": none).  In job_begin, before nr_pg_private_start: each template
+ * the job uses on the default server, so the server starts from a copy
+ * that holds them all when there is one. */
+void nr_pg_template_cache_want(const nr_pg_opts *o);
+/* After a template was built on the private server: keep it at the end. */
+void nr_pg_template_cache_built(void);
+/* The cache's directory (as nr_pg_private_start would use it) in out;
+ * -1 when there is none (no HOME, turned off). */
+int nr_pg_template_cache_root(char *out, size_t len);
 /* Whether a server is named in the environment. */
 int nr_pg_server_named(void);
 

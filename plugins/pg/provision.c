@@ -281,6 +281,8 @@ int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen)
 	int rc = admin ? nr_pg_template_name(admin, o, tpl, err, errlen) : -1;
 	if (rc == 0)
 		rc = nr_pg_ensure_template(admin, o, tpl, &built, err, errlen);
+	if (rc == 0 && built && !(o->dsn && *o->dsn) && nr_jd_get(NR_PG_KEY_PRIVATE))
+		nr_pg_template_cache_built();
 	if (rc == 0 && built) {
 		/* Tell the tasks, which report it: the build is the job's. */
 		char key[128], val[32];
@@ -332,8 +334,22 @@ int nr_pg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 	nr_jd_use(h, NULL);
 	size_t n = h->size(runnables);
 	const char **dsns = calloc(n + 1, sizeof *dsns);
-	for (size_t i = 0; i < n; i++)
-		dsns[i] = h->string(h->get(h->get(h->item(runnables, i), "kwargs"), "dsn"));
+	for (size_t i = 0; i < n; i++) {
+		const nr_value *r = h->item(runnables, i);
+		dsns[i] = h->string(h->get(h->get(r, "kwargs"), "dsn"));
+		/* The templates it wants, for the template cache. */
+		const char *kind = h->string(h->get(r, "kind"));
+		nr_pg_opts o;
+		char e[512];
+		const char *uri = h->string(h->get(r, "uri"));
+		const char *id = h->string(h->get(r, "identifier"));
+		if (kind && !strcmp(kind, "provision-template") &&
+		    nr_pg_read_opts(h, kind, uri, id ? id : "template", h->get(r, "kwargs"),
+				    &o, e, sizeof e) == 0) {
+			nr_pg_template_cache_want(&o);
+			nr_pg_free_opts(&o);
+		}
+	}
 	int rc = nr_pg_job_setup(dsns, n, err, errlen);
 	free(dsns);
 	if (rc < 0)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,6 +31,14 @@
 
 static pid_t server_pid = -1;
 static char server_dir[PATH_MAX];
+
+/* The template cache (pg.h): the keys of the templates the job wants,
+ * the entry it started from or would keep, and whether it built one. */
+#define TPL_WANT_MAX 32
+static unsigned long long tpl_want[TPL_WANT_MAX];
+static size_t ntpl_want;
+static char tpl_entry[PATH_MAX + 96];
+static int tpl_from_cache, tpl_built;
 
 
 /* initdb and postgres: pg_config --bindir's directory when it has them,
@@ -122,25 +131,31 @@ static void remove_stale(const char *tmp)
  * new PostgreSQL build gets a new key.  NRUNNER_PG_INITDB_CACHE=off turns
  * it off. */
 
-static int initdb_cache_root(char *out, size_t len)
+/* $XDG_CACHE_HOME/nrunner/<leaf> (or ~/.cache/...). */
+static int cache_dir(const char *leaf, char *out, size_t len)
 {
-	const char *v = getenv("NRUNNER_PG_INITDB_CACHE");
-	if (v && !strcmp(v, "off"))
-		return -1;
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	if (xdg && xdg[0] == '/')
-		snprintf(out, len, "%s/nrunner/pg-initdb", xdg);
+		snprintf(out, len, "%s/nrunner/%s", xdg, leaf);
 	else if (home && home[0] == '/')
-		snprintf(out, len, "%s/.cache/nrunner/pg-initdb", home);
+		snprintf(out, len, "%s/.cache/nrunner/%s", home, leaf);
 	else
 		return -1;
 	return 0;
 }
 
+static int initdb_cache_root(char *out, size_t len)
+{
+	const char *v = getenv("NRUNNER_PG_INITDB_CACHE");
+	if (v && !strcmp(v, "off"))
+		return -1;
+	return cache_dir("pg-initdb", out, len);
+}
+
 /* The cache is used only where no other user could have put or swapped
  * anything: its directory and the one above are real directories of this
  * user, writable by no one else (root with another user's HOME, say). */
-static int initdb_cache_trusted(const char *root)
+static int cache_trusted(const char *root)
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", root);
@@ -158,12 +173,10 @@ static int initdb_cache_trusted(const char *root)
 	return 1;
 }
 
-static int initdb_cache_dir(const char *bindir, char *const init_argv[],
-			    const struct passwd *pw, char *out, size_t len)
+/* The name of the fresh cluster's cache entry, "<16 hex>-<uid>". */
+static int initdb_key(const char *bindir, char *const init_argv[],
+		      const struct passwd *pw, char *out, size_t len)
 {
-	char root[PATH_MAX];
-	if (initdb_cache_root(root, sizeof root) < 0 || !initdb_cache_trusted(root))
-		return -1;
 	unsigned long long h = NR_FNV1A_INIT;
 	char id[PATH_MAX + 128];
 	static const char *const bins[] = {"initdb", "postgres", NULL};
@@ -190,10 +203,20 @@ static int initdb_cache_dir(const char *bindir, char *const init_argv[],
 		}
 		h = nr_fnv1a(h, init_argv[i]);
 	}
-	snprintf(out, len, "%s/%016llx-%ld", root, h,
-		 (long)(pw ? pw->pw_uid : geteuid()));
+	snprintf(out, len, "%016llx-%ld", h, (long)(pw ? pw->pw_uid : geteuid()));
 	return 0;
 }
+
+static int initdb_cache_dir(const char *key, char *out, size_t len)
+{
+	char root[PATH_MAX];
+	if (!key[0] || initdb_cache_root(root, sizeof root) < 0 ||
+	    !cache_trusted(root))
+		return -1;
+	snprintf(out, len, "%s/%s", root, key);
+	return 0;
+}
+
 
 /* cp -a FROM TO, quietly; 0 when it worked. */
 static int copy_tree(const char *from, const char *to)
@@ -217,10 +240,10 @@ static int copy_tree(const char *from, const char *to)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* Keeps a copy of the fresh cluster in `cached`: made aside, then renamed
+/* Keeps a copy of the cluster `data` in `cached`: made aside, then renamed
  * into place, so a cache entry is whole or absent.  Copies that a killed
  * job left aside are removed. */
-static void initdb_cache_put(const char *data, const char *cached)
+static void cache_put(const char *data, const char *cached)
 {
 	char root[PATH_MAX + 64], tmp[2 * PATH_MAX + 128], from[PATH_MAX + 64];
 	snprintf(root, sizeof root, "%s", cached);
@@ -254,12 +277,221 @@ static void initdb_cache_put(const char *data, const char *cached)
 
 /* Removes a broken entry: renamed first, so that a job copying it now
  * fails (and runs initdb) rather than copying half of it. */
-static void initdb_cache_drop(const char *cached)
+static void cache_drop(const char *cached)
 {
 	char gone[PATH_MAX + 96];
 	snprintf(gone, sizeof gone, "%s.tmp.%ld.gone", cached, (long)getpid());
 	if (rename(cached, gone) == 0)
 		rm_rf(gone);
+}
+
+/* --- the template cache ----------------------------------------------------
+ * A template's build can take seconds (a real app's migrate and loaddata),
+ * and the private server throws it away with the job.  So a job that built
+ * one on its private server keeps the cluster: at its end the server is
+ * shut down cleanly with nothing but its templates in it, and the cluster
+ * is copied to $XDG_CACHE_HOME/nrunner/pg-templates/<initdb key>-<key>,
+ * where <key> hashes the keys of the templates the job wanted
+ * (nr_pg_template_key).  A later job that wants the same templates starts
+ * its server from a copy of that entry instead of the fresh cluster, finds
+ * them complete, and builds nothing.  The NRUNNER_PG_TEMPLATE_CACHE most
+ * recently used entries are kept (default 3; 0 or off: none).  Two jobs
+ * at once: entries are written aside and renamed into place; a job
+ * copying one holds a shared lock on .lock, and pruning (an exclusive
+ * lock, never waited for) renames an entry away before it removes it. */
+
+#define TPL_CACHE_DEFAULT 3
+
+/* The number of entries kept; 0 off; -1 a bad value. */
+static long tpl_cache_max(void)
+{
+	const char *v = getenv("NRUNNER_PG_TEMPLATE_CACHE");
+	if (!v || !*v)
+		return TPL_CACHE_DEFAULT;
+	if (!strcmp(v, "off"))
+		return 0;
+	char *end;
+	long n = strtol(v, &end, 10);
+	return *end || n < 0 || n > 1000 ? -1 : n;
+}
+
+int nr_pg_template_cache_root(char *out, size_t len)
+{
+	return cache_dir("pg-templates", out, len);
+}
+
+void nr_pg_template_cache_want(const nr_pg_opts *o)
+{
+	unsigned long long k;
+	char err[512];
+	if ((o->dsn && *o->dsn) || nr_pg_template_key(o, &k, err, sizeof err) < 0)
+		return; /* another server; or the build will say what is wrong */
+	for (size_t i = 0; i < ntpl_want && i < TPL_WANT_MAX; i++)
+		if (tpl_want[i] == k)
+			return;
+	if (ntpl_want < TPL_WANT_MAX)
+		tpl_want[ntpl_want] = k;
+	ntpl_want++; /* past the end: too many to cache */
+}
+
+void nr_pg_template_cache_built(void)
+{
+	tpl_built = 1;
+}
+
+static int cmp_ull(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a,
+			   y = *(const unsigned long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The entry for the job's templates on a cluster of `key` (initdb_key). */
+static int tpl_cache_entry(const char *key, char *out, size_t len)
+{
+	char root[PATH_MAX];
+	if (!key[0] || !ntpl_want || ntpl_want > TPL_WANT_MAX || tpl_cache_max() <= 0 ||
+	    nr_pg_template_cache_root(root, sizeof root) < 0 || !cache_trusted(root))
+		return -1;
+	qsort(tpl_want, ntpl_want, sizeof *tpl_want, cmp_ull);
+	unsigned long long h = NR_FNV1A_INIT;
+	for (size_t i = 0; i < ntpl_want; i++) {
+		char hex[24];
+		snprintf(hex, sizeof hex, "%016llx", tpl_want[i]);
+		h = nr_fnv1a(h, hex);
+	}
+	snprintf(out, len, "%s/%s-%016llx", root, key, h);
+	return 0;
+}
+
+/* flock() on the cache's .lock: a descriptor, or -1. */
+static int tpl_cache_lock(const char *entry, int how)
+{
+	char path[PATH_MAX + 128];
+	snprintf(path, sizeof path, "%s", entry);
+	char *slash = strrchr(path, '/');
+	if (!slash)
+		return -1;
+	snprintf(slash, sizeof path - (size_t)(slash - path), "/.lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && flock(fd, how) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Copies the entry to data under the shared lock, and marks it used. */
+static int tpl_cache_get(const char *entry, const char *data)
+{
+	int lk = tpl_cache_lock(entry, LOCK_SH);
+	if (lk < 0)
+		return -1;
+	int rc = access(entry, F_OK) == 0 ? copy_tree(entry, data) : -1;
+	if (rc == 0)
+		utimensat(AT_FDCWD, entry, NULL, 0);
+	close(lk);
+	return rc;
+}
+
+typedef struct tpl_entry_age {
+	char name[NAME_MAX + 1];
+	struct timespec used;
+} tpl_entry_age;
+
+static int newer_first(const void *a, const void *b)
+{
+	const struct timespec *x = &((const tpl_entry_age *)a)->used,
+			      *y = &((const tpl_entry_age *)b)->used;
+	if (x->tv_sec != y->tv_sec)
+		return x->tv_sec < y->tv_sec ? 1 : -1;
+	return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+/* Keeps the `keep` most recently used entries of the entry's directory. */
+static void tpl_cache_prune(const char *entry, long keep)
+{
+	char root[PATH_MAX + 96];
+	snprintf(root, sizeof root, "%s", entry);
+	*strrchr(root, '/') = '\0';
+	int lk = tpl_cache_lock(entry, LOCK_EX | LOCK_NB);
+	if (lk < 0)
+		return; /* a job is copying one: the next job prunes */
+	DIR *d = opendir(root);
+	tpl_entry_age *v = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp."))
+			continue;
+		char path[2 * PATH_MAX];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		tpl_entry_age *nv = realloc(v, (n + 1) * sizeof *v);
+		if (!nv)
+			break;
+		v = nv;
+		snprintf(v[n].name, sizeof v[n].name, "%s", e->d_name);
+		v[n++].used = st.st_mtim;
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(v, n, sizeof *v, newer_first);
+	char (*gone)[2 * PATH_MAX + 64] = n > (size_t)keep ? calloc(n, sizeof *gone) : NULL;
+	size_t ng = 0;
+	for (size_t i = (size_t)keep; gone && i < n; i++) {
+		char path[2 * PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", root, v[i].name);
+		snprintf(gone[ng], sizeof gone[ng], "%s.tmp.%ld.gone", path, (long)getpid());
+		if (rename(path, gone[ng]) == 0)
+			ng++;
+	}
+	close(lk);
+	for (size_t i = 0; i < ng; i++)
+		rm_rf(gone[i]);
+	free(gone);
+	free(v);
+}
+
+/* At the job's end, when it built a template on a server it did not start
+ * from the cache: only the templates stay, the server shuts down cleanly,
+ * and its cluster goes into the cache.  0 when the server is stopped. */
+static int tpl_cache_save(const char *data)
+{
+	if (!tpl_built || tpl_from_cache || !tpl_entry[0] || nr_jd_interrupted())
+		return -1;
+	char *ci = nr_pg_conninfo_of(server_dir, "5432", "postgres", "postgres");
+	PGconn *c = PQconnectdb(ci);
+	free(ci);
+	int ok = PQstatus(c) == CONNECTION_OK;
+	/* What the flows kept or left goes with the job. */
+	PGresult *r = ok ? PQexec(c, "SELECT datname FROM pg_database WHERE NOT "
+				     "datistemplate AND datname <> 'postgres'")
+			 : NULL;
+	ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
+	for (int i = 0; ok && i < PQntuples(r); i++) {
+		char err[512];
+		ok = nr_pg_drop_db(c, PQgetvalue(r, i, 0), err, sizeof err) == 0;
+	}
+	PQclear(r);
+	PQfinish(c);
+	if (!ok)
+		return -1;
+	/* A fast shutdown: a checkpoint, then a cluster any server can
+	 * start from without recovery. */
+	int status = 0;
+	kill(server_pid, SIGINT);
+	while (waitpid(server_pid, &status, 0) < 0 && errno == EINTR)
+		;
+	server_pid = -1;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		cache_put(data, tpl_entry);
+		tpl_cache_prune(tpl_entry, tpl_cache_max());
+	}
+	return 0;
 }
 
 /* Runs `argv` as the unprivileged user (when root), in its own session,
@@ -306,6 +538,10 @@ int nr_pg_private_start(char *err, size_t errlen)
 		return nr_fail(err, errlen, "no PostgreSQL server is named (dsn=, PGHOST) "
 			    "and none is installed to start a private one: install "
 			    "Debian's postgresql package, or name a server");
+	if (tpl_cache_max() < 0)
+		return nr_fail(err, errlen, "NRUNNER_PG_TEMPLATE_CACHE=%s: the number of "
+			       "template clusters to keep (default %d), or off",
+			       getenv("NRUNNER_PG_TEMPLATE_CACHE"), TPL_CACHE_DEFAULT);
 	const struct passwd *pw = NULL;
 	if (geteuid() == 0) {
 		/* initdb and postgres refuse to run as root. */
@@ -363,11 +599,21 @@ int nr_pg_private_start(char *err, size_t errlen)
 	/* A throwaway cluster: trust on its own socket only, no fsync. */
 	char *init_argv[] = {initdb, "-D", data, "-U", "postgres", "-A", "trust",
 			     "-E", "UTF8", "--locale=C", "--no-sync", NULL};
-	char cached[PATH_MAX + 64];
-	int cacheable = initdb_cache_dir(bindir, init_argv, pw, cached, sizeof cached) == 0;
+	char cached[PATH_MAX + 64], key[64] = "";
+	if (initdb_key(bindir, init_argv, pw, key, sizeof key) < 0)
+		key[0] = '\0';
+	int cacheable = initdb_cache_dir(key, cached, sizeof cached) == 0;
+	tpl_from_cache = tpl_built = 0;
+	if (tpl_cache_entry(key, tpl_entry, sizeof tpl_entry) < 0)
+		tpl_entry[0] = '\0';
 	int status = 0, from_cache = 0;
 again:
-	from_cache = cacheable && access(cached, F_OK) == 0 && copy_tree(cached, data) == 0;
+	/* The job's templates ready built, else a fresh cluster. */
+	tpl_from_cache = tpl_entry[0] && tpl_cache_get(tpl_entry, data) == 0;
+	if (!tpl_from_cache)
+		rm_rf(data); /* a partial copy */
+	from_cache = tpl_from_cache ||
+		     (cacheable && access(cached, F_OK) == 0 && copy_tree(cached, data) == 0);
 	if (!from_cache) {
 		rm_rf(data); /* a partial copy */
 		pid_t pid = spawn_as(pw, init_argv, log, 1);
@@ -379,7 +625,7 @@ again:
 			goto failed;
 		}
 		if (cacheable)
-			initdb_cache_put(data, cached);
+			cache_put(data, cached);
 	}
 	char *pg_argv[] = {postgres, "-D", data, "-k", server_dir,
 			   "-c", "listen_addresses=",
@@ -410,7 +656,7 @@ again:
 		if (from_cache && waitpid(server_pid, &status, WNOHANG) == server_pid) {
 			/* A broken cache entry: away with it, and initdb. */
 			server_pid = -1;
-			initdb_cache_drop(cached);
+			cache_drop(tpl_from_cache ? tpl_entry : cached);
 			rm_rf(data);
 			goto again;
 		}
@@ -459,7 +705,15 @@ void nr_pg_private_stop(void)
 {
 	if (server_pid <= 0)
 		return;
-	/* Immediate shutdown: the cluster is thrown away anyway. */
+	char data[PATH_MAX + 16];
+	snprintf(data, sizeof data, "%s/data", server_dir);
+	/* Immediate shutdown: the cluster is thrown away anyway, unless it
+	 * goes into the template cache. */
+	if (tpl_cache_save(data) == 0) {
+		rm_rf(server_dir);
+		server_dir[0] = '\0';
+		return;
+	}
 	kill(server_pid, SIGQUIT);
 	while (waitpid(server_pid, NULL, 0) < 0 && errno == EINTR)
 		;
