@@ -181,48 +181,42 @@ static const char *method_of(const cJSON *s)
 		       : "GET";
 }
 
-static struct curl_slist *add_header(struct curl_slist *l, const char *k, const char *v)
-{
-	char *line;
-	if (asprintf(&line, "%s: %s", k, v) < 0)
-		return l;
-	l = curl_slist_append(l, line);
-	free(line);
-	return l;
-}
-
+/* One step as it goes on the wire: every template of the step and of its
+ * client filled in at once (step_expand), then mapped onto libcurl
+ * (do_request); request_free is the one cleanup. */
 typedef struct request {
-	char *url;
 	const char *method;
-	char *body;
+	char *url;                  /* the base URL, the path and the query */
+	struct curl_slist *headers; /* Accept, the client's, the step's,
+				     * Authorization, Content-Type */
+	int basic;                  /* the client's "basic" credentials */
+	char *user, *password;
+	char *body;                 /* NULL: none */
 	long long us;
 	CURLcode code;
 } request;
 
-/* A value of the flow (any JSON, a template, a secret) as the text that
- * goes on the wire; NULL with the reason in err. */
-static char *expand_text(run *r, const cJSON *v, char *err, size_t errlen)
+static void request_free(request *q)
 {
-	cJSON *x = template_expand_json(v, &r->tc, err, errlen);
-	char *t = x ? template_text(x) : NULL;
-	cJSON_Delete(x);
-	return t;
+	free(q->url);
+	curl_slist_free_all(q->headers);
+	free(q->user);
+	free(q->password);
+	free(q->body);
+	q->url = q->user = q->password = q->body = NULL;
+	q->headers = NULL;
 }
 
-/* An object's pairs, expanded and percent-encoded: "k=v&k2=v2", for a
- * query string or a form body. */
-static char *urlencoded(run *r, CURL *curl, const cJSON *obj, char *err, size_t errlen)
+/* An expanded object's pairs, percent-encoded: "k=v&k2=v2", for a query
+ * string or a form body. */
+static char *urlencoded(CURL *curl, const cJSON *obj)
 {
 	size_t cap = 256, len = 0;
 	char *out = calloc(1, cap);
 	const cJSON *it;
 	cJSON_ArrayForEach(it, obj)
 	{
-		char *raw = expand_text(r, it, err, errlen);
-		if (!raw) {
-			free(out);
-			return NULL;
-		}
+		char *raw = template_text(it);
 		char *ek = curl_easy_escape(curl, it->string, 0), *ev = curl_easy_escape(curl, raw, 0);
 		size_t need = len + strlen(ek) + strlen(ev) + 3;
 		if (need > cap)
@@ -235,27 +229,37 @@ static char *urlencoded(run *r, CURL *curl, const cJSON *obj, char *err, size_t 
 	return out;
 }
 
-/* Makes one request; fills the response.  err gets libcurl's own text
- * when the request could not be made. */
-static int do_request(run *r, const cJSON *s, request *q, response *resp, char *err,
-		      size_t errlen)
+/* The step's templated fields and its client's, in the order they go on
+ * the wire (an error names the first that fails), as references into the
+ * flow; only those of the URL unless `all`. */
+static cJSON *step_parts(const cJSON *s, const client *c, int all)
 {
-	const cJSON *cn = cJSON_GetObjectItemCaseSensitive(s, "client");
-	client *c = get_client(r, cJSON_IsString(cn) ? cn->valuestring : "default");
-	CURL *curl = c->curl;
-	q->method = method_of(s);
-	const cJSON *path = cJSON_GetObjectItemCaseSensitive(s, "path");
-	const cJSON *url = cJSON_GetObjectItemCaseSensitive(s, "url");
-	char *u = template_expand(path ? path->valuestring : url->valuestring, &r->tc, err, errlen);
-	if (!u)
-		return -1;
-	/* The query, escaped. */
-	const cJSON *query = cJSON_GetObjectItemCaseSensitive(s, "query");
-	char *qs = query ? urlencoded(r, curl, query, err, errlen) : strdup("");
-	if (!qs) {
-		free(u);
-		return -1;
+	static const struct {
+		int of_client, url;
+		const char *key, *as;
+	} fields[] = {{0, 1, "path", "path"},       {0, 1, "url", "url"},
+		      {0, 1, "query", "query"},     {1, 0, "headers", "client_headers"},
+		      {0, 0, "headers", "headers"}, {1, 0, "basic", "basic"},
+		      {1, 0, "bearer", "bearer"},   {0, 0, "json", "json"},
+		      {0, 0, "form", "form"},       {0, 0, "body", "body"}};
+	cJSON *parts = cJSON_CreateObject();
+	for (size_t k = 0; k < sizeof fields / sizeof *fields; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+			fields[k].of_client ? c->conf : s, fields[k].key);
+		if (v && (all || fields[k].url))
+			cJSON_AddItemReferenceToObject(parts, fields[k].as, (cJSON *)v);
 	}
+	return parts;
+}
+
+/* The URL from expanded parts: the base URL (for a path), the path or
+ * url, and the query. */
+static char *url_of(const run *r, CURL *curl, const cJSON *x)
+{
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(x, "path");
+	char *u = template_text(path ? path : cJSON_GetObjectItemCaseSensitive(x, "url"));
+	const cJSON *query = cJSON_GetObjectItemCaseSensitive(x, "query");
+	char *qs = query ? urlencoded(curl, query) : strdup("");
 	char *full;
 	if (asprintf(&full, "%s%s%s%s", path ? r->base : "", u,
 		     *qs ? (strchr(u, '?') || (path && strchr(r->base, '?')) ? "&" : "?") : "",
@@ -263,50 +267,66 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 		full = NULL;
 	free(u);
 	free(qs);
-	if (!full)
-		return -1;
+	return full;
+}
+
+static struct curl_slist *add_header(struct curl_slist *l, const char *k, const char *v)
+{
+	char *line;
+	if (asprintf(&line, "%s: %s", k, v) < 0)
+		return l;
+	l = curl_slist_append(l, line);
+	free(line);
+	return l;
+}
+
+static void add_headers(request *q, const cJSON *obj)
+{
 	const cJSON *it;
-	q->url = full;
-	struct curl_slist *hl = NULL;
-	hl = add_header(hl, "Accept", "application/json");
-	const cJSON *hsets[2] = {cJSON_GetObjectItemCaseSensitive(c->conf, "headers"),
-				 cJSON_GetObjectItemCaseSensitive(s, "headers")};
-	for (int k = 0; k < 2; k++)
-		cJSON_ArrayForEach(it, hsets[k])
-		{
-			char *v = expand_text(r, it, err, errlen);
-			if (!v) {
-				curl_slist_free_all(hl);
-				return -1;
-			}
-			hl = add_header(hl, it->string, v);
-			free(v);
-		}
-	/* Authentication: basic, or a bearer token (often a capture). */
-	const cJSON *basic = cJSON_GetObjectItemCaseSensitive(c->conf, "basic");
-	if (basic) {
-		cJSON *b = template_expand_json(basic, &r->tc, err, errlen);
-		if (!b) {
-			curl_slist_free_all(hl);
-			return -1;
-		}
-		const cJSON *user = cJSON_GetObjectItemCaseSensitive(b, "user");
-		const cJSON *pass = cJSON_GetObjectItemCaseSensitive(b, "password");
-		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(curl, CURLOPT_USERNAME, cJSON_IsString(user) ? user->valuestring : "");
-		curl_easy_setopt(curl, CURLOPT_PASSWORD, cJSON_IsString(pass) ? pass->valuestring : "");
-		cJSON_Delete(b);
+	cJSON_ArrayForEach(it, obj)
+	{
+		char *v = template_text(it);
+		q->headers = add_header(q->headers, it->string, v);
+		free(v);
 	}
-	const cJSON *bearer = cJSON_GetObjectItemCaseSensitive(c->conf, "bearer");
+}
+
+/* Expands one step, once, into plain data.  On a template error returns
+ * -1 with err, and q->url set when the URL itself could be made (for the
+ * message). */
+static int step_expand(run *r, const cJSON *s, client *c, request *q, char *err, size_t errlen)
+{
+	q->method = method_of(s);
+	cJSON *parts = step_parts(s, c, 1);
+	cJSON *x = template_expand_json(parts, &r->tc, err, errlen);
+	cJSON_Delete(parts);
+	if (!x) {
+		char e2[256];
+		parts = step_parts(s, c, 0);
+		x = template_expand_json(parts, &r->tc, e2, sizeof e2);
+		cJSON_Delete(parts);
+		q->url = x ? url_of(r, c->curl, x) : NULL;
+		cJSON_Delete(x);
+		return -1;
+	}
+	q->url = url_of(r, c->curl, x);
+	q->headers = add_header(NULL, "Accept", "application/json");
+	add_headers(q, cJSON_GetObjectItemCaseSensitive(x, "client_headers"));
+	add_headers(q, cJSON_GetObjectItemCaseSensitive(x, "headers"));
+	/* Authentication: basic, or a bearer token (often a capture). */
+	const cJSON *basic = cJSON_GetObjectItemCaseSensitive(x, "basic");
+	if (basic) {
+		const cJSON *user = cJSON_GetObjectItemCaseSensitive(basic, "user");
+		const cJSON *pass = cJSON_GetObjectItemCaseSensitive(basic, "password");
+		q->basic = 1;
+		q->user = strdup(cJSON_IsString(user) ? user->valuestring : "");
+		q->password = strdup(cJSON_IsString(pass) ? pass->valuestring : "");
+	}
+	const cJSON *bearer = cJSON_GetObjectItemCaseSensitive(x, "bearer");
 	if (bearer) {
-		char *ts = expand_text(r, bearer, err, errlen);
-		if (!ts) {
-			curl_slist_free_all(hl);
-			return -1;
-		}
-		char *v;
+		char *ts = template_text(bearer), *v;
 		if (asprintf(&v, "Bearer %s", ts) >= 0) {
-			hl = add_header(hl, "Authorization", v);
+			q->headers = add_header(q->headers, "Authorization", v);
 			free(v);
 		}
 		free(ts);
@@ -315,42 +335,47 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	 * X-CSRFToken. */
 	const cJSON *csrf = cJSON_GetObjectItemCaseSensitive(c->conf, "csrf");
 	if (is_unsafe(q->method) && !cJSON_IsFalse(csrf)) {
-		char *jar = cookies_of(curl);
+		char *jar = cookies_of(c->curl);
 		char *tok = cookie_value(jar, "csrftoken");
 		if (tok)
-			hl = add_header(hl, "X-CSRFToken", tok);
+			q->headers = add_header(q->headers, "X-CSRFToken", tok);
 		free(tok);
 		free(jar);
 	}
-	const cJSON *json = cJSON_GetObjectItemCaseSensitive(s, "json");
-	const cJSON *form = cJSON_GetObjectItemCaseSensitive(s, "form");
-	const cJSON *body = cJSON_GetObjectItemCaseSensitive(s, "body");
-	q->body = NULL;
+	const cJSON *json = cJSON_GetObjectItemCaseSensitive(x, "json");
+	const cJSON *form = cJSON_GetObjectItemCaseSensitive(x, "form");
+	const cJSON *body = cJSON_GetObjectItemCaseSensitive(x, "body");
 	if (json) {
-		cJSON *j = template_expand_json(json, &r->tc, err, errlen);
-		if (!j) {
-			curl_slist_free_all(hl);
-			return -1;
-		}
-		q->body = cJSON_PrintUnformatted(j);
-		cJSON_Delete(j);
-		hl = add_header(hl, "Content-Type", "application/json");
+		q->body = cJSON_PrintUnformatted(json);
+		q->headers = add_header(q->headers, "Content-Type", "application/json");
 	} else if (form) {
-		q->body = urlencoded(r, curl, form, err, errlen);
-		if (!q->body) {
-			curl_slist_free_all(hl);
-			return -1;
-		}
-		hl = add_header(hl, "Content-Type", "application/x-www-form-urlencoded");
+		q->body = urlencoded(c->curl, form);
+		q->headers = add_header(q->headers, "Content-Type",
+					"application/x-www-form-urlencoded");
 	} else if (body) {
-		q->body = template_expand(body->valuestring, &r->tc, err, errlen);
-		if (!q->body) {
-			curl_slist_free_all(hl);
-			return -1;
-		}
+		q->body = template_text(body);
+	}
+	cJSON_Delete(x);
+	return 0;
+}
+
+/* Makes one request; fills the response.  err gets the template's or
+ * libcurl's own text when the request could not be made. */
+static int do_request(run *r, const cJSON *s, request *q, response *resp, char *err,
+		      size_t errlen)
+{
+	const cJSON *cn = cJSON_GetObjectItemCaseSensitive(s, "client");
+	client *c = get_client(r, cJSON_IsString(cn) ? cn->valuestring : "default");
+	CURL *curl = c->curl;
+	if (step_expand(r, s, c, q, err, errlen) < 0)
+		return -1;
+	if (q->basic) {
+		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(curl, CURLOPT_USERNAME, q->user);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, q->password);
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, q->url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, q->headers);
 	/* HTTPGET first: it resets NOBODY, which HEAD needs. */
 	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(curl, CURLOPT_NOBODY, !strcmp(q->method, "HEAD") ? 1L : 0L);
@@ -370,7 +395,6 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &hb);
 	r->curl_err[0] = '\0';
 	q->code = curl_easy_perform(curl);
-	curl_slist_free_all(hl);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_off_t us = 0;
 	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &us);
@@ -565,8 +589,7 @@ static int run_flow(run *r)
 			const cJSON *ex = cJSON_GetObjectItemCaseSensitive(s, "expect");
 			cJSON *exx = NULL;
 			if (!sent && h->interrupted(r->t)) {
-				free(q.url);
-				free(q.body);
+				request_free(&q);
 				response_free(&resp);
 				snprintf(reason, sizeof reason, "interrupted during step %d \"%s\"",
 					 i, name);
@@ -620,8 +643,7 @@ static int run_flow(run *r)
 				}
 			}
 			cJSON_Delete(exx);
-			free(q.url);
-			free(q.body);
+			request_free(&q);
 			response_free(&resp);
 			if (!ok && a < attempts) {
 				struct timespec ts = {interval / 1000, (interval % 1000) * 1000000L};
