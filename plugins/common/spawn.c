@@ -3,6 +3,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -276,4 +277,71 @@ const char *nr_spawn_signame(int sig)
 	const char *a = sigabbrev_np(sig);
 	snprintf(buf, sizeof buf, "SIG%s", a ? a : "?");
 	return buf;
+}
+
+/* Keeps the last tail_len - 1 bytes seen in tail (NUL-terminated). */
+static void tail_add(char *tail, size_t tail_len, size_t *n, const char *buf,
+		     size_t len)
+{
+	size_t cap = tail_len - 1;
+	if (len >= cap) {
+		memcpy(tail, buf + len - cap, cap);
+		*n = cap;
+	} else {
+		if (*n + len > cap) {
+			size_t drop = *n + len - cap;
+			memmove(tail, tail + drop, *n - drop);
+			*n -= drop;
+		}
+		memcpy(tail + *n, buf, len);
+		*n += len;
+	}
+	tail[*n] = '\0';
+}
+
+int nr_spawn_capture(const nr_host *h, nr_task *t, char *const *argv,
+		     char *tail, size_t tail_len, nr_spawn_result *res)
+{
+	memset(res, 0, sizeof *res);
+	tail[0] = '\0';
+	int fd[2];
+	if (pipe2(fd, O_CLOEXEC) < 0) {
+		res->error = errno;
+		return -1;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, fd[1], STDERR_FILENO);
+	pid_t pid;
+	int e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fd[1]);
+	if (e) {
+		close(fd[0]);
+		res->error = e;
+		return -1;
+	}
+	res->started = 1;
+	size_t n = 0;
+	char buf[8192];
+	for (;;) {
+		ssize_t r = read(fd[0], buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue; /* SIGTERM reached the program too */
+		if (r <= 0)
+			break;
+		/* Its output is the task's log; a full disk there must not
+		 * stop the program, so a short write is let go. */
+		ssize_t w = write(STDOUT_FILENO, buf, (size_t)r);
+		(void)w;
+		tail_add(tail, tail_len, &n, buf, (size_t)r);
+	}
+	close(fd[0]);
+	/* From a line's start, unless one line fills it all. */
+	char *nl = strchr(tail, '\n');
+	if (n == tail_len - 1 && nl && nl[1])
+		memmove(tail, nl + 1, strlen(nl + 1) + 1);
+	nr_spawn_wait(h, t, pid, res);
+	return 0;
 }

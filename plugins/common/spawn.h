@@ -38,6 +38,15 @@ int nr_spawn_start(const nr_host *host, nr_task *task, int stdout_fd,
 void nr_spawn_wait(const nr_host *host, nr_task *task, pid_t pid,
 		   nr_spawn_result *res);
 
+/* Runs argv (argv[0] searched in PATH) with its stdout and stderr on one
+ * pipe that is read here: all of it goes on to the task's stdout, for
+ * the logs, and its last bytes (at most tail_len - 1, from a line's
+ * start when there is one) are kept in tail, for a failure to quote.
+ * Returns 0 once it ran (res says how it ended), -1 when it could not be
+ * started (res->error). */
+int nr_spawn_capture(const nr_host *host, nr_task *task, char *const *argv,
+		     char *tail, size_t tail_len, nr_spawn_result *res);
+
 /* "SIGSEGV" for SIGSEGV. */
 const char *nr_spawn_signame(int sig);
 
