@@ -403,6 +403,62 @@ typedef struct pg_opts_box {
 	char *uri, *cwd;
 } pg_opts_box;
 
+/* environment.provision.kwargs env and fixtures into o (SQL files relative
+ * to the environment file's directory), and the placeholders of every
+ * build command checked. */
+static int build_env_fixtures(const env_spec *e, const cJSON *kw, nr_pg_opts *o, char *err,
+			      size_t errlen)
+{
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(kw, "env");
+	const cJSON *fx = cJSON_GetObjectItemCaseSensitive(kw, "fixtures");
+	const cJSON *it;
+	int i = 0;
+	if (env) {
+		o->env = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof *o->env);
+		int ok = cJSON_IsObject(env);
+		if (ok)
+			cJSON_ArrayForEach(it, env)
+				ok = ok && cJSON_IsString(it) && it->string[0] &&
+				     !strchr(it->string, '=');
+		if (!ok)
+			return nr_fail(err, errlen, "%s: environment.provision.kwargs.env: the "
+				       "build commands' environment, an object of NAME: "
+				       "\"value\"", e->source);
+		cJSON_ArrayForEach(it, env)
+			if (asprintf(&o->env[i++], "%s=%s", it->string, it->valuestring) < 0)
+				abort();
+	}
+	if (fx && (!cJSON_IsArray(fx) || !cJSON_GetArraySize(fx)))
+		return nr_fail(err, errlen, "%s: environment.provision.kwargs.fixtures: a list "
+			       "of SQL files and commands, applied in order after the "
+			       "schema", e->source);
+	if (fx) {
+		o->fixtures = calloc((size_t)cJSON_GetArraySize(fx) + 1, sizeof *o->fixtures);
+		cJSON_ArrayForEach(it, fx)
+		{
+			nr_pg_fixture *f = &o->fixtures[o->nfixtures++];
+			int ok = cJSON_IsArray(fx) && ((cJSON_IsString(it) && it->valuestring[0]) ||
+						       (cJSON_IsArray(it) && cJSON_GetArraySize(it)));
+			const cJSON *a;
+			if (cJSON_IsArray(it))
+				cJSON_ArrayForEach(a, it)
+					ok = ok && cJSON_IsString(a);
+			if (!ok)
+				return nr_fail(err, errlen, "%s: environment.provision.kwargs."
+					       "fixtures[%zu]: a SQL file (\"fixtures/users.sql\") or a "
+					       "command ([\"python3\", \"manage.py\", \"loaddata\", "
+					       "\"users.json\"])", e->source, o->nfixtures - 1);
+			if (cJSON_IsString(it))
+				f->sql = rel(e->dir, it->valuestring);
+			else
+				f->argv = strv(it);
+		}
+	}
+	char where[PATH_MAX + 64];
+	snprintf(where, sizeof where, "%s: environment.provision.kwargs", e->source);
+	return nr_pg_check_placeholders(o, where, err, errlen);
+}
+
 int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
 		size_t errlen)
 {
@@ -413,7 +469,7 @@ int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
 	const cJSON *uri = cJSON_GetObjectItemCaseSensitive(p, "uri");
 	const cJSON *kw = cJSON_GetObjectItemCaseSensitive(p, "kwargs");
 	static const char *const kwk[] = {"dsn", "prefix", "strategy", "command", "cwd",
-					  "inputs", NULL};
+					  "inputs", "env", "fixtures", NULL};
 	if (kw && flow_known_keys(kw, kwk, e->source, "environment.provision.kwargs", err,
 			     errlen) < 0)
 		return -1;
@@ -429,10 +485,15 @@ int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
 	b->o.inputs = strv(cJSON_GetObjectItemCaseSensitive(kw, "inputs"));
 	if (cJSON_IsString(uri))
 		b->uri = rel(e->dir, uri->valuestring);
-	if (b->o.command && !b->o.cwd && b->uri) {
-		/* The uri is then the project directory. */
+	int rc = build_env_fixtures(e, kw, &b->o, err, errlen);
+	if (rc < 0) {
+		nr_pg_free_opts(&b->o);
+		free(b->uri);
+		free(b->cwd);
+		b->uri = b->cwd = NULL;
+		return -1;
 	}
-	int rc = nr_pg_finish_opts(cJSON_IsString(kind) ? kind->valuestring : "provision-template",
+	rc = nr_pg_finish_opts(cJSON_IsString(kind) ? kind->valuestring : "provision-template",
 				   b->uri, &b->o, err, errlen);
 	if (rc < 0) {
 		/* Name the file the options came from. */

@@ -481,6 +481,75 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 	return applied;
 }
 
+/* --- placeholders ------------------------------------------------------- */
+
+typedef struct bytes {
+	char *p;
+	size_t n, cap;
+} bytes;
+
+static void add(bytes *b, const void *p, size_t n)
+{
+	if (b->n + n + 1 > b->cap) {
+		b->cap = (b->n + n + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+
+/* The placeholders of the build's commands and env: the database being
+ * built, and the environment. */
+static const char *const db_vars[] = {"db.name", "db.host", "db.port", "db.user",
+				      "db.url", NULL};
+
+char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errlen)
+{
+	bytes b = {0};
+	add(&b, "", 0);
+	for (const char *p = s; *p;) {
+		const char *open = strstr(p, "{{");
+		if (!open) {
+			add(&b, p, strlen(p));
+			break;
+		}
+		add(&b, p, (size_t)(open - p));
+		const char *close = strstr(open + 2, "}}");
+		char name[256];
+		size_t nl = close ? (size_t)(close - open - 2) : 0;
+		snprintf(name, sizeof name, "%.*s", (int)(nl < sizeof name ? nl : sizeof name - 1),
+			 open + 2);
+		const char *v = NULL;
+		for (size_t i = 0; close && db_vars[i]; i++)
+			if (!strcmp(name, db_vars[i]))
+				v = vals ? vals[i] : "";
+		if (close && !v && !strncmp(name, "env.", 4) && name[4]) {
+			v = vals ? getenv(name + 4) : "";
+			if (!v) {
+				free(b.p);
+				nr_fail(err, errlen, "{{%s}}: the environment variable %s is not set",
+					name, name + 4);
+				return NULL;
+			}
+		}
+		if (!v) {
+			free(b.p);
+			if (!close)
+				nr_fail(err, errlen, "\"{{\" with no \"}}\"");
+			else
+				nr_fail(err, errlen, "unknown placeholder {{%s}}; use " NR_PG_PLACEHOLDERS,
+					name);
+			return NULL;
+		}
+		add(&b, v, strlen(v));
+		p = close + 2;
+	}
+	b.p[b.n] = '\0';
+	return b.p;
+}
+
 /* --- the migrate command ----------------------------------------------- */
 
 static char *pct_encode(const char *s)
@@ -546,8 +615,8 @@ char *nr_pg_conninfo(PGconn *c, const char *dbname)
 	return nr_pg_conninfo_of(PQhost(c), PQport(c), PQuser(c), dbname);
 }
 
-int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
-		      char *err, size_t errlen)
+int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
+		      const char *what, PGconn *db, char *err, size_t errlen)
 {
 	const char *dbname = PQdb(db);
 	char *url = nr_pg_url(db, dbname);
@@ -555,30 +624,67 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 		{"DB_NAME", dbname}, {"DB_HOST", PQhost(db)}, {"DB_PORT", PQport(db)},
 		{"DB_USER", PQuser(db)}, {"PGDATABASE", dbname}, {"PGHOST", PQhost(db)},
 		{"PGPORT", PQport(db)}, {"PGUSER", PQuser(db)}, {"DATABASE_URL", url}};
-	size_t nv = sizeof vars / sizeof *vars, ne = 0;
+	const char *const vals[] = {dbname, PQhost(db), PQport(db), PQuser(db), url};
+	size_t nv = sizeof vars / sizeof *vars, ne = 0, nu = 0, na = 0;
 	while (environ[ne])
 		ne++;
-	char **env = calloc(ne + nv + 1, sizeof *env);
-	char **owned = calloc(nv, sizeof *owned);
+	while (uenv && uenv[nu])
+		nu++;
+	while (argv0[na])
+		na++;
+	char **env = calloc(ne + nv + nu + 1, sizeof *env);
+	char **owned = calloc(nv + nu, sizeof *owned);
+	char **argv = calloc(na + 1, sizeof *argv);
 	size_t n = 0;
+	int rc = -1;
+	/* Its placeholders filled in: the database, the environment. */
+	for (size_t i = 0; i < na; i++) {
+		char e[512];
+		if (!(argv[i] = nr_pg_fill(argv0[i], vals, e, sizeof e))) {
+			nr_fail(err, errlen, "%s '%s': argument %zu: %s", what, argv0[0], i, e);
+			goto out;
+		}
+	}
+	for (size_t k = 0; k < nu; k++) {
+		char e[512];
+		const char *eq = strchr(uenv[k], '=');
+		char *val = eq ? nr_pg_fill(eq + 1, vals, e, sizeof e) : NULL;
+		if (!val) {
+			nr_fail(err, errlen, "%s '%s': env %.*s: %s", what, argv0[0],
+				(int)(eq ? eq - uenv[k] : 0), uenv[k], eq ? e : "not NAME=value");
+			goto out;
+		}
+		if (asprintf(&owned[nv + k], "%.*s%s", (int)(eq - uenv[k] + 1), uenv[k], val) < 0)
+			abort();
+		free(val);
+	}
+	/* Its own env wins over nrunner's environment and the database's. */
 	for (size_t i = 0; i < ne; i++) {
 		int overridden = 0;
-		for (size_t k = 0; k < nv; k++) {
-			size_t kl = strlen(vars[k].k);
-			overridden |= !strncmp(environ[i], vars[k].k, kl) && environ[i][kl] == '=';
+		for (size_t k = 0; k < nv + nu; k++) {
+			const char *name = k < nv ? vars[k].k : owned[k];
+			size_t kl = k < nv ? strlen(name) : (size_t)(strchr(name, '=') - name);
+			overridden |= !strncmp(environ[i], name, kl) && environ[i][kl] == '=';
 		}
 		if (!overridden)
 			env[n++] = environ[i];
 	}
 	for (size_t k = 0; k < nv; k++) {
+		int mine = 0;
+		for (size_t u = nv; u < nv + nu; u++) {
+			size_t kl = strlen(vars[k].k);
+			mine |= !strncmp(owned[u], vars[k].k, kl) && owned[u][kl] == '=';
+		}
 		if (asprintf(&owned[k], "%s=%s", vars[k].k, vars[k].v ? vars[k].v : "") < 0)
 			abort();
-		env[n++] = owned[k];
+		if (!mine)
+			env[n++] = owned[k];
 	}
+	for (size_t u = nv; u < nv + nu; u++)
+		env[n++] = owned[u];
 	env[n] = NULL;
 
 	int pipefd[2], outfd[2] = {-1, -1};
-	int rc = -1;
 	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(outfd, O_CLOEXEC) < 0) {
 		nr_fail(err, errlen, "cannot create a pipe: %s", strerror(errno));
 		goto out;
@@ -601,8 +707,8 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 	if (e) {
 		close(pipefd[0]);
 		close(outfd[0]);
-		nr_fail(err, errlen, "cannot run the migrate command '%s'%s%s: %s",
-		     argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e));
+		nr_fail(err, errlen, "cannot run %s '%s'%s%s: %s",
+		     what, argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e));
 		goto out;
 	}
 	/* Keep the end of its stderr for the failure, and pass it all on to
@@ -670,11 +776,14 @@ int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
 		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
 	else
 		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
-	nr_fail(err, errlen, "the migrate command '%s' failed (%s): %s", argv[0], how,
+	nr_fail(err, errlen, "%s '%s' failed (%s): %s", what, argv[0], how,
 	     *why ? why : "(nothing on stderr)");
 out:
-	for (size_t k = 0; k < nv; k++)
+	for (size_t k = 0; k < nv + nu; k++)
 		free(owned[k]);
+	for (size_t i = 0; i < na; i++)
+		free(argv[i]);
+	free(argv);
 	free(owned);
 	free(env);
 	free(url);
@@ -706,6 +815,36 @@ static char **strv_from(const nr_host *h, const nr_value *v, const char *key,
 	return out;
 }
 
+int nr_pg_check_placeholders(const nr_pg_opts *o, const char *where, char *err,
+			     size_t errlen)
+{
+	char e[512];
+	char *f;
+	for (size_t i = 0; o->command && o->command[i]; i++) {
+		if (!(f = nr_pg_fill(o->command[i], NULL, e, sizeof e)))
+			return nr_fail(err, errlen, "%s.command[%zu]: %s", where, i, e);
+		free(f);
+	}
+	for (size_t i = 0; o->env && o->env[i]; i++) {
+		const char *eq = strchr(o->env[i], '=');
+		if (!(f = nr_pg_fill(eq + 1, NULL, e, sizeof e)))
+			return nr_fail(err, errlen, "%s.env.%.*s: %s", where, (int)(eq - o->env[i]),
+				       o->env[i], e);
+		free(f);
+	}
+	for (size_t k = 0; k < o->nfixtures; k++)
+		for (size_t i = 0; o->fixtures[k].argv && o->fixtures[k].argv[i]; i++) {
+			if (!(f = nr_pg_fill(o->fixtures[k].argv[i], NULL, e, sizeof e)))
+				return nr_fail(err, errlen, "%s.fixtures[%zu][%zu]: %s", where, k,
+					       i, e);
+			free(f);
+		}
+	return 0;
+}
+
+#define FIXTURES_USAGE "a list of SQL files (\"fixtures/users.sql\") and commands " \
+	"([\"python3\", \"manage.py\", \"loaddata\", \"users.json\"])"
+
 int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		    const char *identifier, const nr_value *kw,
 		    nr_pg_opts *o, char *err, size_t errlen)
@@ -713,7 +852,7 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 	memset(o, 0, sizeof *o);
 	static const char *const known[] = {"dsn", "prefix", "name", "keep",
 					    "strategy", "command", "cwd",
-					    "inputs", NULL};
+					    "inputs", "env", "fixtures", NULL};
 	for (size_t i = 0; i < h->size(kw); i++) {
 		const char *k = h->key_at(kw, i);
 		int ok = 0;
@@ -722,9 +861,9 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		if (!ok)
 			return nr_fail(err, errlen, "kwargs \"%s\": unknown; the provision "
 				    "kinds take dsn, prefix, name, keep, strategy, "
-				    "command, cwd and inputs", k);
-		if (strcmp(k, "command") && strcmp(k, "inputs") &&
-		    !h->string(h->item(kw, i)))
+				    "command, cwd, inputs, env and fixtures", k);
+		if (strcmp(k, "command") && strcmp(k, "inputs") && strcmp(k, "env") &&
+		    strcmp(k, "fixtures") && !h->string(h->item(kw, i)))
 			return nr_fail(err, errlen, "kwargs \"%s\": must be a string", k);
 	}
 	o->dsn = h->string(h->get(kw, "dsn"));
@@ -761,6 +900,49 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 	}
 	o->inputs = strv_from(h, h->get(kw, "inputs"), "inputs", err, errlen, &bad);
 	if (bad) {
+		nr_pg_free_opts(o);
+		return -1;
+	}
+	const nr_value *env = h->get(kw, "env");
+	if (h->type(env) != NR_TYPE_ABSENT) {
+		size_t n = h->type(env) == NR_TYPE_OBJECT ? h->size(env) : 0;
+		o->env = calloc(n + 1, sizeof *o->env);
+		for (size_t i = 0; i < n; i++) {
+			const char *k = h->key_at(env, i), *v = h->string(h->item(env, i));
+			if (!v || !*k || strchr(k, '='))
+				break;
+			if (asprintf(&o->env[i], "%s=%s", k, v) < 0)
+				abort();
+		}
+		if (h->type(env) != NR_TYPE_OBJECT || (n && !o->env[n - 1])) {
+			nr_pg_free_opts(o);
+			return nr_fail(err, errlen, "kwargs \"env\": the build commands' "
+				       "environment, an object of NAME: \"value\", e.g. "
+				       "env=json:'{\"DJANGO_SETTINGS_MODULE\": \"app.settings\"}'");
+		}
+	}
+	const nr_value *fx = h->get(kw, "fixtures");
+	if (h->type(fx) != NR_TYPE_ABSENT) {
+		size_t n = h->type(fx) == NR_TYPE_ARRAY ? h->size(fx) : 0;
+		o->fixtures = calloc(n + 1, sizeof *o->fixtures);
+		int ok = h->type(fx) == NR_TYPE_ARRAY;
+		for (size_t i = 0; ok && i < n; i++) {
+			const nr_value *it = h->item(fx, i);
+			o->nfixtures++;
+			if (h->string(it) && *h->string(it))
+				o->fixtures[i].sql = xstrdup(h->string(it));
+			else if (h->type(it) == NR_TYPE_ARRAY && h->size(it))
+				o->fixtures[i].argv = strv_from(h, it, "fixtures", err, errlen, &bad);
+			else
+				bad = 1;
+			ok = !bad;
+		}
+		if (!ok) {
+			nr_pg_free_opts(o);
+			return nr_fail(err, errlen, "kwargs \"fixtures\": " FIXTURES_USAGE);
+		}
+	}
+	if (nr_pg_check_placeholders(o, "kwargs", err, errlen) < 0) {
 		nr_pg_free_opts(o);
 		return -1;
 	}
@@ -830,39 +1012,61 @@ void nr_pg_free_opts(nr_pg_opts *o)
 {
 	free_strv(o->command);
 	free_strv(o->inputs);
-	o->command = o->inputs = NULL;
+	free_strv(o->env);
+	for (size_t i = 0; i < o->nfixtures; i++) {
+		free(o->fixtures[i].sql);
+		free_strv(o->fixtures[i].argv);
+	}
+	free(o->fixtures);
+	o->command = o->inputs = o->env = NULL;
+	o->fixtures = NULL;
+	o->nfixtures = 0;
 }
 
-int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
-		       size_t errlen)
+static int build_method(PGconn *db, const nr_pg_opts *o, char *err, size_t errlen)
 {
 	if (o->sql_file)
 		return nr_pg_apply_file(db, o->sql_file, err, errlen);
 	if (o->migrations_dir)
 		return nr_pg_apply_migrations(db, o->migrations_dir, err, errlen) < 0 ? -1 : 0;
 	if (o->command)
-		return nr_pg_run_command(o->command, o->cwd, db, err, errlen);
+		return nr_pg_run_command(o->command, o->cwd, o->env, "the migrate command", db,
+					 err, errlen);
 	return nr_fail(err, errlen, "nothing describes the schema");
 }
 
-/* --- templates --------------------------------------------------------- */
-
-typedef struct bytes {
-	char *p;
-	size_t n, cap;
-} bytes;
-
-static void add(bytes *b, const void *p, size_t n)
+/* A fixture's SQL file: relative to cwd when it is set. */
+static void fixture_path(const nr_pg_opts *o, const char *sql, char *out, size_t len)
 {
-	if (b->n + n + 1 > b->cap) {
-		b->cap = (b->n + n + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-	memcpy(b->p + b->n, p, n);
-	b->n += n;
+	if (o->cwd && sql[0] != '/')
+		snprintf(out, len, "%s/%s", o->cwd, sql);
+	else
+		snprintf(out, len, "%s", sql);
 }
+
+int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
+		       size_t errlen)
+{
+	if (build_method(db, o, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < o->nfixtures; i++) {
+		const nr_pg_fixture *f = &o->fixtures[i];
+		char what[64], e[4096], path[PATH_MAX];
+		snprintf(what, sizeof what, "fixture %zu", i + 1);
+		int rc;
+		if (f->sql) {
+			fixture_path(o, f->sql, path, sizeof path);
+			rc = nr_pg_apply_file(db, path, e, sizeof e);
+		} else {
+			rc = nr_pg_run_command(f->argv, o->cwd, o->env, what, db, e, sizeof e);
+		}
+		if (rc < 0)
+			return nr_fail(err, errlen, "%s%s", f->sql ? "fixture " : "", e);
+	}
+	return 0;
+}
+
+/* --- templates --------------------------------------------------------- */
 
 /* A file's name (as the schema knows it, not where it happens to be) and
  * contents. */
@@ -948,6 +1152,22 @@ static int template_inputs(bytes *b, const nr_pg_opts *o, char *err, size_t errl
 					      errlen);
 			globfree(&gl);
 		}
+	}
+	/* The commands' env, and the fixtures. */
+	for (char **e = o->env; e && *e && rc == 0; e++) {
+		add(b, "env", 4);
+		add(b, *e, strlen(*e) + 1);
+	}
+	for (size_t i = 0; i < o->nfixtures && rc == 0; i++) {
+		const nr_pg_fixture *f = &o->fixtures[i];
+		add(b, "fixture", 8);
+		if (f->sql) {
+			char path[PATH_MAX];
+			fixture_path(o, f->sql, path, sizeof path);
+			rc = add_file(b, path, f->sql, err, errlen);
+		}
+		for (char **a = f->argv; a && *a; a++)
+			add(b, *a, strlen(*a) + 1);
 	}
 	return rc;
 }

@@ -66,8 +66,19 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
  * stdout and stderr go to the caller's stderr (so a job's setup never
  * writes into the status stream); the end of its stderr is quoted in err
  * when it fails. */
-int nr_pg_run_command(char *const *argv, const char *cwd, PGconn *db,
-		      char *err, size_t errlen);
+int nr_pg_run_command(char *const *argv, const char *cwd, char *const *env,
+		      const char *what, PGconn *db, char *err, size_t errlen);
+/* `env` ("NAME=value", or NULL) is added to its environment, over the
+ * variables above; in argv and env's values, the placeholders {{db.name}},
+ * {{db.host}}, {{db.port}}, {{db.user}}, {{db.url}} (the database being
+ * built) and {{env.NAME}} are filled in.  `what` names it in errors ("the
+ * migrate command", "fixture 2"). */
+
+/* s with those placeholders filled in from vals (in that order; NULL:
+ * only checked, each as ""), malloc'ed; NULL with the reason in err. */
+char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errlen);
+#define NR_PG_PLACEHOLDERS "{{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, " \
+	"{{db.url}} or {{env.NAME}}"
 
 /* "host=... port=... user=... dbname=..." for an app to connect with, and
  * a postgresql:// URL; both malloc'ed. */
@@ -81,6 +92,12 @@ char *nr_pg_url(PGconn *c, const char *dbname);
 
 typedef enum { NR_PG_KEEP_NEVER, NR_PG_KEEP_ON_FAILURE, NR_PG_KEEP_ALWAYS } nr_pg_keep;
 
+/* A fixture: a SQL file (sql) or a command (argv). */
+typedef struct nr_pg_fixture {
+	char *sql;
+	char **argv;
+} nr_pg_fixture;
+
 typedef struct nr_pg_opts {
 	const char *dsn;      /* kwargs dsn, or NULL */
 	const char *prefix;   /* kwargs prefix, default "nr_" */
@@ -93,7 +110,15 @@ typedef struct nr_pg_opts {
 	char **command;             /* provision-migrate with a command */
 	const char *cwd;            /* kwargs cwd, for the command */
 	char **inputs;              /* kwargs inputs: globs hashed for templates */
+	char **env;                 /* kwargs env, as NAME=value: the commands' */
+	nr_pg_fixture *fixtures;    /* kwargs fixtures, applied after the schema */
+	size_t nfixtures;
 } nr_pg_opts;
+
+/* Checks the placeholders of the options' commands and env, naming the
+ * field after `where` ("kwargs", or a file and its path). */
+int nr_pg_check_placeholders(const nr_pg_opts *o, const char *where, char *err,
+			     size_t errlen);
 
 /* Reads the options of a runnable (its kwargs, and its uri as `kind`
  * takes it); `identifier` is the default flow name. */
@@ -103,19 +128,23 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 void nr_pg_free_opts(nr_pg_opts *o);
 /* The second half of nr_pg_read_opts, for a caller that filled the
  * fields itself (a flow's environment): defaults, and what the uri means
- * for `kind`.  Takes ownership of o->command and o->inputs. */
+ * for `kind`.  Takes ownership of o->command, o->inputs, o->env and
+ * o->fixtures. */
 int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o,
 		      char *err, size_t errlen);
 
 /* Brings a fresh database to the schema, by the method the options name
- * (SQL file, migrations directory, or migrate command). */
+ * (SQL file, migrations directory, or migrate command), then applies the
+ * fixtures in order (SQL files relative to cwd when it is set; commands
+ * run as the migrate command).  A failing fixture is named in err with the
+ * server's line and message, or the command's stderr. */
 int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
 		       size_t errlen);
 
 /* The template's name: "nr_tpl_<label>_<16 hex>": a label from the
  * schema's file or directory name, and a SHA-256 of everything that shapes
- * the schema (the files' names and contents, the command and its declared
- * inputs, the server version). */
+ * the schema (the files' names and contents, the command, its env and
+ * declared inputs, the fixtures, the server version). */
 int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen);
 
