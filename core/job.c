@@ -93,6 +93,7 @@ void nr_job_free(nr_job *job)
 		free(t->result);
 		free(t->fail_reason);
 		free(t->stop_reason_buf);
+		free(t->settled_log);
 		cJSON_Delete(t->finished);
 		cJSON_Delete(t->tries);
 		nr_task_free(t->proc);
@@ -104,6 +105,7 @@ void nr_job_free(nr_job *job)
 	free(job->id);
 	free(job->dir);
 	free(job->interrupt_reason);
+	cJSON_Delete(job->results_extra);
 	free(job);
 }
 
@@ -129,6 +131,11 @@ void nr_job_shuffle(nr_job *job, unsigned long long seed)
 }
 
 /* --- the results directory ------------------------------------------- */
+
+static const char *tasks_subdir(const nr_job *job)
+{
+	return job->opts.tasks_subdir ? job->opts.tasks_subdir : "tasks";
+}
 
 static int make_job_dir(nr_job *job, char *err, size_t errlen)
 {
@@ -157,7 +164,7 @@ static int make_job_dir(nr_job *job, char *err, size_t errlen)
 	job->id = nr_xasprintf("%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1],
 			       rnd[2], rnd[3]);
 	job->dir = nr_xasprintf("%s/job-%s", absbase, job->id);
-	char *tasks = nr_xasprintf("%s/tasks", job->dir);
+	char *tasks = nr_xasprintf("%s/%s", job->dir, tasks_subdir(job));
 	int rc = nr_mkdir_p(tasks, 0755);
 	free(tasks);
 	if (rc < 0) {
@@ -279,9 +286,9 @@ static int start_task(sched *s, nr_job_task *t)
 		free(t->dir);
 		/* A retry writes beside the first try, which stays for the
 		 * report. */
-		t->dir = t->attempts ? nr_xasprintf("%s/tasks/%s.try%d", job->dir,
-						    name, t->attempts + 1)
-				     : nr_xasprintf("%s/tasks/%s", job->dir, name);
+		t->dir = t->attempts ? nr_xasprintf("%s/%s/%s.try%d", job->dir,
+						    tasks_subdir(job), name, t->attempts + 1)
+				     : nr_xasprintf("%s/%s/%s", job->dir, tasks_subdir(job), name);
 		free(name);
 	}
 	t->attempts++;
@@ -321,6 +328,58 @@ failed:
 	set_result(t, NR_RESULT_ERROR, err);
 	nr_progress_finished(s->progress, t);
 	return -1;
+}
+
+void nr_job_task_settle(nr_job_task *t, const char *result,
+			const char *reason, const char *log)
+{
+	set_result(t, result, reason);
+	free(t->settled_log);
+	t->settled_log = log ? nr_xstrdup(log) : NULL;
+	t->state = NR_JT_DONE;
+}
+
+/* A settled task's turn: its messages are what a kind would have sent,
+ * in its status.jsonl and to the observer, and it is shown as done. */
+static void record_settled(sched *s, nr_job_task *t)
+{
+	nr_job *job = s->job;
+	if (job->dir) {
+		char *name = safe_name(t->id);
+		free(t->dir);
+		t->dir = nr_xasprintf("%s/%s/%s", job->dir, tasks_subdir(job), name);
+		free(name);
+	}
+	t->start = nr_now();
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "status", "started");
+	cJSON_AddNumberToObject(m, "time", t->start);
+	on_message(t, m);
+	cJSON_Delete(m);
+	if (t->settled_log) {
+		m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "status", "running");
+		cJSON_AddStringToObject(m, "type", "log");
+		cJSON_AddStringToObject(m, "log", t->settled_log);
+		cJSON_AddNumberToObject(m, "time", t->start);
+		on_message(t, m);
+		cJSON_Delete(m);
+	}
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "status", "finished");
+	cJSON_AddStringToObject(m, "result", t->result);
+	if (t->fail_reason)
+		cJSON_AddStringToObject(m, "fail_reason", t->fail_reason);
+	cJSON_AddNumberToObject(m, "time", t->start);
+	on_message(t, m);
+	cJSON_Delete(t->finished);
+	t->finished = m;
+	if (t->log_fd >= 0)
+		close(t->log_fd);
+	t->log_fd = -1;
+	check_written(s, t);
+	t->log_failed = 0;
+	nr_progress_finished(s->progress, t);
 }
 
 static void stop_task(sched *s, nr_job_task *t, const char *reason,
@@ -516,7 +575,7 @@ static int exit_bits(const nr_job *job)
 		bits |= NR_EXIT_INTERRUPTED;
 	if (job->write_failures)
 		bits |= NR_EXIT_RUNNER_FAIL;
-	return bits;
+	return bits | job->extra_bits;
 }
 
 /* Without a results directory, the dirs set on the tasks are made here
@@ -540,10 +599,34 @@ static int make_task_dirs(nr_job *job, char *err, size_t errlen)
 	return 0;
 }
 
+int nr_job_prepare(nr_job *job, char *err, size_t errlen)
+{
+	if (job->prepared)
+		return 0;
+	if (job->dir) {
+		/* Another job's directory: this job's tasks go into a folder
+		 * of their own there. */
+		char *tasks = nr_xasprintf("%s/%s", job->dir, tasks_subdir(job));
+		int rc = nr_mkdir_p(tasks, 0755);
+		if (rc < 0)
+			snprintf(err, errlen, "%s: cannot create: %s", tasks,
+				 strerror(errno));
+		free(tasks);
+		if (rc < 0)
+			return -1;
+		if (!job->id && job->opts.job_id)
+			job->id = nr_xstrdup(job->opts.job_id);
+	} else if (job->opts.results_base ? make_job_dir(job, err, errlen)
+					  : make_task_dirs(job, err, errlen)) {
+		return -1;
+	}
+	job->prepared = 1;
+	return 0;
+}
+
 int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 {
-	if (job->opts.results_base ? make_job_dir(job, err, errlen)
-				   : make_task_dirs(job, err, errlen))
+	if (nr_job_prepare(job, err, errlen) < 0)
 		return NR_EXIT_JOB_ERROR;
 	for (size_t i = 0; i < job->n; i++) {
 		nr_job_task *t = &job->tasks[i];
@@ -565,6 +648,11 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 		s.job_deadline_ms = t0 + (long long)(job->opts.job_timeout * 1000);
 	nr_progress_begin(progress, job);
 	fflush(NULL); /* nothing buffered may be duplicated by fork() */
+	if (job->opts.before_tasks &&
+	    job->opts.before_tasks(job->opts.before_ctx, job, progress) < 0) {
+		job->interrupted = 1;
+		s.stop_starting = 1;
+	}
 
 	for (;;) {
 		/* Retries first: with --failfast, only a task's last try
@@ -575,8 +663,13 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 			start_task(&s, t);
 		}
 		while (!s.stop_starting && s.running < (size_t)jobs &&
-		       s.next < job->n)
-			start_task(&s, &job->tasks[job->order[s.next++]]);
+		       s.next < job->n) {
+			nr_job_task *t = &job->tasks[job->order[s.next++]];
+			if (t->state == NR_JT_DONE)
+				record_settled(&s, t);
+			else
+				start_task(&s, t);
+		}
 		if (!s.running && (job->interrupted || !s.nretry) &&
 		    (s.stop_starting || s.next >= job->n))
 			break;
@@ -735,6 +828,9 @@ cJSON *nr_job_results(const nr_job *job)
 		cJSON_AddItemToObject(o, "endpoints", eps);
 	else
 		cJSON_Delete(eps);
+	const cJSON *x;
+	cJSON_ArrayForEach(x, job->results_extra)
+		cJSON_AddItemToObject(o, x->string, cJSON_Duplicate(x, 1));
 	cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
 	for (size_t i = 0; i < job->n; i++) {
 		const nr_job_task *t = &job->tasks[i];

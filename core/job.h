@@ -12,6 +12,7 @@
 typedef enum { NR_JT_PENDING, NR_JT_RUNNING, NR_JT_DONE } nr_jt_state;
 
 struct nr_job;
+struct nr_progress;
 
 typedef struct nr_job_task {
 	struct nr_job *job;
@@ -48,6 +49,7 @@ typedef struct nr_job_task {
 	char *stop_reason_buf;
 	int timed_out;
 	int was_running;
+	char *settled_log;      /* nr_job_task_settle's log line */
 } nr_job_task;
 
 typedef struct nr_job_opts {
@@ -72,6 +74,17 @@ typedef struct nr_job_opts {
 	 * too); may be NULL. */
 	void (*observe)(void *ctx, const nr_job_task *t, cJSON *msg);
 	void *observe_ctx;
+	/* The folder of the job's directory that holds the tasks' folders
+	 * (NULL: "tasks"). */
+	const char *tasks_subdir;
+	/* Called once the results directory exists and before any task
+	 * starts (the job's dependencies run there; it may settle tasks
+	 * with nr_job_task_settle).  Returns 0, or -1 when the job was
+	 * interrupted meanwhile (having set job->interrupt_reason): then no
+	 * task starts.  May be NULL. */
+	int (*before_tasks)(void *ctx, struct nr_job *job,
+			    struct nr_progress *progress);
+	void *before_ctx;
 } nr_job_opts;
 
 typedef struct nr_progress nr_progress;
@@ -89,6 +102,9 @@ typedef struct nr_job {
 	nr_job_opts opts;
 	long max_rss_kb;
 	size_t write_failures; /* files of the results not (fully) written */
+	int prepared;         /* its directories exist (nr_job_prepare) */
+	int extra_bits;       /* exit bits of work outside the tasks */
+	cJSON *results_extra; /* members added to results.json, or NULL */
 } nr_job;
 
 /* Takes the runnables (the list is emptied).  Every kind must be known:
@@ -96,6 +112,18 @@ typedef struct nr_job {
 nr_job *nr_job_new(nr_registry *reg, nr_runnable_list *runnables,
 		   const nr_job_opts *opts, char *err, size_t errlen);
 void nr_job_free(nr_job *job);
+
+/* Makes the job's results directory (or, without one, the tasks' own
+ * directories), unless it exists already; nr_job_run does it when it was
+ * not done.  A job whose dir was set before (another job's) gets its
+ * tasks' folder made there. */
+int nr_job_prepare(nr_job *job, char *err, size_t errlen);
+
+/* Settles a task that has not started: when its turn comes it does not
+ * run, and its status.jsonl gets started, a log of `log` (when not NULL)
+ * and finished with this result and reason. */
+void nr_job_task_settle(nr_job_task *t, const char *result,
+			const char *reason, const char *log);
 
 /* Deterministic shuffle of the run order. */
 void nr_job_shuffle(nr_job *job, unsigned long long seed);

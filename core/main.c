@@ -9,6 +9,7 @@
 #include "report.h"
 #include "html.h"
 #include "compare.h"
+#include "deps.h"
 #include "resolve.h"
 #include "runnable.h"
 #include "shard.h"
@@ -57,6 +58,8 @@ static const char usage_main[] =
 	"  status-server        collect tasks' status streams over TCP and\n"
 	"                       Unix sockets into results\n"
 	"  clean                remove what jobs left behind (databases)\n"
+	"  cache list|clear     list or forget the dependencies that earlier\n"
+	"                       jobs fulfilled\n"
 	"  list-kinds           list the kinds found, their plugins, and the\n"
 	"                       plugins that were refused or shadowed\n"
 	"  capabilities         print the runnable kinds, commands and config\n"
@@ -207,6 +210,10 @@ static const char usage_run[] =
 	"                          Kubernetes, GitLab, CircleCI, Buildkite)\n"
 	"      --balance RESULTS.json  cut shards by that run's durations\n"
 	"      --list              print what would run, run nothing\n"
+	"      --job-dependency FILE  a list of dependencies ([{\"type\": KIND,\n"
+	"                          ...}]) for every test, beside each test's\n"
+	"                          kwargs \"dependencies\"; each distinct one\n"
+	"                          runs once, before the tests that need it\n"
 	"  -s, --status-uri URI    also send every task's messages to this\n"
 	"                          status server: HOST:PORT or a Unix socket\n"
 	"                          (repeatable; see nrunner status-server)\n"
@@ -289,6 +296,18 @@ static const char usage_clean[] =
 	"\n"
 	"  -n, --dry-run  list what would be removed, remove nothing\n"
 	"  -h, --help     show this help\n";
+
+static const char usage_cache[] =
+	"Usage: nrunner cache list\n"
+	"       nrunner cache clear\n"
+	"\n"
+	"The dependencies (a runnable's kwargs \"dependencies\", nrunner run\n"
+	"--job-dependency) that earlier jobs fulfilled are recorded, and later\n"
+	"jobs trust the record instead of running them again.  list shows\n"
+	"them; clear forgets them all, naming each (a package stays installed,\n"
+	"an asset stays in its own cache).\n"
+	"\n"
+	"  -h, --help   show this help\n";
 
 static const char *const commands[] = {
 	"capabilities", "list-kinds",      "runnable-run",
@@ -816,7 +835,8 @@ static int cmd_run(int argc, char **argv)
 	const char *cmd = "run";
 	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
 	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP,
-	       O_BALANCE, O_SPAWNER, O_RETRIES, O_FAIL_FLAKY, O_HTML };
+	       O_BALANCE, O_SPAWNER, O_RETRIES, O_FAIL_FLAKY, O_HTML,
+	       O_JOB_DEP };
 	static const struct option longopts[] = {
 		{"jobs", required_argument, NULL, 'j'},
 		{"serial", no_argument, NULL, O_SERIAL},
@@ -834,6 +854,7 @@ static int cmd_run(int argc, char **argv)
 		{"status-uri", required_argument, NULL, 's'},
 		{"spawner", required_argument, NULL, O_SPAWNER},
 		{"list", no_argument, NULL, O_LIST},
+		{"job-dependency", required_argument, NULL, O_JOB_DEP},
 		{"results-dir", required_argument, NULL, O_RESULTS},
 		{"report-junit", required_argument, NULL, O_JUNIT},
 		{"report-tap", required_argument, NULL, O_TAP},
@@ -853,7 +874,8 @@ static int cmd_run(int argc, char **argv)
 	const char *shard_arg = NULL, *balance = NULL, *spawner = NULL;
 	nr_shard shard = {0};
 	int list_only = 0, quiet = 0, rc = -1, c;
-	const char *junit = NULL, *tap = NULL, *html = NULL;
+	const char *junit = NULL, *tap = NULL, *html = NULL, *job_dep = NULL;
+	nr_deps *deps = NULL;
 	optind = 1;
 	opterr = 0;
 	while (rc < 0 && (c = getopt_long(argc, argv, "+j:f:t:s:qh", longopts, NULL)) != -1) {
@@ -904,6 +926,7 @@ static int cmd_run(int argc, char **argv)
 		case O_BALANCE: balance = optarg; break;
 		case O_SPAWNER: spawner = optarg; break;
 		case O_LIST: list_only = 1; break;
+		case O_JOB_DEP: job_dep = optarg; break;
 		case O_RESULTS: opts.results_base = optarg; break;
 		case O_JUNIT: junit = optarg; break;
 		case O_TAP: tap = optarg; break;
@@ -981,6 +1004,12 @@ static int cmd_run(int argc, char **argv)
 	}
 	for (size_t i = 0; i < job->n; i++)
 		job->tasks[i].index = indexes[i];
+	deps = nr_deps_collect(reg, job, job_dep, err, sizeof err);
+	if (!deps) {
+		nr_error("%s", err);
+		rc = NR_EXIT_JOB_ERROR;
+		goto out;
+	}
 	if (opts.shuffled)
 		nr_job_shuffle(job, opts.seed);
 	if (list_only) {
@@ -997,11 +1026,17 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	{
-		nr_runnable **items = nr_xcalloc(job->n + 1, sizeof *items);
+		/* The dependencies to run are the job's too: their plugins
+		 * set up as the tests' do. */
+		size_t ndeps = 0;
+		nr_runnable *const *pending = nr_deps_pending(deps, &ndeps);
+		nr_runnable **items = nr_xcalloc(job->n + ndeps + 1, sizeof *items);
 		for (size_t i = 0; i < job->n; i++)
 			items[i] = job->tasks[i].runnable;
+		for (size_t i = 0; i < ndeps; i++)
+			items[job->n + i] = pending[i];
 		long long setup0 = nr_monotonic_ms();
-		rc = begin_job(reg, items, job->n, &job->opts);
+		rc = begin_job(reg, items, job->n + ndeps, &job->opts);
 		job->setup_duration = (double)(nr_monotonic_ms() - setup0) / 1000.0;
 		free(items);
 		if (rc >= 0)
@@ -1018,6 +1053,8 @@ static int cmd_run(int argc, char **argv)
 		job->opts.observe = nr_status_fanout_observe;
 		job->opts.observe_ctx = fanout;
 	}
+	if (nr_deps_count(deps))
+		nr_deps_attach(deps, job, reg, quiet);
 	rc = nr_job_run(job, progress, err, sizeof err);
 	if (rc == NR_EXIT_JOB_ERROR && job->dir == NULL) {
 		nr_error("%s", err);
@@ -1028,6 +1065,7 @@ static int cmd_run(int argc, char **argv)
 	rc |= end_job(reg);
 out:
 	nr_job_free(job);
+	nr_deps_free(deps);
 	nr_runnable_list_free(&all);
 	nr_runnable_list_free(&sel);
 	free(indexes);
@@ -1256,6 +1294,22 @@ static int cmd_clean(int argc, char **argv)
 	return n < 0 ? NR_EXIT_RUNNER_FAIL : NR_EXIT_OK;
 }
 
+static int cmd_cache(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return nr_deps_cache_list(stdout);
+	if (argc == 2 && !strcmp(argv[1], "clear"))
+		return nr_deps_cache_clear(stdout);
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return fputs(usage_cache, stdout), NR_EXIT_OK;
+	if (argc < 2)
+		return usage_error("cache", "give list or clear");
+	if (argc > 2)
+		return usage_error("cache", "unexpected argument '%s'", argv[2]);
+	return usage_error("cache", "'%s' is not a cache command; give list or "
+			   "clear", argv[1]);
+}
+
 static int print_json(cJSON *o)
 {
 	char *s = cJSON_PrintUnformatted(o);
@@ -1359,6 +1413,8 @@ int main(int argc, char **argv)
 		return cmd_report(argc, argv);
 	if (!strcmp(cmd, "clean"))
 		return cmd_clean(argc, argv);
+	if (!strcmp(cmd, "cache"))
+		return cmd_cache(argc, argv);
 	if (!strcmp(cmd, "status-server"))
 		return cmd_status_server(argc, argv);
 	if (!strcmp(cmd, "capabilities"))
