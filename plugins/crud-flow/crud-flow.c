@@ -740,7 +740,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 			steps_ms = nr_now_ms() - ts;
 		}
 	}
-	char kept[1024] = "";
+	char kept[4096] = "";
 	if (e.isolated)
 		env_down(h, t, &e, &er, strcmp(out.result, NR_RESULT_PASS) != 0, kept, sizeof kept);
 	if (kept[0])

@@ -851,8 +851,7 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 		if (nr_pg_release(&box->o, db, keep, err, sizeof err) < 0)
 			h->log(t, "releasing the database: %s", err);
 		else if (keep)
-			snprintf(note, notelen, "kept database %s: %s%s", db->name, db->conninfo,
-				 nr_pg_kept_note());
+			nr_pg_kept_notice(&box->o, db, h->output_dir(t), note, notelen);
 		nr_pg_db_free(db);
 	}
 	free(db);

@@ -188,6 +188,9 @@ void nr_pg_template_cache_built(void);
 /* The cache's directory (as nr_pg_private_start would use it) in out;
  * -1 when there is none (no HOME, turned off). */
 int nr_pg_template_cache_root(char *out, size_t len);
+/* The directory of the PostgreSQL server's programs (initdb, postgres,
+ * pg_dump): pg_config --bindir's, else the newest of Debian's. */
+int nr_pg_bindir(char *out, size_t len);
 /* Whether a server is named in the environment. */
 int nr_pg_server_named(void);
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,12 +176,37 @@ int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
 	return rc;
 }
 
-const char *nr_pg_kept_note(void)
+void nr_pg_kept_notice(const nr_pg_opts *o, const nr_pg_db *db, const char *dir,
+		       char *out, size_t len)
 {
-	return nr_jd_get(NR_PG_KEY_PRIVATE)
-		       ? " (but on the job's private server, which goes with the job: "
-			 "name a server with dsn= or PGHOST to keep it after)"
-		       : "";
+	if (!nr_jd_get(NR_PG_KEY_PRIVATE) || (o->dsn && *o->dsn)) {
+		snprintf(out, len, "kept database %s: %s", db->name, db->conninfo);
+		return;
+	}
+	char bindir[PATH_MAX], dump[PATH_MAX + 16], path[2 * PATH_MAX], err[1024] = "";
+	int rc = -1;
+	if (!dir)
+		snprintf(err, sizeof err, "the task has no folder to dump it into");
+	else if (nr_pg_bindir(bindir, sizeof bindir) < 0)
+		snprintf(err, sizeof err, "no pg_dump found");
+	if (dir && !err[0]) {
+		snprintf(dump, sizeof dump, "%s/pg_dump", bindir);
+		snprintf(path, sizeof path, "%s/%s.dump", dir, db->name);
+		PGconn *c = nr_pg_connect(o->dsn, db->name, err, sizeof err);
+		char *argv[] = {dump, "--format=custom", "--no-owner", "--file", path, NULL};
+		rc = c ? nr_pg_run_command(argv, NULL, NULL, "pg_dump", c, err, sizeof err) : -1;
+		PQfinish(c);
+	}
+	if (rc == 0)
+		snprintf(out, len, "kept database %s: dumped to %s, since the job's private "
+			 "server goes with the job; restore it with: createdb %s && "
+			 "pg_restore --no-owner -d %s %s", db->name, path, db->name, db->name,
+			 path);
+	else
+		snprintf(out, len, "kept database %s: %s (but on the job's private server, "
+			 "which goes with the job, and it could not be dumped: %s; name a "
+			 "server with dsn= or PGHOST to keep it after)", db->name, db->conninfo,
+			 err);
 }
 
 int nr_pg_provision_run(const nr_host *h, nr_task *t)
@@ -211,14 +237,19 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 		nr_pg_free_opts(&o);
 		return h->finish(t, NR_RESULT_ERROR, err);
 	}
-	if (kept)
-		h->log(t, "kept database %s: %s%s", db.name, db.conninfo, nr_pg_kept_note());
+	char notice[4096] = "";
+	if (kept) {
+		nr_pg_kept_notice(&o, &db, h->output_dir(t), notice, sizeof notice);
+		h->log(t, "%s", notice);
+	}
 	nr_msg *m = h->msg_new(t, "finished");
 	h->msg_string(m, "result", NR_RESULT_PASS);
 	h->msg_string(m, "database", db.name);
 	h->msg_string(m, "conninfo", db.conninfo);
 	h->msg_string(m, "url", db.url);
 	h->msg_bool(m, "kept", kept);
+	if (kept)
+		h->msg_string(m, "notice", notice);
 	h->msg_number(m, "provision_ms", db.provision_ms);
 	if (is_template)
 		h->msg_bool(m, "from_pool", db.from_pool);

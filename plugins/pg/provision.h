@@ -31,8 +31,12 @@ int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
 int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
 		  size_t errlen);
 void nr_pg_db_free(nr_pg_db *db);
-/* What to add when a kept database is on the private server. */
-const char *nr_pg_kept_note(void);
+/* The notice of a kept database: its conninfo; on the job's private
+ * server, which goes with the job, it is first dumped with pg_dump into
+ * `dir` (the task's folder) as <name>.dump, and the notice says how to
+ * restore it. */
+void nr_pg_kept_notice(const nr_pg_opts *o, const nr_pg_db *db, const char *dir,
+		       char *out, size_t len);
 
 /* A job's setup, for any plugin that provisions: remembers the servers
  * (dsns; NULL or "" for the default) to sweep at job end, and starts the

@@ -528,6 +528,11 @@ static pid_t spawn_as(const struct passwd *pw, char *const argv[], const char *l
 }
 
 
+int nr_pg_bindir(char *out, size_t len)
+{
+	return find_bindir(out, len);
+}
+
 int nr_pg_private_start(char *err, size_t errlen)
 {
 	/* Another plugin of the job may have started it already. */
