@@ -287,7 +287,7 @@ static const char usage_status_server[] =
 	"failed, 8 tasks were left unfinished.\n";
 
 static const char usage_clean[] =
-	"Usage: nrunner clean [--dry-run] [KEY=VALUE]...\n"
+	"Usage: nrunner clean [--dry-run] [--all] [KEY=VALUE]...\n"
 	"\n"
 	"Asks every plugin to remove what jobs left behind, and lists it: for\n"
 	"the provision kinds, per-flow databases (prefix nr_, or prefix=...)\n"
@@ -295,6 +295,8 @@ static const char usage_clean[] =
 	"the PG* variables.  KEY=VALUE arguments go to the plugins.\n"
 	"\n"
 	"  -n, --dry-run  list what would be removed, remove nothing\n"
+	"  -a, --all      also what is kept for later jobs (the plugins get\n"
+	"                 all=true): the newest templates and their caches\n"
 	"  -h, --help     show this help\n";
 
 static const char usage_cache[] =
@@ -1264,14 +1266,16 @@ static int cmd_clean(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"dry-run", no_argument, NULL, 'n'},
+		{"all", no_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	int c, dry = 0;
+	int c, dry = 0, all = 0;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+nh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+nah", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': dry = 1; break;
+		case 'a': all = 1; break;
 		case 'h': fputs(usage_clean, stdout); return NR_EXIT_OK;
 		default: return bad_option("clean", argv);
 		}
@@ -1283,6 +1287,11 @@ static int cmd_clean(int argc, char **argv)
 			nr_runnable_free(args);
 			return usage_error("clean", "%s", err);
 		}
+	/* --all reaches every plugin as a keyword argument, as any other. */
+	if (all && nr_runnable_add_kwarg(args, "all=json:true", err, sizeof err) < 0) {
+		nr_runnable_free(args);
+		return usage_error("clean", "%s", err);
+	}
 	nr_registry *reg = nr_registry_new();
 	int n = nr_registry_clean(reg, args->kwargs, dry);
 	nr_registry_free(reg);

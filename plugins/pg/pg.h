@@ -185,6 +185,9 @@ void nr_pg_private_stop(void);
 void nr_pg_template_cache_want(const nr_pg_opts *o);
 /* After a template was built on the private server: keep it at the end. */
 void nr_pg_template_cache_built(void);
+/* nrunner clean --all: removes (or lists) the cache's entries, a line
+ * each on stdout; returns how many. */
+int nr_pg_template_cache_clean(int dry_run);
 /* The cache's directory (as nr_pg_private_start would use it) in out;
  * -1 when there is none (no HOME, turned off). */
 int nr_pg_template_cache_root(char *out, size_t len);

@@ -446,17 +446,20 @@ int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 	nr_jd_use(h, NULL);
 	for (size_t i = 0; i < h->size(kwargs); i++) {
 		const char *k = h->key_at(kwargs, i);
-		if (strcmp(k, "dsn") && strcmp(k, "prefix")) {
+		if (strcmp(k, "dsn") && strcmp(k, "prefix") && strcmp(k, "all")) {
 			snprintf(err, errlen, "%s=...: unknown; clean takes dsn= and prefix=", k);
 			return -1;
 		}
 	}
 	const char *dsn = h->string(h->get(kwargs, "dsn"));
 	const char *prefix = h->string(h->get(kwargs, "prefix"));
+	/* --all: the newest templates too, and the template cache. */
+	int all = h->boolean(h->get(kwargs, "all"));
 	if (!prefix)
 		prefix = "nr_";
+	int cached = all ? nr_pg_template_cache_clean(dry_run) : 0;
 	if ((!dsn || !*dsn) && !nr_pg_server_named())
-		return 0; /* the private server goes with its job */
+		return cached; /* the private server goes with its job */
 	PGconn *admin = nr_pg_connect(dsn, NULL, err, errlen);
 	if (!admin)
 		return -1;
@@ -472,18 +475,22 @@ int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 	}
 	like[k++] = '%';
 	like[k] = '\0';
-	const char *vals[1] = {like};
+	const char *vals[2] = {like, all ? "t" : "f"};
 	PGresult *r = PQexecParams(admin,
 		"SELECT datname, datistemplate, CASE "
 		" WHEN datname NOT LIKE 'nr\\_tpl\\_%' THEN 'a per-flow database left behind' "
 		" WHEN NOT datistemplate THEN 'a half-built template' "
-		" ELSE 'a stale template: a newer build of the same schema exists' END "
+		" WHEN EXISTS (SELECT 1 FROM pg_database n WHERE n.datistemplate AND "
+		"  n.oid > d.oid AND regexp_replace(n.datname, '_[0-9a-f]{16}$', '') = "
+		"  regexp_replace(d.datname, '_[0-9a-f]{16}$', '')) "
+		"  THEN 'a stale template: a newer build of the same schema exists' "
+		" ELSE 'the newest template of its schema: --all' END "
 		"FROM pg_database d WHERE (datname LIKE $1 AND datname NOT LIKE 'nr\\_tpl\\_%') "
-		"OR (datname LIKE 'nr\\_tpl\\_%' AND (NOT datistemplate OR EXISTS ("
+		"OR (datname LIKE 'nr\\_tpl\\_%' AND ($2::bool OR NOT datistemplate OR EXISTS ("
 		"  SELECT 1 FROM pg_database n WHERE n.datistemplate AND n.oid > d.oid AND "
 		"  regexp_replace(n.datname, '_[0-9a-f]{16}$', '') = "
 		"  regexp_replace(d.datname, '_[0-9a-f]{16}$', '')))) ORDER BY datname",
-		1, NULL, vals, NULL, NULL, 0);
+		2, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "listing databases: %s", PQerrorMessage(admin));
 		PQclear(r);
@@ -531,5 +538,5 @@ int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 	}
 	PQclear(r);
 	PQfinish(admin);
-	return n;
+	return n + cached;
 }

@@ -456,6 +456,39 @@ static void tpl_cache_prune(const char *entry, long keep)
 	free(v);
 }
 
+int nr_pg_template_cache_clean(int dry_run)
+{
+	char root[PATH_MAX], probe[PATH_MAX + 16];
+	if (nr_pg_template_cache_root(root, sizeof root) < 0 || !cache_trusted(root))
+		return 0;
+	snprintf(probe, sizeof probe, "%s/x", root);
+	DIR *d = opendir(root);
+	if (!d)
+		return 0;
+	/* Away from under no job that is copying one. */
+	int lk = dry_run ? -1 : tpl_cache_lock(probe, LOCK_EX);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[2 * PATH_MAX], gone[2 * PATH_MAX + 64];
+		snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+		snprintf(gone, sizeof gone, "%s.tmp.%ld.gone", path, (long)getpid());
+		if (!dry_run && (rename(path, gone) < 0 || (rm_rf(gone), 0))) {
+			printf("could not remove %s: %s\n", path, strerror(errno));
+			continue;
+		}
+		printf("%s %s (a private server's cluster with its templates, kept for "
+		       "later jobs)\n", dry_run ? "would remove" : "removed", path);
+		n++;
+	}
+	closedir(d);
+	if (lk >= 0)
+		close(lk);
+	return n;
+}
+
 /* At the job's end, when it built a template on a server it did not start
  * from the cache: only the templates stay, the server shuts down cleanly,
  * and its cluster goes into the cache.  0 when the server is stopped. */
