@@ -279,7 +279,8 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	}
 	snprintf(like + k, sizeof like - k, "%%");
 	const char *vals[1] = {like};
-	for (int waited = 0; c && waited < FIRST_FILL_MS; waited += 5) {
+	/* An interrupted set-up stops waiting at once (job_begin then fails). */
+	for (int waited = 0; c && waited < FIRST_FILL_MS && !nr_jd_interrupted(); waited += 5) {
 		PGresult *r = PQexecParams(c, "SELECT count(*) FROM pg_database WHERE datname LIKE $1",
 					   1, NULL, vals, NULL, NULL, 0);
 		int nr = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;

@@ -218,6 +218,28 @@ static int initdb_cache_dir(const char *key, char *out, size_t len)
 }
 
 
+/* Waits for a child of the job's set-up (initdb, cp).  The job helper's
+ * signals do not restart waitpid(): when the set-up is interrupted
+ * (Ctrl-C, SIGTERM, --job-timeout), the child's group is killed and
+ * reaped, so that nothing writes into a directory being removed, and -1
+ * is returned. */
+static int wait_setup_child(pid_t pid, int *status)
+{
+	for (;;) {
+		if (nr_jd_interrupted()) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			return -1;
+		}
+		if (waitpid(pid, status, 0) == pid)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
 /* cp -a FROM TO, quietly; 0 when it worked. */
 static int copy_tree(const char *from, const char *to)
 {
@@ -232,11 +254,8 @@ static int copy_tree(const char *from, const char *to)
 		_exit(127);
 	}
 	int status = 0;
-	if (pid < 0)
+	if (pid < 0 || wait_setup_child(pid, &status) < 0)
 		return -1;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
@@ -654,9 +673,13 @@ again:
 		     (cacheable && access(cached, F_OK) == 0 && copy_tree(cached, data) == 0);
 	if (!from_cache) {
 		rm_rf(data); /* a partial copy */
-		pid_t pid = spawn_as(pw, init_argv, log, 1);
-		if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-		    WEXITSTATUS(status)) {
+		pid_t pid = nr_jd_interrupted() ? -1 : spawn_as(pw, init_argv, log, 1);
+		int waited = pid > 0 && wait_setup_child(pid, &status) == 0;
+		if (!waited && nr_jd_interrupted()) {
+			nr_fail(err, errlen, "interrupted while initdb made the private server");
+			goto failed;
+		}
+		if (!waited || !WIFEXITED(status) || WEXITSTATUS(status)) {
 			char tail[2048];
 			nr_log_tail(log, tail, sizeof tail);
 			nr_fail(err, errlen, "initdb failed for the private server: %s", tail);
