@@ -149,6 +149,20 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 	return NULL;
 }
 
+int nr_registry_knows(nr_registry *reg, const char *kind, char *err,
+		      size_t errlen)
+{
+	size_t n = nr_loader_count(reg->loader);
+	for (size_t i = 0; i < n; i++) {
+		const nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		for (size_t k = 0; k < p->nkinds; k++)
+			if (!p->refused && !strcmp(p->kinds[k].name, kind))
+				return 1;
+	}
+	const nr_plugin_rec *p;
+	return nr_registry_find(reg, kind, &p, err, errlen) != NULL;
+}
+
 int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 {
 	/* In search-path order, the winning provider of each kind that can

@@ -24,6 +24,13 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 				const nr_plugin_rec **plugin, char *err,
 				size_t errlen);
 
+/* Whether a usable plugin declares the kind, from the kind cache when it
+ * is fresh, opening no plugin (so that its libraries are not mapped into
+ * nrunner for nothing).  On failure returns 0 with nr_registry_find's
+ * reason. */
+int nr_registry_knows(nr_registry *reg, const char *kind, char *err,
+		      size_t errlen);
+
 /* Asks each kind that can claim paths (nr_kind.resolve, plugins of ABI
  * minor >= 1), in registry order, whether `path` is one of its tests.
  * Returns NR_RESOLVE_CLAIMED, NR_RESOLVE_NOT_MINE or NR_RESOLVE_ERROR; the
