@@ -4,7 +4,10 @@
 
 #include <nrunner/plugin.h>
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,8 +15,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 int nr_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -141,4 +147,47 @@ char *nr_read_text(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+/* Whether `python3 -m name` would find the module: importlib's find_spec,
+ * which looks for it without importing it (a dotted name imports its
+ * parent package).  Only on an error path: a Python start costs tens of
+ * milliseconds. */
+static int python_has_module(const char *name)
+{
+	char *const argv[] = {"python3", "-c",
+			      "import importlib.util, sys\n"
+			      "sys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 1)",
+			      (char *)name, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	pid_t pid;
+	int e = posix_spawnp(&pid, "python3", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e)
+		return 0;
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void nr_module_hint(const char *prog, int error, char *out, size_t len)
+{
+	out[0] = '\0';
+	/* Only a bare name that is not there, and that could be a module. */
+	if (error != ENOENT || !prog || !*prog || strchr(prog, '/') ||
+	    !(isalpha((unsigned char)prog[0]) || prog[0] == '_'))
+		return;
+	for (const char *p = prog; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.')
+			return;
+	if (python_has_module(prog))
+		snprintf(out, len, "; python3 -m %s would run it (Debian installs some "
+			 "Python programs only as modules): use [\"python3\", \"-m\", "
+			 "\"%s\", ...]", prog, prog);
 }

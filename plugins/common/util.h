@@ -17,6 +17,11 @@ void nr_log_tail(const char *path, char *out, size_t len);
  * NULL); NULL with errno when it cannot be read. */
 char *nr_read_text(const char *path, size_t *len);
 
+/* When `prog` could not be run for `error` (ENOENT) and `python3 -m prog`
+ * would run it, a hint to append to the message ("; python3 -m uvicorn
+ * would run it ..."); else "". */
+void nr_module_hint(const char *prog, int error, char *out, size_t len);
+
 /* Milliseconds on the monotonic clock, for durations. */
 double nr_now_ms(void);
 

@@ -6,6 +6,7 @@
  * expected and what came, and the start of the body. */
 #include "config.h"
 
+#include "common/redact.h"
 #include "common/util.h"
 #include "env.h"
 #include "expect.h"
@@ -88,35 +89,14 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 	return r->h->interrupted(r->t) ? 1 : 0;
 }
 
-/* Never print a secret: every occurrence becomes "***". */
-static void redact_one(char *s, size_t cap, const char *v);
-
-/* Never print a secret, as it is or percent-encoded (in a query or a
- * form): every occurrence becomes "***". */
+/* Never print a secret, in any encoding it can come back in (as it is,
+ * percent-encoded in a query or a form, JSON-escaped, base64): every
+ * occurrence becomes "***". */
 static void redact(const run *r, char *s, size_t cap)
 {
 	const cJSON *sec;
 	cJSON_ArrayForEach(sec, r->f->secrets)
-	{
-		redact_one(s, cap, sec->valuestring);
-		char *esc = curl_easy_escape(NULL, sec->valuestring, 0);
-		if (esc && strcmp(esc, sec->valuestring))
-			redact_one(s, cap, esc);
-		curl_free(esc);
-	}
-}
-
-static void redact_one(char *s, size_t cap, const char *v)
-{
-	size_t vl = strlen(v);
-	char *p;
-	while (vl && (p = strstr(s, v))) {
-		size_t tail = strlen(p + vl);
-		if ((size_t)(p - s) + 3 + tail + 1 > cap)
-			break;
-		memmove(p + 3, p + vl, tail + 1);
-		memcpy(p, "***", 3);
-	}
+		nr_redact(s, cap, sec->valuestring);
 }
 
 static client *get_client(run *r, const char *name)
@@ -684,6 +664,11 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 							      : NR_RESULT_ERROR, err);
 		}
 		base = er.base_url;
+		/* The database's password is a secret of the flow: a response
+		 * or an error that shows it shows "***". */
+		const nr_pg_db *db = er.db;
+		if (db && db->password && db->password[0])
+			cJSON_AddItemToArray(f->secrets, cJSON_CreateString(db->password));
 		nr_msg *m = h->msg_new(t, "running");
 		char line[512];
 		snprintf(line, sizeof line, "environment: database %s, app on %s (ready in %.0f ms)",

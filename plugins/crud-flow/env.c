@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "app.h"
+#include "common/redact.h"
 #include "common/util.h"
 #include "env.h"
 #include "preload.h"
@@ -261,7 +262,8 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 		goto bad;
 	cJSON *known = cJSON_CreateObject();
 	static const char *const vars[] = {"port", "db.name", "db.host", "db.port",
-					   "db.user", "db.url", NULL};
+					   "db.user", "db.password", "db.url",
+					   "db.socket", NULL};
 	for (const char *const *v = vars; *v; v++)
 		cJSON_AddTrueToObject(known, *v);
 	const cJSON *it;
@@ -279,7 +281,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 			cJSON_Delete(known);
 			nr_fail(err, errlen, "%s: environment.app.command[%d]: {{%s}}: use "
 			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
-			     "{{db.url}} or {{env.NAME}}", e->source, i, what);
+			     "{{db.password}}, {{db.url}}, {{db.socket}} or {{env.NAME}}", e->source, i, what);
 			goto bad;
 		}
 		i++;
@@ -293,7 +295,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 			cJSON_Delete(known);
 			nr_fail(err, errlen, "%s: environment.app.env.%s: a string, with "
 			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
-			     "{{db.url}} or {{env.NAME}}", e->source, it->string);
+			     "{{db.password}}, {{db.url}}, {{db.socket}} or {{env.NAME}}", e->source, it->string);
 			goto bad;
 		}
 	}
@@ -573,17 +575,19 @@ static int free_port(int *claim)
 
 
 /* The app's environment: environment.app.env, and, when its database is
- * on the job's private server, libpq's PGHOST, PGPORT and PGUSER for it
- * (unless app.env sets them): the server is the job's, named in no
+ * on the job's private server, libpq's PGHOST (its socket: trust, no
+ * password exchange on each connection), PGPORT, PGUSER and PGPASSWORD
+ * for it (unless app.env sets them): the server is the job's, named in no
  * variable of nrunner's own environment. */
 static cJSON *app_env(const env_spec *e, int private_pg)
 {
 	cJSON *env = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(e->app, "env"), 1);
 	if (!env)
 		env = cJSON_CreateObject();
-	static const char *const pg[][2] = {{"PGHOST", "{{db.host}}"},
+	static const char *const pg[][2] = {{"PGHOST", "{{db.socket}}"},
 					    {"PGPORT", "{{db.port}}"},
-					    {"PGUSER", "{{db.user}}"}};
+					    {"PGUSER", "{{db.user}}"},
+					    {"PGPASSWORD", "{{db.password}}"}};
 	for (size_t i = 0; private_pg && i < sizeof pg / sizeof *pg; i++)
 		if (!cJSON_GetObjectItemCaseSensitive(env, pg[i][0]))
 			cJSON_AddStringToObject(env, pg[i][0], pg[i][1]);
@@ -608,9 +612,12 @@ static long spawn_app(const env_spec *e, cJSON *vars, int private_pg, const char
 	long pid = out < 0 ? -1 : app_start(&c, out, preload_socket(e), &error);
 	if (out >= 0)
 		close(out);
-	if (pid < 0)
+	if (pid < 0) {
+		char hint[256];
+		nr_module_hint(c.argv[0], error, hint, sizeof hint);
 		nr_fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
-		     "in %s) in %s: %s", c.argv[0], e->source, c.dir, strerror(error));
+		     "in %s) in %s: %s%s", c.argv[0], e->source, c.dir, strerror(error), hint);
+	}
 	app_cmd_free(&c);
 	return pid;
 }
@@ -772,6 +779,8 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 	cJSON_AddStringToObject(vars, "db.port", db->port);
 	cJSON_AddStringToObject(vars, "db.user", db->user);
 	cJSON_AddStringToObject(vars, "db.url", db->url);
+	cJSON_AddStringToObject(vars, "db.password", db->password);
+	cJSON_AddStringToObject(vars, "db.socket", db->socket);
 	int private_pg = !(box->o.dsn && *box->o.dsn) && !nr_pg_server_named() &&
 			 nr_jd_get(NR_PG_KEY_PRIVATE);
 	int rc = -1;
@@ -799,6 +808,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		}
 		char tail[1600];
 		nr_log_tail(r->log_path, tail, sizeof tail);
+		nr_redact(tail, sizeof tail, db->password);
 		if (w == 1) {
 			h->process_group(t, r->app_pid, 0);
 			while (waitpid((pid_t)r->app_pid, &status, 0) < 0 && errno == EINTR)
@@ -844,6 +854,13 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 	r->port_claim = -1;
 	pg_opts_box *box = r->opts;
 	nr_pg_db *db = r->db;
+	if (db && db->password && db->password[0]) {
+		/* The app may have printed its database URL: the log is kept
+		 * with the task's results. */
+		const char *secrets[] = {db->password, NULL};
+		if (nr_redact_file(r->log_path, secrets) < 0)
+			h->log(t, "could not redact the database password in %s", r->log_path);
+	}
 	if (db && box) {
 		int keep = !strcmp(e->keep, "always") ||
 			   (failed && !strcmp(e->keep, "on-failure"));

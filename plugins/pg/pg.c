@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "common/redact.h"
 #include "common/util.h"
 #include "pg.h"
 
@@ -503,7 +504,7 @@ static void add(bytes *b, const void *p, size_t n)
 /* The placeholders of the build's commands and env: the database being
  * built, and the environment. */
 static const char *const db_vars[] = {"db.name", "db.host", "db.port", "db.user",
-				      "db.url", NULL};
+				      "db.url", "db.password", "db.socket", NULL};
 
 char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errlen)
 {
@@ -569,17 +570,54 @@ static char *pct_encode(const char *s)
 	return o;
 }
 
-char *nr_pg_url(PGconn *c, const char *dbname)
+void nr_pg_coords_from(const char *host, const char *port, const char *user,
+		       const char *password, const char *dbname, nr_pg_coords *co)
 {
-	char *user = pct_encode(PQuser(c)), *host = pct_encode(PQhost(c));
-	char *db = pct_encode(dbname);
-	char *url;
-	if (asprintf(&url, "postgresql://%s@%s:%s/%s", user, host, PQport(c), db) < 0)
+	const char *priv = nr_jd_get(NR_PG_KEY_PRIVATE);
+	const char *tcp = nr_jd_get(NR_PG_KEY_TCP_PORT);
+	host = host ? host : "";
+	memset(co, 0, sizeof *co);
+	co->user = xstrdup(user);
+	if (priv && tcp && !strcmp(host, priv)) {
+		/* The job's private server: over TCP as apps expect, with
+		 * the job's password; the socket for libpq's PGHOST. */
+		co->host = xstrdup("127.0.0.1");
+		co->port = xstrdup(tcp);
+		co->password = xstrdup(nr_jd_get(NR_PG_KEY_PASSWORD));
+		co->socket = xstrdup(priv);
+	} else {
+		co->host = xstrdup(host);
+		co->port = xstrdup(port);
+		co->password = xstrdup(password);
+		co->socket = xstrdup(host[0] == '/' ? host : "");
+	}
+	char *u = pct_encode(co->user), *p = pct_encode(co->password);
+	char *h = pct_encode(co->host), *d = pct_encode(dbname ? dbname : "");
+	if (asprintf(&co->url, "postgresql://%s%s%s@%s:%s/%s", u, *p ? ":" : "", p, h,
+		     co->port, d) < 0)
 		abort();
-	free(user);
-	free(host);
-	free(db);
-	return url;
+	free(u);
+	free(p);
+	free(h);
+	free(d);
+}
+
+void nr_pg_coords_of(PGconn *c, const char *dbname, nr_pg_coords *co)
+{
+	nr_pg_coords_from(PQhost(c), PQport(c), PQuser(c), PQpass(c), dbname, co);
+}
+
+void nr_pg_coords_free(nr_pg_coords *co)
+{
+	free(co->host);
+	free(co->port);
+	free(co->user);
+	if (co->password)
+		explicit_bzero(co->password, strlen(co->password));
+	free(co->password);
+	free(co->socket);
+	free(co->url);
+	memset(co, 0, sizeof *co);
 }
 
 /* A conninfo value, quoted when it needs it. */
@@ -615,17 +653,70 @@ char *nr_pg_conninfo(PGconn *c, const char *dbname)
 	return nr_pg_conninfo_of(PQhost(c), PQport(c), PQuser(c), dbname);
 }
 
+/* The quote of a failing command's stderr: all of it when it fits in
+ * `limit` bytes, else its first lines and its last lines with "…" between
+ * (the start names what is missing, the end says what failed), within
+ * the limit; on one line. */
+static void head_and_tail(const char *head, size_t hn, const char *tail, size_t tn,
+			  int whole, char *out, size_t len, size_t limit)
+{
+	char h[4096], t[4096];
+	snprintf(h, sizeof h, "%.*s", (int)hn, head);
+	one_line(h);
+	if (whole && strlen(h) <= limit) {
+		snprintf(out, len, "%s", h);
+		return;
+	}
+	/* The head: the first lines that fit in a third of the limit (the
+	 * first line cut there if it alone does not). */
+	size_t cut = hn < limit / 3 ? hn : limit / 3;
+	for (size_t i = cut; i > 0; i--)
+		if (head[i - 1] == '\n') {
+			cut = i;
+			break;
+		}
+	snprintf(h, sizeof h, "%.*s", (int)cut, head);
+	one_line(h);
+	/* The tail: the rest of the limit, from where a line starts if one
+	 * does in its first half. */
+	const char *src = whole ? head : tail;
+	size_t sn = whole ? hn : tn;
+	size_t room = limit - strlen(h) - strlen(" \u2026 ");
+	size_t from = sn > room ? sn - room : 0;
+	for (size_t i = from; from && i < from + room / 2 && i < sn; i++)
+		if (src[i] == '\n') {
+			from = i + 1;
+			break;
+		}
+	snprintf(t, sizeof t, "%.*s", (int)(sn - from), src + from);
+	one_line(t);
+	const char *ts = t;
+	while (*ts == ' ')
+		ts++;
+	snprintf(out, len, "%s \u2026 %s", h, ts);
+}
+
 int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		      const char *what, PGconn *db, char *err, size_t errlen)
 {
 	const char *dbname = PQdb(db);
-	char *url = nr_pg_url(db, dbname);
+	nr_pg_coords co;
+	nr_pg_coords_of(db, dbname, &co);
 	struct { const char *k, *v; } vars[] = {
-		{"DB_NAME", dbname}, {"DB_HOST", PQhost(db)}, {"DB_PORT", PQport(db)},
-		{"DB_USER", PQuser(db)}, {"PGDATABASE", dbname}, {"PGHOST", PQhost(db)},
-		{"PGPORT", PQport(db)}, {"PGUSER", PQuser(db)}, {"DATABASE_URL", url}};
-	const char *const vals[] = {dbname, PQhost(db), PQport(db), PQuser(db), url};
+		{"DB_NAME", dbname}, {"DB_HOST", co.host}, {"DB_PORT", co.port},
+		{"DB_USER", co.user}, {"DB_PASSWORD", co.password},
+		{"DATABASE_URL", co.url}, {"PGDATABASE", dbname},
+		{"PGHOST", co.socket[0] ? co.socket : co.host}, {"PGPORT", co.port},
+		{"PGUSER", co.user},
+		/* Last: only when there is one (else libpq's ~/.pgpass). */
+		{"PGPASSWORD", co.password}};
+	/* In db_vars' order. */
+	const char *const vals[] = {dbname, co.host, co.port, co.user, co.url,
+				    co.password, co.socket};
+	const char *secrets[] = {co.password[0] ? co.password : NULL, NULL};
 	size_t nv = sizeof vars / sizeof *vars, ne = 0, nu = 0, na = 0;
+	if (!co.password[0])
+		nv--;
 	while (environ[ne])
 		ne++;
 	while (uenv && uenv[nu])
@@ -707,16 +798,20 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 	if (e) {
 		close(pipefd[0]);
 		close(outfd[0]);
-		nr_fail(err, errlen, "cannot run %s '%s'%s%s: %s",
-		     what, argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e));
+		char hint[256];
+		nr_module_hint(argv[0], e, hint, sizeof hint);
+		nr_fail(err, errlen, "cannot run %s '%s'%s%s: %s%s",
+		     what, argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e), hint);
 		goto out;
 	}
-	/* Keep the end of its stderr for the failure, and pass it all on to
-	 * the task's own stderr for the logs. */
-	char tail[4096];
-	size_t tl = 0;
+	/* Keep the start and the end of its stderr for the failure, and pass
+	 * it all on to the task's own stderr for the logs, the password
+	 * redacted. */
+	char head[2048], tail[4096];
+	size_t hn = 0, tl = 0, total = 0;
 	char buf[8192];
 	ssize_t r;
+	nr_redact_out pass_on = {.fd = STDERR_FILENO, .secrets = secrets};
 	struct pollfd pf[2] = {{.fd = pipefd[0], .events = POLLIN},
 			       {.fd = outfd[0], .events = POLLIN}};
 	int stopped = 0;
@@ -735,7 +830,7 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		if (pf[1].revents) {
 			r = read(outfd[0], buf, sizeof buf);
 			if (r > 0)
-				(void)!write(STDERR_FILENO, buf, (size_t)r);
+				nr_redact_write(&pass_on, buf, (size_t)r);
 			else if (r == 0 || errno != EINTR)
 				pf[1].fd = -1;
 		}
@@ -747,15 +842,19 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 				pf[0].fd = -1;
 			continue;
 		}
-		(void)!write(STDERR_FILENO, buf, (size_t)r);
+		nr_redact_write(&pass_on, buf, (size_t)r);
 		for (ssize_t i = 0; i < r; i++) {
+			if (hn < sizeof head)
+				head[hn++] = buf[i];
 			if (tl == sizeof tail - 1) {
 				memmove(tail, tail + 1024, tl - 1024);
 				tl -= 1024;
 			}
 			tail[tl++] = buf[i];
 		}
+		total += (size_t)r;
 	}
+	nr_redact_flush(&pass_on);
 	tail[tl] = '\0';
 	close(pipefd[0]);
 	close(outfd[0]);
@@ -766,11 +865,8 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		rc = 0;
 		goto out;
 	}
-	/* The last few lines of stderr say why. */
-	one_line(tail);
-	const char *why = tail;
-	if (strlen(why) > 600)
-		why += strlen(why) - 600;
+	char why[8256];
+	head_and_tail(head, hn, tail, tl, total <= sizeof head, why, sizeof why, 600);
 	char how[64];
 	if (WIFEXITED(status))
 		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
@@ -779,6 +875,9 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 	nr_fail(err, errlen, "%s '%s' failed (%s): %s", what, argv[0], how,
 	     *why ? why : "(nothing on stderr)");
 out:
+	/* A filled-in argument may hold the password too. */
+	if (rc < 0)
+		nr_redact_all(err, errlen, secrets);
 	for (size_t k = 0; k < nv + nu; k++)
 		free(owned[k]);
 	for (size_t i = 0; i < na; i++)
@@ -786,7 +885,7 @@ out:
 	free(argv);
 	free(owned);
 	free(env);
-	free(url);
+	nr_pg_coords_free(&co);
 	return rc;
 }
 

@@ -18,11 +18,15 @@
  *   pg.token          the job's token, in every database name it makes;
  *   pg.private        the private server's directory, when it runs;
  *   pg.conninfo       how to reach it (nrunner's own connections);
+ *   pg.tcp_port       its port on 127.0.0.1, for the apps;
+ *   pg.password       the job's password for that port (a secret);
  *   pg.built.<tpl>    the template job_begin built, and its build time;
  *   pg.pool.<key>     the abstract socket of a pool of ready clones. */
 #define NR_PG_KEY_TOKEN "pg.token"
 #define NR_PG_KEY_PRIVATE "pg.private"
 #define NR_PG_KEY_CONNINFO "pg.conninfo"
+#define NR_PG_KEY_TCP_PORT "pg.tcp_port"
+#define NR_PG_KEY_PASSWORD "pg.password"
 
 /* Connects to database `dbname` (NULL: "postgres") of the server named by
  * `dsn` (a conninfo string or URI; NULL or "": the job's private server
@@ -60,33 +64,50 @@ int nr_pg_apply_file(PGconn *db, const char *path, char *err, size_t errlen);
 int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 			   size_t errlen);
 
+/* How an app reaches a database (nrunner-flow(5), the {{db.*}} table):
+ * on the job's private server, 127.0.0.1 and its TCP port, with the
+ * job's password, and the socket directory apart; on a named server, what
+ * the user gave (password "" when none was given).  All malloc'ed. */
+typedef struct nr_pg_coords {
+	char *host, *port, *user, *password, *socket, *url;
+} nr_pg_coords;
+/* The coordinates of database `dbname` on the server `c` is connected to. */
+void nr_pg_coords_of(PGconn *c, const char *dbname, nr_pg_coords *co);
+/* The same from what such a connection reports (PQhost, PQport, PQuser,
+ * PQpass). */
+void nr_pg_coords_from(const char *host, const char *port, const char *user,
+		       const char *password, const char *dbname, nr_pg_coords *co);
+void nr_pg_coords_free(nr_pg_coords *co);
+
 /* Runs a migrate command (argv, NULL-terminated) in cwd with the
  * database's coordinates in its environment (DB_NAME, DB_HOST, DB_PORT,
- * DB_USER, PGDATABASE, PGHOST, PGPORT, PGUSER, DATABASE_URL).  Its
- * stdout and stderr go to the caller's stderr (so a job's setup never
- * writes into the status stream); the end of its stderr is quoted in err
- * when it fails. */
+ * DB_USER, DB_PASSWORD and DATABASE_URL as nr_pg_coords_of gives them;
+ * PGDATABASE, PGHOST (the socket directory when there is one), PGPORT,
+ * PGUSER and, when there is one, PGPASSWORD).  Its stdout and stderr go
+ * to the caller's stderr, the password redacted (so a job's setup never
+ * writes into the status stream); the head and the tail of its stderr
+ * are quoted in err when it fails. */
 int nr_pg_run_command(char *const *argv, const char *cwd, char *const *env,
 		      const char *what, PGconn *db, char *err, size_t errlen);
 /* `env` ("NAME=value", or NULL) is added to its environment, over the
  * variables above; in argv and env's values, the placeholders {{db.name}},
- * {{db.host}}, {{db.port}}, {{db.user}}, {{db.url}} (the database being
- * built) and {{env.NAME}} are filled in.  `what` names it in errors ("the
+ * {{db.host}}, {{db.port}}, {{db.user}}, {{db.url}}, {{db.password}},
+ * {{db.socket}} (the database being built) and {{env.NAME}} are filled
+ * in.  `what` names it in errors ("the
  * migrate command", "fixture 2"). */
 
 /* s with those placeholders filled in from vals (in that order; NULL:
  * only checked, each as ""), malloc'ed; NULL with the reason in err. */
 char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errlen);
 #define NR_PG_PLACEHOLDERS "{{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, " \
-	"{{db.url}} or {{env.NAME}}"
+	"{{db.password}}, {{db.url}}, {{db.socket}} or {{env.NAME}}"
 
-/* "host=... port=... user=... dbname=..." for an app to connect with, and
- * a postgresql:// URL; both malloc'ed. */
+/* "host=... port=... user=... dbname=..." for nrunner's own connections
+ * (no password: on the private server, its socket), malloc'ed. */
 char *nr_pg_conninfo(PGconn *c, const char *dbname);
 /* The same from its parts (dbname NULL: none), each value quoted. */
 char *nr_pg_conninfo_of(const char *host, const char *port, const char *user,
 			const char *dbname);
-char *nr_pg_url(PGconn *c, const char *dbname);
 
 /* --- what a runnable asks for ------------------------------------------ */
 

@@ -68,7 +68,7 @@ static void sleep_ms(long ms)
 /* --- the filler's process ------------------------------------------------ */
 
 typedef struct ready {
-	char *line; /* name, template, host, port, user, conninfo, url; tabs */
+	char *line; /* name, template, host, port, user, password, conninfo; tabs */
 	struct ready *next;
 } ready;
 
@@ -184,14 +184,15 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 		}
 		failures = 0;
 		backoff = 50;
-		char *ci = nr_pg_conninfo(c, making), *url = nr_pg_url(c, making);
+		char *ci = nr_pg_conninfo(c, making);
 		ready *rd = calloc(1, sizeof *rd);
-		if (!ci || !url || !rd ||
+		/* What the connection reports, for the taker's coordinates
+		 * (nr_pg_coords_from): the password may be empty. */
+		if (!ci || !rd ||
 		    asprintf(&rd->line, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", making, tpl, PQhost(c),
-			     PQport(c), PQuser(c), ci, url) < 0)
+			     PQport(c), PQuser(c), PQpass(c) ? PQpass(c) : "", ci) < 0)
 			_exit(1);
 		free(ci);
-		free(url);
 		for (tail = &head; *tail; tail = &(*tail)->next)
 			;
 		*tail = rd;
@@ -320,22 +321,20 @@ int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
 	}
 	close(s);
 	line[got] = '\0';
-	char *f[7], *save = NULL, *p = line;
+	char *f[7], *p = line;
 	int nf = 0;
 	if (got && line[got - 1] == '\n') {
 		line[got - 1] = '\0';
-		for (char *t; nf < 7 && (t = strtok_r(p, "\t", &save)); p = NULL)
+		/* strsep: an empty field (no password) stays a field. */
+		for (char *t; nf < 7 && (t = strsep(&p, "\t")); )
 			f[nf++] = t;
 	}
 	if (nf != 7 || strlen(f[0]) > NR_PG_NAMEMAX || strlen(f[1]) > NR_PG_NAMEMAX)
 		return 0;
 	snprintf(db->name, sizeof db->name, "%s", f[0]);
 	snprintf(db->template, sizeof db->template, "%s", f[1]);
-	db->host = strdup(f[2]);
-	db->port = strdup(f[3]);
-	db->user = strdup(f[4]);
-	db->conninfo = strdup(f[5]);
-	db->url = strdup(f[6]);
+	nr_pg_db_set_coords(db, f[2], f[3], f[4], f[5]);
+	db->conninfo = strdup(f[6]);
 	db->from_pool = 1;
 	return 1;
 }

@@ -2,6 +2,7 @@
  * (plugin.c) is a descriptor over these functions. */
 #include "config.h"
 
+#include "common/redact.h"
 #include "common/util.h"
 #include "pg.h"
 #include "pool.h"
@@ -60,13 +61,32 @@ static const char *job_token(void)
 	return own;
 }
 
+static void free_coords(nr_pg_db *db)
+{
+	nr_pg_coords co = {.host = db->host, .port = db->port, .user = db->user,
+			   .password = db->password, .socket = db->socket, .url = db->url};
+	nr_pg_coords_free(&co);
+	db->host = db->port = db->user = db->password = db->socket = db->url = NULL;
+}
+
+void nr_pg_db_set_coords(nr_pg_db *db, const char *host, const char *port,
+			 const char *user, const char *password)
+{
+	nr_pg_coords co;
+	nr_pg_coords_from(host, port, user, password, db->name, &co);
+	free_coords(db);
+	db->host = co.host;
+	db->port = co.port;
+	db->user = co.user;
+	db->password = co.password;
+	db->socket = co.socket;
+	db->url = co.url;
+}
+
 void nr_pg_db_free(nr_pg_db *db)
 {
 	free(db->conninfo);
-	free(db->url);
-	free(db->host);
-	free(db->port);
-	free(db->user);
+	free_coords(db);
 	memset(db, 0, sizeof *db);
 }
 
@@ -125,10 +145,7 @@ int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
 		return -1;
 	}
 	db->conninfo = nr_pg_conninfo(admin, db->name);
-	db->url = nr_pg_url(admin, db->name);
-	db->host = strdup(PQhost(admin));
-	db->port = strdup(PQport(admin));
-	db->user = strdup(PQuser(admin));
+	nr_pg_db_set_coords(db, PQhost(admin), PQport(admin), PQuser(admin), PQpass(admin));
 	PQfinish(admin);
 	return 0;
 }
@@ -157,9 +174,9 @@ int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
 		if (nr_pg_exec(admin, sql, "naming the kept database", err, errlen) == 0) {
 			snprintf(db->name, sizeof db->name, "%s", name);
 			free(db->conninfo);
-			free(db->url);
 			db->conninfo = nr_pg_conninfo(admin, db->name);
-			db->url = nr_pg_url(admin, db->name);
+			nr_pg_db_set_coords(db, PQhost(admin), PQport(admin), PQuser(admin),
+					    PQpass(admin));
 		}
 	}
 	if (keep) {
@@ -246,7 +263,12 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 	h->msg_string(m, "result", NR_RESULT_PASS);
 	h->msg_string(m, "database", db.name);
 	h->msg_string(m, "conninfo", db.conninfo);
-	h->msg_string(m, "url", db.url);
+	/* The URL holds the password (the private server's is the job's):
+	 * never in a message. */
+	char shown[2048];
+	snprintf(shown, sizeof shown, "%s", db.url);
+	nr_redact(shown, sizeof shown, db.password);
+	h->msg_string(m, "url", shown);
 	h->msg_bool(m, "kept", kept);
 	if (kept)
 		h->msg_string(m, "notice", notice);

@@ -15,7 +15,9 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t);
 typedef struct nr_pg_db {
 	char name[NR_PG_NAMEMAX + 1];
 	char template[NR_PG_NAMEMAX + 1]; /* provision-template's, or "" */
-	char *conninfo, *url, *host, *port, *user;
+	char *conninfo;  /* nrunner's own way in (no password) */
+	/* How the app reaches it (nr_pg_coords): the {{db.*}} values. */
+	char *url, *host, *port, *user, *password, *socket;
 	double provision_ms, template_build_ms, release_ms;
 	int template_built;
 	int from_pool;        /* a ready clone, renamed (pool.h) */
@@ -37,6 +39,10 @@ void nr_pg_db_free(nr_pg_db *db);
  * restore it. */
 void nr_pg_kept_notice(const nr_pg_opts *o, const nr_pg_db *db, const char *dir,
 		       char *out, size_t len);
+/* Sets db's app coordinates (url, host, port, user, password, socket)
+ * from what a connection to its server reports (nr_pg_coords_from). */
+void nr_pg_db_set_coords(nr_pg_db *db, const char *host, const char *port,
+			 const char *user, const char *password);
 
 /* A job's setup, for any plugin that provisions: remembers the servers
  * (dsns; NULL or "" for the default) to sweep at job end, and starts the

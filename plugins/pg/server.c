@@ -19,18 +19,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #define PRIVATE_PREFIX "nrunner-pg."
 #define READY_TIMEOUT_MS 30000
+#define START_TRIES 3
 
 static pid_t server_pid = -1;
 static char server_dir[PATH_MAX];
+static char server_port[16]; /* its TCP port, and its socket's */
 
 /* The template cache (pg.h): the keys of the templates the job wants,
  * the entry it started from or would keep, and whether it built one. */
@@ -515,7 +521,7 @@ static int tpl_cache_save(const char *data)
 {
 	if (!tpl_built || tpl_from_cache || !tpl_entry[0] || nr_jd_interrupted())
 		return -1;
-	char *ci = nr_pg_conninfo_of(server_dir, "5432", "postgres", "postgres");
+	char *ci = nr_pg_conninfo_of(server_dir, server_port, "postgres", "postgres");
 	PGconn *c = PQconnectdb(ci);
 	free(ci);
 	int ok = PQstatus(c) == CONNECTION_OK;
@@ -585,8 +591,88 @@ int nr_pg_bindir(char *out, size_t len)
 	return find_bindir(out, len);
 }
 
+/* A port on 127.0.0.1 that nothing listens on now.  Another process may
+ * take it before the server binds it: the start is then tried again on
+ * another (see START_TRIES). */
+static int loopback_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof a;
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* Who may connect, and how: trust on the Unix socket, which only the
+ * server's user (and root, which runs the tasks) can reach; a password
+ * (SCRAM) over TCP, which every local user can reach.  Never trust there. */
+static int write_hba(const char *path, const struct passwd *pw)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs("# nrunner's private server\n"
+	      "local all all trust\n"
+	      "host all all 127.0.0.1/32 scram-sha-256\n", f);
+	int bad = fclose(f) != 0;
+	if (!bad && pw && chown(path, pw->pw_uid, pw->pw_gid) < 0)
+		bad = 1;
+	return bad ? -1 : 0;
+}
+
+/* The job's password for TCP connections: random, new for every job,
+ * given to the server as a SCRAM verifier, so that neither its log nor
+ * its catalog holds it in clear.  The verifier costs about 10 ms of
+ * PBKDF2: it is made while the server starts.  libpq needs a connection
+ * object for it, not a connection: one that failed at once will do. */
+static char *make_password(char pass[33], char *err, size_t errlen)
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+		nr_fail(err, errlen, "no random bytes for the private server's password: %s",
+			strerror(errno));
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof b; i++)
+		snprintf(pass + 2 * i, 3, "%02x", b[i]);
+	explicit_bzero(b, sizeof b);
+	PGconn *none = PQconnectStart("host=/nonexistent/nrunner port=1");
+	char *ver = none ? PQencryptPasswordConn(none, pass, "postgres", "scram-sha-256") : NULL;
+	if (!ver)
+		nr_fail(err, errlen, "cannot make the private server's password: %s",
+			none ? PQerrorMessage(none) : "out of memory");
+	PQfinish(none);
+	return ver;
+}
+
+static int set_password(const char *conninfo, const char *verifier, char *err,
+			size_t errlen)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	char *lit = PQstatus(c) == CONNECTION_OK
+			    ? PQescapeLiteral(c, verifier, strlen(verifier)) : NULL;
+	char sql[512];
+	snprintf(sql, sizeof sql, "ALTER ROLE postgres PASSWORD %s", lit ? lit : "NULL");
+	PGresult *r = lit ? PQexec(c, sql) : NULL;
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		nr_fail(err, errlen, "cannot set the private server's password: %s",
+			PQerrorMessage(c));
+	PQclear(r);
+	PQfreemem(lit);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
+
 int nr_pg_private_start(char *err, size_t errlen)
 {
+	char pass[33] = "", *verifier = NULL;
 	/* Another plugin of the job may have started it already. */
 	if (server_pid > 0 || nr_pg_server_named() || nr_jd_get(NR_PG_KEY_CONNINFO))
 		return 0;
@@ -688,8 +774,27 @@ again:
 		if (cacheable)
 			cache_put(data, cached);
 	}
+	char hba[PATH_MAX + 32], hba_opt[PATH_MAX + 48], port_s[16], port_opt[32];
+	snprintf(hba, sizeof hba, "%s/pg_hba.conf", server_dir);
+	snprintf(hba_opt, sizeof hba_opt, "hba_file=%s", hba);
+	if (write_hba(hba, pw) < 0) {
+		nr_fail(err, errlen, "%s: cannot write the private server's pg_hba.conf: %s", hba,
+			strerror(errno));
+		goto failed;
+	}
+	int tries = 0;
+start:
+	/* Besides the socket, 127.0.0.1 on a free port: apps build their
+	 * database URL from a host and a port (the socket's name carries the
+	 * same port). */
+	snprintf(port_s, sizeof port_s, "%d", loopback_port());
+	snprintf(server_port, sizeof server_port, "%s", port_s);
+	snprintf(port_opt, sizeof port_opt, "port=%s", port_s);
 	char *pg_argv[] = {postgres, "-D", data, "-k", server_dir,
-			   "-c", "listen_addresses=",
+			   "-c", "listen_addresses=127.0.0.1",
+			   "-c", port_opt,
+			   "-c", hba_opt,
+			   "-c", "password_encryption=scram-sha-256",
 			   "-c", "fsync=off",
 			   "-c", "synchronous_commit=off",
 			   "-c", "full_page_writes=off",
@@ -704,19 +809,29 @@ again:
 		nr_fail(err, errlen, "cannot start postgres: %s", strerror(errno));
 		goto failed;
 	}
+	if (!verifier && !(verifier = make_password(pass, err, errlen))) {
+		kill(server_pid, SIGQUIT);
+		waitpid(server_pid, NULL, 0);
+		server_pid = -1;
+		goto failed;
+	}
 	/* Ready when it answers on its socket.  libpq has no event for a
 	 * server coming up, so ask with a short back-off, and stop at once
 	 * if the server exits. */
-	char conninfo[PATH_MAX + 64];
-	snprintf(conninfo, sizeof conninfo, "host=%s port=5432 dbname=postgres "
-		 "user=postgres connect_timeout=5", server_dir);
+	char conninfo[PATH_MAX + 128];
+	snprintf(conninfo, sizeof conninfo, "host=%s port=%s dbname=postgres "
+		 "user=postgres connect_timeout=5", server_dir, port_s);
 	long waited = 0, step = 1;
 	for (;;) {
 		if (PQping(conninfo) == PQPING_OK)
 			break;
 		if (from_cache && waitpid(server_pid, &status, WNOHANG) == server_pid) {
-			/* A broken cache entry: away with it, and initdb. */
+			char tail[2048];
+			nr_log_tail(log, tail, sizeof tail);
 			server_pid = -1;
+			if (strstr(tail, "in use") && ++tries < START_TRIES)
+				goto start; /* lost the port to another process */
+			/* A broken cache entry: away with it, and initdb. */
 			cache_drop(tpl_from_cache ? tpl_entry : cached);
 			rm_rf(data);
 			goto again;
@@ -732,6 +847,11 @@ again:
 		    waited >= READY_TIMEOUT_MS) {
 			char tail[2048];
 			nr_log_tail(log, tail, sizeof tail);
+			if (waited < READY_TIMEOUT_MS && strstr(tail, "in use") &&
+			    ++tries < START_TRIES) {
+				server_pid = -1;
+				goto start;
+			}
 			nr_fail(err, errlen, "the private PostgreSQL server did not start%s: %s",
 			     waited >= READY_TIMEOUT_MS ? " within 30 s" : "", tail);
 			if (waited >= READY_TIMEOUT_MS)
@@ -746,9 +866,18 @@ again:
 		if (step < 50)
 			step *= 2;
 	}
-	char *ci = nr_pg_conninfo_of(server_dir, "5432", "postgres", NULL);
+	if (set_password(conninfo, verifier, err, errlen) < 0) {
+		PQfreemem(verifier);
+		nr_pg_private_stop();
+		return -1;
+	}
+	PQfreemem(verifier);
+	char *ci = nr_pg_conninfo_of(server_dir, port_s, "postgres", NULL);
 	int stored = nr_jd_set(NR_PG_KEY_PRIVATE, server_dir) == 0 &&
-		     nr_jd_set(NR_PG_KEY_CONNINFO, ci) == 0;
+		     nr_jd_set(NR_PG_KEY_CONNINFO, ci) == 0 &&
+		     nr_jd_set(NR_PG_KEY_TCP_PORT, port_s) == 0 &&
+		     nr_jd_set(NR_PG_KEY_PASSWORD, pass) == 0;
+	explicit_bzero(pass, sizeof pass);
 	free(ci);
 	if (stored)
 		return 0;
@@ -757,6 +886,8 @@ again:
 	nr_pg_private_stop();
 	return -1;
 failed:
+	PQfreemem(verifier);
+	explicit_bzero(pass, sizeof pass);
 	rm_rf(server_dir);
 	server_dir[0] = '\0';
 	return -1;
