@@ -22,7 +22,7 @@ typedef struct rec {
 	cJSON *task; /* the results.json task, once finished */
 } rec;
 
-struct nr_collector {
+struct nrc_collector {
 	rec **recs;
 	size_t n, cap;
 	/* key -> the newest rec with that key: open addressing */
@@ -40,7 +40,7 @@ static uint64_t hash(const char *s)
 	return h;
 }
 
-static rec **slot(nr_collector *c, const char *key)
+static rec **slot(nrc_collector *c, const char *key)
 {
 	size_t i = (size_t)hash(key) & (c->nslots - 1);
 	while (c->slots[i] && strcmp(c->slots[i]->key, key))
@@ -48,13 +48,13 @@ static rec **slot(nr_collector *c, const char *key)
 	return &c->slots[i];
 }
 
-static void put(nr_collector *c, rec *r)
+static void put(nrc_collector *c, rec *r)
 {
 	if ((c->used + 1) * 2 > c->nslots) {
 		rec **old = c->slots;
 		size_t n = c->nslots;
 		c->nslots = n ? n * 2 : 64;
-		c->slots = nr_xcalloc(c->nslots, sizeof *c->slots);
+		c->slots = nrc_xcalloc(c->nslots, sizeof *c->slots);
 		for (size_t i = 0; i < n; i++)
 			if (old[i])
 				*slot(c, old[i]->key) = old[i];
@@ -66,9 +66,9 @@ static void put(nr_collector *c, rec *r)
 	*s = r;
 }
 
-nr_collector *nr_collector_new(void) { return nr_xcalloc(1, sizeof(nr_collector)); }
+nrc_collector *nrc_collector_new(void) { return nrc_xcalloc(1, sizeof(nrc_collector)); }
 
-void nr_collector_free(nr_collector *c)
+void nrc_collector_free(nrc_collector *c)
 {
 	if (!c)
 		return;
@@ -99,16 +99,16 @@ static void set_str(char **field, const char *v)
 	if (!v)
 		return;
 	free(*field);
-	*field = nr_xstrdup(v);
+	*field = nrc_xstrdup(v);
 }
 
-static rec *new_rec(nr_collector *c, const char *key, const char *id,
+static rec *new_rec(nrc_collector *c, const char *key, const char *id,
 		    const char *job_id)
 {
-	rec *r = nr_xcalloc(1, sizeof *r);
-	r->key = nr_xstrdup(key);
-	r->id = nr_xstrdup(id);
-	r->job_id = nr_xstrdup(job_id);
+	rec *r = nrc_xcalloc(1, sizeof *r);
+	r->key = nrc_xstrdup(key);
+	r->id = nrc_xstrdup(id);
+	r->job_id = nrc_xstrdup(job_id);
 	r->seq = c->n;
 	r->index = -1;
 	/* "<index>-<identifier>", as nrunner run numbers its tasks */
@@ -119,7 +119,7 @@ static rec *new_rec(nr_collector *c, const char *key, const char *id,
 		r->index = strtol(id, NULL, 10);
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
-		c->recs = nr_xrealloc(c->recs, c->cap * sizeof *c->recs);
+		c->recs = nrc_xrealloc(c->recs, c->cap * sizeof *c->recs);
 	}
 	c->recs[c->n++] = r;
 	put(c, r);
@@ -128,7 +128,7 @@ static rec *new_rec(nr_collector *c, const char *key, const char *id,
 
 /* Builds the results.json task of a record; msg is its finished message,
  * or NULL for a task whose log was cut short. */
-static void finish_rec(nr_collector *c, rec *r, const cJSON *msg)
+static void finish_rec(nrc_collector *c, rec *r, const cJSON *msg)
 {
 	cJSON *t = cJSON_CreateObject();
 	cJSON_AddNumberToObject(t, "index", (double)(r->index >= 0 ? r->index : 0));
@@ -144,9 +144,9 @@ static void finish_rec(nr_collector *c, rec *r, const cJSON *msg)
 	const char *why = msg ? get_str(msg, "fail_reason") : "no finished message";
 	/* Nothing is counted or reported that breaks the status contract. */
 	char *breach = NULL;
-	if (!nr_result_known(result)) {
+	if (!nrc_result_known(result)) {
 		char *shown = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(msg, "result"));
-		breach = nr_xasprintf("the task broke the status contract: \"result\": "
+		breach = nrc_xasprintf("the task broke the status contract: \"result\": "
 				      "%.40s is not " NR_RESULTS_KNOWN, shown);
 		free(shown);
 		result = NR_RESULT_ERROR;
@@ -184,7 +184,7 @@ static int known_status(const char *s)
 		     !strcmp(s, "finished"));
 }
 
-nr_line_kind nr_collector_line(nr_collector *c, const char *line, size_t len,
+nrc_line_kind nrc_collector_line(nrc_collector *c, const char *line, size_t len,
 			       const char *default_id, const char *default_job)
 {
 	cJSON *m = cJSON_ParseWithLength(line, len);
@@ -200,7 +200,7 @@ nr_line_kind nr_collector_line(nr_collector *c, const char *line, size_t len,
 		cJSON_Delete(m);
 		return NR_LINE_INVALID;
 	}
-	char *key = nr_xasprintf("%s\x1f%s", job, id);
+	char *key = nrc_xasprintf("%s\x1f%s", job, id);
 	rec *r = c->nslots ? *slot(c, key) : NULL;
 	if (r && r->finished) {
 		if (!strcmp(status, "running")) {
@@ -215,7 +215,7 @@ nr_line_kind nr_collector_line(nr_collector *c, const char *line, size_t len,
 		for (size_t i = 0; i < c->n; i++)
 			k += !strcmp(c->recs[i]->key, key) && c->recs[i] != r &&
 			     c->recs[i]->finished;
-		char *dup_id = nr_xasprintf("%s#%zu", id, k);
+		char *dup_id = nrc_xasprintf("%s#%zu", id, k);
 		r = new_rec(c, key, dup_id, job);
 		free(dup_id);
 		c->dups++;
@@ -235,7 +235,7 @@ nr_line_kind nr_collector_line(nr_collector *c, const char *line, size_t len,
 		set_str(&r->uri, get_str(m, "uri"));
 		set_str(&r->logs, get_str(m, "output_dir"));
 	}
-	nr_line_kind kind = NR_LINE_OK;
+	nrc_line_kind kind = NR_LINE_OK;
 	if (!strcmp(status, "finished")) {
 		finish_rec(c, r, m);
 		kind = NR_LINE_FINISHED;
@@ -244,12 +244,12 @@ nr_line_kind nr_collector_line(nr_collector *c, const char *line, size_t len,
 	return kind;
 }
 
-const cJSON *nr_collector_last(const nr_collector *c)
+const cJSON *nrc_collector_last(const nrc_collector *c)
 {
 	return c->last ? c->last->task : NULL;
 }
 
-size_t nr_collector_close(nr_collector *c)
+size_t nrc_collector_close(nrc_collector *c)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < c->n; i++)
@@ -260,8 +260,8 @@ size_t nr_collector_close(nr_collector *c)
 	return n;
 }
 
-size_t nr_collector_finished(const nr_collector *c) { return c->nfinished; }
-size_t nr_collector_duplicates(const nr_collector *c) { return c->dups; }
+size_t nrc_collector_finished(const nrc_collector *c) { return c->nfinished; }
+size_t nrc_collector_duplicates(const nrc_collector *c) { return c->dups; }
 
 static int in_input_order(const void *a, const void *b)
 {
@@ -276,7 +276,7 @@ static int in_input_order(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-cJSON *nr_collector_results(const nr_collector *c, const char *job_id,
+cJSON *nrc_collector_results(const nrc_collector *c, const char *job_id,
 			    const char *results_dir, double start,
 			    double duration, int interrupted)
 {
@@ -290,7 +290,7 @@ cJSON *nr_collector_results(const nr_collector *c, const char *job_id,
 	cJSON_AddNumberToObject(o, "duplicates", (double)c->dups);
 	cJSON *jobs = cJSON_AddArrayToObject(o, "job_ids");
 	cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
-	rec **sorted = nr_xcalloc(c->n + 1, sizeof *sorted);
+	rec **sorted = nrc_xcalloc(c->n + 1, sizeof *sorted);
 	size_t n = 0;
 	for (size_t i = 0; i < c->n; i++)
 		if (c->recs[i]->finished)
@@ -315,7 +315,7 @@ cJSON *nr_collector_results(const nr_collector *c, const char *job_id,
 	return o;
 }
 
-int nr_results_exit_bits(const cJSON *results, size_t *failed)
+int nrc_results_exit_bits(const cJSON *results, size_t *failed)
 {
 	int rc = 0;
 	size_t bad = 0;
@@ -323,7 +323,7 @@ int nr_results_exit_bits(const cJSON *results, size_t *failed)
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(results, "tasks"))
 	{
 		/* The rule nrunner run applied when it wrote these results. */
-		int bits = nr_job_task_bits(
+		int bits = nrc_job_task_bits(
 			get_str(t, "result"),
 			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "timed_out")),
 			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "runner_failed")));

@@ -34,17 +34,17 @@ static entry *find(entry **list, size_t *n, const char *key)
 	for (size_t i = 0; i < *n; i++)
 		if (!strcmp((*list)[i].key, key))
 			return &(*list)[i];
-	*list = nr_xrealloc(*list, (*n + 1) * sizeof **list);
+	*list = nrc_xrealloc(*list, (*n + 1) * sizeof **list);
 	entry *e = &(*list)[(*n)++];
 	memset(e, 0, sizeof *e);
-	e->key = nr_xstrdup(key);
+	e->key = nrc_xstrdup(key);
 	return e;
 }
 
 static void add(entry *e, double a, double b, double c)
 {
 	for (int k = 0; k < 3; k++)
-		e->v[k] = nr_xrealloc(e->v[k], (e->n + 1) * sizeof *e->v[k]);
+		e->v[k] = nrc_xrealloc(e->v[k], (e->n + 1) * sizeof *e->v[k]);
 	e->v[0][e->n] = a;
 	e->v[1][e->n] = b;
 	e->v[2][e->n] = c;
@@ -74,12 +74,12 @@ static double num(const cJSON *o, const char *key, int *ok)
 /* Reads one results.json into the side. */
 static int read_one(side *s, const char *path, char *err, size_t errlen)
 {
-	char *text = nr_read_file(path, NULL);
+	char *text = nrc_read_file(path, NULL);
 	if (!text) {
 		snprintf(err, errlen, "%s: cannot read results: %s", path, strerror(errno));
 		return -1;
 	}
-	cJSON *doc = nr_json_parse(text, path, err, errlen);
+	cJSON *doc = nrc_json_parse(text, path, err, errlen);
 	free(text);
 	if (!doc)
 		return -1;
@@ -121,13 +121,13 @@ static int read_one(side *s, const char *path, char *err, size_t errlen)
 	 * rest. */
 	char *note = NULL;
 	if (!cJSON_IsArray(tasks))
-		note = nr_xasprintf("%s: no \"tasks\": comparing endpoints only", path);
+		note = nrc_xasprintf("%s: no \"tasks\": comparing endpoints only", path);
 	else if (untimed)
-		note = nr_xasprintf("%s: %zu tasks without \"identifier\" and "
+		note = nrc_xasprintf("%s: %zu tasks without \"identifier\" and "
 				    "\"duration\" (an older nrunner?): not compared",
 				    path, untimed);
 	if (note) {
-		s->notes = nr_xrealloc(s->notes, (s->nnotes + 1) * sizeof *s->notes);
+		s->notes = nrc_xrealloc(s->notes, (s->nnotes + 1) * sizeof *s->notes);
 		s->notes[s->nnotes++] = note;
 	}
 	s->files++;
@@ -155,8 +155,8 @@ static int read_dir(side *s, const char *dir, char *err, size_t errlen)
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.') {
-			names = nr_xrealloc(names, (n + 1) * sizeof *names);
-			names[n++] = nr_xasprintf("%s/%s", dir, de->d_name);
+			names = nrc_xrealloc(names, (n + 1) * sizeof *names);
+			names[n++] = nrc_xasprintf("%s/%s", dir, de->d_name);
 		}
 	closedir(d);
 	if (n)
@@ -265,8 +265,8 @@ static void only_in(FILE *f, const char *label, const entry *a, size_t na,
 	}
 }
 
-int nr_report_compare(const char *base_path, const char *new_path,
-		      const nr_compare_opts *o, FILE *f, char *err, size_t errlen)
+int nrc_report_compare(const char *base_path, const char *new_path,
+		      const nrc_compare_opts *o, FILE *f, char *err, size_t errlen)
 {
 	side b = {0}, n = {0};
 	int rc = -1;

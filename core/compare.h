@@ -6,15 +6,15 @@
 
 #include <stdio.h>
 
-typedef struct nr_compare_opts {
+typedef struct nrc_compare_opts {
 	double threshold; /* percent; a bigger rise is a regression */
 	double min_count; /* endpoints with fewer samples are not counted */
 	int markdown;     /* tables for a pull-request comment */
-} nr_compare_opts;
+} nrc_compare_opts;
 
 /* Prints the comparison to f.  Returns 1 when something regressed, 0
  * when not, -1 with a one-line reason when a file cannot be read. */
-int nr_report_compare(const char *base, const char *now,
-		      const nr_compare_opts *o, FILE *f, char *err, size_t errlen);
+int nrc_report_compare(const char *base, const char *now,
+		      const nrc_compare_opts *o, FILE *f, char *err, size_t errlen);
 
 #endif

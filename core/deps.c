@@ -18,21 +18,21 @@ typedef struct dep {
 	char *text;          /* canon as compact JSON: its identity */
 	char key[17];        /* hash of text: its name in the cache */
 	char *label;         /* "package name=bash", for people */
-	nr_runnable *runnable;
+	nrc_runnable *runnable;
 	size_t ntests;
 	int cached;
-	const nr_job_task *task; /* its task in the dependency job */
+	const nrc_job_task *task; /* its task in the dependency job */
 } dep;
 
-struct nr_deps {
+struct nrc_deps {
 	dep *deps;
 	size_t n;
 	size_t **of;    /* of[i]: the dependencies of the job's task i */
 	size_t *nof;
 	size_t ntasks;
-	nr_runnable **pending;
+	nrc_runnable **pending;
 	size_t npending;
-	nr_registry *reg;
+	nrc_registry *reg;
 	int quiet;
 	double duration;
 };
@@ -52,7 +52,7 @@ static cJSON *sorted_copy(const cJSON *v)
 	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
 		return cJSON_Duplicate(v, 1);
 	size_t n = (size_t)cJSON_GetArraySize(v), k = 0;
-	const cJSON **items = nr_xcalloc(n + 1, sizeof *items);
+	const cJSON **items = nrc_xcalloc(n + 1, sizeof *items);
 	const cJSON *c;
 	cJSON_ArrayForEach(c, v) items[k++] = c;
 	cJSON *out;
@@ -82,32 +82,32 @@ static void hash_key(const char *s, char out[17])
 
 static char *make_label(const cJSON *canon)
 {
-	nr_buf b = {0};
+	nrc_buf b = {0};
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(canon, "kind");
-	nr_buf_append(&b, kind->valuestring, strlen(kind->valuestring));
+	nrc_buf_append(&b, kind->valuestring, strlen(kind->valuestring));
 	const cJSON *uri = cJSON_GetObjectItemCaseSensitive(canon, "uri");
 	if (cJSON_IsString(uri)) {
-		nr_buf_append(&b, " ", 1);
-		nr_buf_append(&b, uri->valuestring, strlen(uri->valuestring));
+		nrc_buf_append(&b, " ", 1);
+		nrc_buf_append(&b, uri->valuestring, strlen(uri->valuestring));
 	}
 	const cJSON *kv;
 	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(canon, "kwargs"))
 	{
-		char *val = cJSON_IsString(kv) ? nr_xstrdup(kv->valuestring)
+		char *val = cJSON_IsString(kv) ? nrc_xstrdup(kv->valuestring)
 					       : cJSON_PrintUnformatted(kv);
-		char *item = nr_xasprintf(" %s=%s", kv->string, val);
-		nr_buf_append(&b, item, strlen(item));
+		char *item = nrc_xasprintf(" %s=%s", kv->string, val);
+		nrc_buf_append(&b, item, strlen(item));
 		free(item);
 		free(val);
 	}
-	nr_buf_append(&b, "", 1);
+	nrc_buf_append(&b, "", 1);
 	return b.data;
 }
 
 /* One dependency object, Avocado's shape: "type" (the kind), "uri" and
  * "args" when given, every other key a kwarg.  Returns the index of the
  * (distinct) dependency, or -1 with one line in err. */
-static long add_dep(nr_deps *d, const cJSON *obj, const char *where,
+static long add_dep(nrc_deps *d, const cJSON *obj, const char *where,
 		    const char *whose, char *err, size_t errlen)
 {
 	if (!cJSON_IsObject(obj)) {
@@ -126,7 +126,7 @@ static long add_dep(nr_deps *d, const cJSON *obj, const char *where,
 	/* Known, not opened: a job whose dependencies are all cached never
 	 * maps their plugins' libraries, which would slow every fork. */
 	char e[2048];
-	if (!nr_registry_knows(d->reg, type->valuestring, e, sizeof e)) {
+	if (!nrc_registry_knows(d->reg, type->valuestring, e, sizeof e)) {
 		snprintf(err, errlen, "%s: dependency type '%s' of %s is not a "
 			 "known kind; 'nrunner --list-kinds' shows the kinds that "
 			 "were found", where, type->valuestring, whose);
@@ -147,7 +147,7 @@ static long add_dep(nr_deps *d, const cJSON *obj, const char *where,
 	}
 	cJSON_AddItemToObject(r, "kwargs", kwargs);
 	/* Checked as any recipe is (uri a string, args strings...). */
-	nr_runnable *run = nr_runnable_from_json(r, where, err, errlen);
+	nrc_runnable *run = nrc_runnable_from_json(r, where, err, errlen);
 	if (!run) {
 		cJSON_Delete(r);
 		return -1;
@@ -161,10 +161,10 @@ static long add_dep(nr_deps *d, const cJSON *obj, const char *where,
 		if (!strcmp(d->deps[i].key, key) && !strcmp(d->deps[i].text, text)) {
 			cJSON_Delete(canon);
 			free(text);
-			nr_runnable_free(run);
+			nrc_runnable_free(run);
 			return (long)i;
 		}
-	d->deps = nr_xrealloc(d->deps, (d->n + 1) * sizeof *d->deps);
+	d->deps = nrc_xrealloc(d->deps, (d->n + 1) * sizeof *d->deps);
 	dep *x = &d->deps[d->n];
 	memset(x, 0, sizeof *x);
 	x->canon = canon;
@@ -172,12 +172,12 @@ static long add_dep(nr_deps *d, const cJSON *obj, const char *where,
 	memcpy(x->key, key, sizeof key);
 	x->label = make_label(canon);
 	free(run->identifier);
-	run->identifier = nr_xstrdup(x->label);
+	run->identifier = nrc_xstrdup(x->label);
 	x->runnable = run;
 	return (long)d->n++;
 }
 
-static int add_list(nr_deps *d, size_t task, const cJSON *list,
+static int add_list(nrc_deps *d, size_t task, const cJSON *list,
 		    const char *where, const char *whose, char *err,
 		    size_t errlen)
 {
@@ -185,7 +185,7 @@ static int add_list(nr_deps *d, size_t task, const cJSON *list,
 	const cJSON *item;
 	cJSON_ArrayForEach(item, list)
 	{
-		char *w = nr_xasprintf("%s[%zu]", where, i++);
+		char *w = nrc_xasprintf("%s[%zu]", where, i++);
 		long k = add_dep(d, item, w, whose, err, errlen);
 		free(w);
 		if (k < 0)
@@ -196,7 +196,7 @@ static int add_list(nr_deps *d, size_t task, const cJSON *list,
 			seen |= d->of[task][j] == (size_t)k;
 		if (seen)
 			continue;
-		d->of[task] = nr_xrealloc(d->of[task], (d->nof[task] + 1) * sizeof **d->of);
+		d->of[task] = nrc_xrealloc(d->of[task], (d->nof[task] + 1) * sizeof **d->of);
 		d->of[task][d->nof[task]++] = (size_t)k;
 		d->deps[k].ntests++;
 	}
@@ -205,14 +205,14 @@ static int add_list(nr_deps *d, size_t task, const cJSON *list,
 
 static cJSON *read_job_file(const char *path, char *err, size_t errlen)
 {
-	char *text = nr_read_file(path, NULL);
+	char *text = nrc_read_file(path, NULL);
 	if (!text) {
 		snprintf(err, errlen, "--job-dependency %s: cannot read it: %s",
 			 path, strerror(errno));
 		return NULL;
 	}
 	char e[2048];
-	cJSON *j = nr_json_parse(text, path, e, sizeof e);
+	cJSON *j = nrc_json_parse(text, path, e, sizeof e);
 	free(text);
 	if (!j) {
 		snprintf(err, errlen, "--job-dependency %s", e);
@@ -227,21 +227,21 @@ static cJSON *read_job_file(const char *path, char *err, size_t errlen)
 	return j;
 }
 
-nr_deps *nr_deps_collect(nr_registry *reg, const nr_job *job,
+nrc_deps *nrc_deps_collect(nrc_registry *reg, const nrc_job *job,
 			 const char *job_file, char *err, size_t errlen)
 {
-	nr_deps *d = nr_xcalloc(1, sizeof *d);
+	nrc_deps *d = nrc_xcalloc(1, sizeof *d);
 	d->reg = reg;
 	d->ntasks = job->n;
-	d->of = nr_xcalloc(job->n + 1, sizeof *d->of);
-	d->nof = nr_xcalloc(job->n + 1, sizeof *d->nof);
+	d->of = nrc_xcalloc(job->n + 1, sizeof *d->of);
+	d->nof = nrc_xcalloc(job->n + 1, sizeof *d->nof);
 	cJSON *common = NULL;
 	if (job_file && !(common = read_job_file(job_file, err, errlen)))
 		goto bad;
 	for (size_t i = 0; i < job->n; i++) {
-		const nr_runnable *r = job->tasks[i].runnable;
-		const char *src = r->source ? r->source : nr_runnable_identifier(r);
-		char *whose = nr_xasprintf("runnable '%s'", nr_runnable_identifier(r));
+		const nrc_runnable *r = job->tasks[i].runnable;
+		const char *src = r->source ? r->source : nrc_runnable_identifier(r);
+		char *whose = nrc_xasprintf("runnable '%s'", nrc_runnable_identifier(r));
 		const cJSON *own = cJSON_GetObjectItemCaseSensitive(r->kwargs, "dependencies");
 		int rc = 0;
 		if (own && !cJSON_IsArray(own) && !cJSON_IsNull(own)) {
@@ -251,12 +251,12 @@ nr_deps *nr_deps_collect(nr_registry *reg, const nr_job *job,
 			rc = -1;
 		}
 		if (rc == 0 && cJSON_IsArray(own)) {
-			char *where = nr_xasprintf("%s: \"kwargs\".\"dependencies\"", src);
+			char *where = nrc_xasprintf("%s: \"kwargs\".\"dependencies\"", src);
 			rc = add_list(d, i, own, where, whose, err, errlen);
 			free(where);
 		}
 		if (rc == 0 && common) {
-			char *where = nr_xasprintf("--job-dependency %s: ", job_file);
+			char *where = nrc_xasprintf("--job-dependency %s: ", job_file);
 			rc = add_list(d, i, common, where, "every test", err, errlen);
 			free(where);
 		}
@@ -268,11 +268,11 @@ nr_deps *nr_deps_collect(nr_registry *reg, const nr_job *job,
 	return d;
 bad:
 	cJSON_Delete(common);
-	nr_deps_free(d);
+	nrc_deps_free(d);
 	return NULL;
 }
 
-void nr_deps_free(nr_deps *d)
+void nrc_deps_free(nrc_deps *d)
 {
 	if (!d)
 		return;
@@ -280,7 +280,7 @@ void nr_deps_free(nr_deps *d)
 		cJSON_Delete(d->deps[i].canon);
 		free(d->deps[i].text);
 		free(d->deps[i].label);
-		nr_runnable_free(d->deps[i].runnable);
+		nrc_runnable_free(d->deps[i].runnable);
 	}
 	for (size_t i = 0; i < d->ntasks; i++)
 		free(d->of[i]);
@@ -291,7 +291,7 @@ void nr_deps_free(nr_deps *d)
 	free(d);
 }
 
-size_t nr_deps_count(const nr_deps *d) { return d ? d->n : 0; }
+size_t nrc_deps_count(const nrc_deps *d) { return d ? d->n : 0; }
 
 /* --- the cache ------------------------------------------------------------ */
 
@@ -299,18 +299,18 @@ static char *cache_dir(void)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	if (xdg && xdg[0] == '/')
-		return nr_xasprintf("%s/nrunner/dependencies", xdg);
+		return nrc_xasprintf("%s/nrunner/dependencies", xdg);
 	const char *home = getenv("HOME");
 	if (home && home[0] == '/')
-		return nr_xasprintf("%s/.cache/nrunner/dependencies", home);
+		return nrc_xasprintf("%s/.cache/nrunner/dependencies", home);
 	return NULL;
 }
 
 /* An entry: {"dependency": {...}, "label", "fulfilled", "job_id"}. */
 static cJSON *cache_read(const char *dir, const char *file)
 {
-	char *path = nr_xasprintf("%s/%s", dir, file);
-	char *text = nr_read_file(path, NULL);
+	char *path = nrc_xasprintf("%s/%s", dir, file);
+	char *text = nrc_read_file(path, NULL);
 	free(path);
 	cJSON *j = text ? cJSON_Parse(text) : NULL;
 	free(text);
@@ -323,7 +323,7 @@ static cJSON *cache_read(const char *dir, const char *file)
 
 static int in_cache(const char *dir, const dep *x)
 {
-	char *file = nr_xasprintf("%s.json", x->key);
+	char *file = nrc_xasprintf("%s.json", x->key);
 	cJSON *j = cache_read(dir, file);
 	free(file);
 	if (!j)
@@ -338,18 +338,18 @@ static int in_cache(const char *dir, const dep *x)
 /* Written aside and renamed: a reader never sees half an entry. */
 static void cache_record(const char *dir, const dep *x, const char *job_id)
 {
-	if (nr_mkdir_p(dir, 0755) < 0)
+	if (nrc_mkdir_p(dir, 0755) < 0)
 		return;
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddItemToObject(j, "dependency", cJSON_Duplicate(x->canon, 1));
 	cJSON_AddStringToObject(j, "label", x->label);
-	cJSON_AddNumberToObject(j, "fulfilled", nr_now());
+	cJSON_AddNumberToObject(j, "fulfilled", nrc_now());
 	if (job_id)
 		cJSON_AddStringToObject(j, "job_id", job_id);
 	char *text = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
-	char *tmp = nr_xasprintf("%s/.%s.%ld", dir, x->key, (long)getpid());
-	char *path = nr_xasprintf("%s/%s.json", dir, x->key);
+	char *tmp = nrc_xasprintf("%s/.%s.%ld", dir, x->key, (long)getpid());
+	char *path = nrc_xasprintf("%s/%s.json", dir, x->key);
 	FILE *f = fopen(tmp, "we");
 	int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
 	if (f && fclose(f) != 0)
@@ -361,11 +361,11 @@ static void cache_record(const char *dir, const dep *x, const char *job_id)
 	free(text);
 }
 
-nr_runnable *const *nr_deps_pending(nr_deps *d, size_t *n)
+nrc_runnable *const *nrc_deps_pending(nrc_deps *d, size_t *n)
 {
 	char *dir = cache_dir();
 	free(d->pending);
-	d->pending = nr_xcalloc(d->n + 1, sizeof *d->pending);
+	d->pending = nrc_xcalloc(d->n + 1, sizeof *d->pending);
 	d->npending = 0;
 	for (size_t i = 0; i < d->n; i++) {
 		d->deps[i].cached = dir && in_cache(dir, &d->deps[i]);
@@ -379,7 +379,7 @@ nr_runnable *const *nr_deps_pending(nr_deps *d, size_t *n)
 
 /* --- running -------------------------------------------------------------- */
 
-static cJSON *results_of(const nr_deps *d)
+static cJSON *results_of(const nrc_deps *d)
 {
 	cJSON *arr = cJSON_CreateArray();
 	for (size_t i = 0; i < d->n; i++) {
@@ -389,7 +389,7 @@ static cJSON *results_of(const nr_deps *d)
 		cJSON_AddStringToObject(o, "label", x->label);
 		cJSON_AddItemToObject(o, "dependency", cJSON_Duplicate(x->canon, 1));
 		cJSON_AddBoolToObject(o, "cached", x->cached);
-		const nr_job_task *t = x->task;
+		const nrc_job_task *t = x->task;
 		const char *result = x->cached ? NR_RESULT_PASS
 				     : t && t->result ? t->result : NR_RESULT_CANCEL;
 		cJSON_AddStringToObject(o, "result", result);
@@ -407,8 +407,8 @@ static cJSON *results_of(const nr_deps *d)
 }
 
 /* A line for the terminal: names and reasons come from recipes and
- * kinds, so their control characters are escaped (nr_fputs_safe). */
-static void note(nr_progress *p, const char *tag, const dep *x, double secs,
+ * kinds, so their control characters are escaped (nrc_fputs_safe). */
+static void note(nrc_progress *p, const char *tag, const dep *x, double secs,
 		 const char *why)
 {
 	char *line = NULL;
@@ -417,15 +417,15 @@ static void note(nr_progress *p, const char *tag, const dep *x, double secs,
 	if (!f)
 		return;
 	fprintf(f, "%-11s dependency ", tag);
-	nr_fputs_safe(f, x->label, NULL);
+	nrc_fputs_safe(f, x->label, NULL);
 	if (secs >= 0)
 		fprintf(f, " (%.3f s)", secs);
 	if (why) {
 		fputs(": ", f);
-		nr_fputs_safe(f, why, "    ");
+		nrc_fputs_safe(f, why, "    ");
 	}
 	fclose(f);
-	nr_progress_note(p, line);
+	nrc_progress_note(p, line);
 	free(line);
 }
 
@@ -438,32 +438,32 @@ static int fulfilled(const dep *x)
 /* opts.before_tasks of the test job: the pending dependencies run as a job
  * of their own, in the test job's directory (dependencies/), with its
  * limits; then the tests whose dependencies did not pass are settled. */
-static int run_deps(void *ctx, nr_job *job, nr_progress *progress)
+static int run_deps(void *ctx, nrc_job *job, nrc_progress *progress)
 {
-	nr_deps *d = ctx;
-	long long t0 = nr_monotonic_ms();
+	nrc_deps *d = ctx;
+	long long t0 = nrc_monotonic_ms();
 	int rc = 0;
 	if (!d->quiet) {
-		char *head = nr_xasprintf("DEPENDENCIES: %zu, %zu of them fulfilled "
+		char *head = nrc_xasprintf("DEPENDENCIES: %zu, %zu of them fulfilled "
 					  "by earlier jobs", d->n, d->n - d->npending);
-		nr_progress_note(progress, head);
+		nrc_progress_note(progress, head);
 		free(head);
 	}
 	for (size_t i = 0; i < d->n && !d->quiet; i++)
 		if (d->deps[i].cached)
 			note(progress, "CACHED", &d->deps[i], -1, NULL);
-	nr_job *dj = NULL;
+	nrc_job *dj = NULL;
 	if (d->npending) {
-		nr_runnable_list list = {.items = nr_xcalloc(d->npending, sizeof *list.items),
+		nrc_runnable_list list = {.items = nrc_xcalloc(d->npending, sizeof *list.items),
 					 .n = d->npending};
 		/* The dependency job owns copies; the set keeps its own. */
 		for (size_t i = 0; i < d->npending; i++) {
-			cJSON *j = nr_runnable_to_json(d->pending[i]);
+			cJSON *j = nrc_runnable_to_json(d->pending[i]);
 			char e[256];
-			list.items[i] = nr_runnable_from_json(j, "dependency", e, sizeof e);
+			list.items[i] = nrc_runnable_from_json(j, "dependency", e, sizeof e);
 			cJSON_Delete(j);
 		}
-		nr_job_opts o = job->opts;
+		nrc_job_opts o = job->opts;
 		o.results_base = NULL;
 		o.tasks_subdir = "dependencies";
 		o.before_tasks = NULL;
@@ -472,31 +472,31 @@ static int run_deps(void *ctx, nr_job *job, nr_progress *progress)
 		o.shuffled = 0;
 		o.observe = NULL;
 		char err[2048];
-		dj = nr_job_new(d->reg, &list, &o, err, sizeof err);
+		dj = nrc_job_new(d->reg, &list, &o, err, sizeof err);
 		free(list.items);
 		if (!dj) {
-			nr_error("%s", err);
+			nrc_error("%s", err);
 			job->extra_bits |= NR_EXIT_RUNNER_FAIL;
 			return 0;
 		}
-		dj->dir = nr_xstrdup(job->dir);
-		dj->id = job->id ? nr_xstrdup(job->id) : NULL;
+		dj->dir = nrc_xstrdup(job->dir);
+		dj->id = job->id ? nrc_xstrdup(job->id) : NULL;
 		size_t k = 0;
 		for (size_t i = 0; i < d->n; i++) {
 			if (d->deps[i].cached)
 				continue;
-			nr_job_task *t = &dj->tasks[k++];
-			t->id = nr_xasprintf("%zu-%s", k, d->deps[i].label);
+			nrc_job_task *t = &dj->tasks[k++];
+			t->id = nrc_xasprintf("%zu-%s", k, d->deps[i].label);
 			d->deps[i].task = t;
 		}
 		/* The lines are the test job's, once they are done. */
-		nr_progress *dp = nr_progress_new(stdout, 0, 0, NR_SHOW_NONE);
-		int bits = nr_job_run(dj, dp, err, sizeof err);
-		nr_progress_free(dp);
+		nrc_progress *dp = nrc_progress_new(stdout, 0, 0, NR_SHOW_NONE);
+		int bits = nrc_job_run(dj, dp, err, sizeof err);
+		nrc_progress_free(dp);
 		if (bits == NR_EXIT_JOB_ERROR && !dj->prepared)
-			nr_error("%s", err);
+			nrc_error("%s", err);
 		for (size_t i = 0; i < d->n; i++) {
-			const nr_job_task *t = d->deps[i].task;
+			const nrc_job_task *t = d->deps[i].task;
 			if (!t || !t->result || (d->quiet && fulfilled(&d->deps[i])))
 				continue;
 			char tag[16];
@@ -510,7 +510,7 @@ static int run_deps(void *ctx, nr_job *job, nr_progress *progress)
 		}
 		job->extra_bits |= bits & NR_EXIT_RUNNER_FAIL;
 		if (dj->interrupted) {
-			job->interrupt_reason = nr_xstrdup(dj->interrupt_reason
+			job->interrupt_reason = nrc_xstrdup(dj->interrupt_reason
 				? dj->interrupt_reason : "interrupted");
 			rc = -1;
 		}
@@ -521,27 +521,27 @@ static int run_deps(void *ctx, nr_job *job, nr_progress *progress)
 		free(dir);
 	}
 	for (size_t i = 0; rc == 0 && i < d->ntasks; i++) {
-		nr_buf why = {0};
+		nrc_buf why = {0};
 		for (size_t j = 0; j < d->nof[i]; j++) {
 			const dep *x = &d->deps[d->of[i][j]];
 			if (fulfilled(x))
 				continue;
-			char *line = nr_xasprintf("%s%s: %s%s%s", why.len ? "; " : "",
+			char *line = nrc_xasprintf("%s%s: %s%s%s", why.len ? "; " : "",
 				x->label, x->task && x->task->result ? x->task->result : "not run",
 				x->task && x->task->fail_reason ? ": " : "",
 				x->task && x->task->fail_reason ? x->task->fail_reason : "");
-			nr_buf_append(&why, line, strlen(line));
+			nrc_buf_append(&why, line, strlen(line));
 			free(line);
 		}
 		if (why.len) {
-			nr_buf_append(&why, "", 1);
-			char *log = nr_xasprintf(NOT_FULFILLED " %s", why.data);
-			nr_job_task_settle(&job->tasks[i], NR_RESULT_SKIP, NOT_FULFILLED, log);
+			nrc_buf_append(&why, "", 1);
+			char *log = nrc_xasprintf(NOT_FULFILLED " %s", why.data);
+			nrc_job_task_settle(&job->tasks[i], NR_RESULT_SKIP, NOT_FULFILLED, log);
 			free(log);
 		}
-		nr_buf_free(&why);
+		nrc_buf_free(&why);
 	}
-	d->duration = (double)(nr_monotonic_ms() - t0) / 1000.0;
+	d->duration = (double)(nrc_monotonic_ms() - t0) / 1000.0;
 	cJSON_Delete(job->results_extra);
 	job->results_extra = cJSON_CreateObject();
 	cJSON_AddItemToObject(job->results_extra, "dependencies", results_of(d));
@@ -551,13 +551,13 @@ static int run_deps(void *ctx, nr_job *job, nr_progress *progress)
 	if (dj) {
 		for (size_t i = 0; i < d->n; i++)
 			d->deps[i].task = NULL;
-		nr_job_free(dj);
+		nrc_job_free(dj);
 	}
 	fflush(stdout);
 	return rc;
 }
 
-void nr_deps_attach(nr_deps *d, nr_job *job, nr_registry *reg, int quiet)
+void nrc_deps_attach(nrc_deps *d, nrc_job *job, nrc_registry *reg, int quiet)
 {
 	d->reg = reg;
 	d->quiet = quiet;
@@ -581,13 +581,13 @@ static char *cache_entries(struct dirent ***names, int *n)
 	*names = NULL;
 	*n = 0;
 	if (!dir)
-		nr_error("cache: no cache directory: set XDG_CACHE_HOME or HOME");
+		nrc_error("cache: no cache directory: set XDG_CACHE_HOME or HOME");
 	else
 		*n = scandir(dir, names, entry_name, alphasort);
 	return dir;
 }
 
-int nr_deps_cache_list(FILE *out)
+int nrc_deps_cache_list(FILE *out)
 {
 	struct dirent **names;
 	int n, shown = 0;
@@ -611,7 +611,7 @@ int nr_deps_cache_list(FILE *out)
 		if (!shown++)
 			fprintf(out, "Dependencies fulfilled by earlier jobs (%s):\n", dir);
 		fprintf(out, "  %s  ", stamp);
-		nr_fputs_safe(out, cJSON_IsString(label) ? label->valuestring : "?", NULL);
+		nrc_fputs_safe(out, cJSON_IsString(label) ? label->valuestring : "?", NULL);
 		fputc('\n', out);
 		cJSON_Delete(j);
 	}
@@ -622,7 +622,7 @@ int nr_deps_cache_list(FILE *out)
 	return NR_EXIT_OK;
 }
 
-int nr_deps_cache_clear(FILE *out)
+int nrc_deps_cache_clear(FILE *out)
 {
 	struct dirent **names;
 	int n, removed = 0, rc = NR_EXIT_OK;
@@ -632,15 +632,15 @@ int nr_deps_cache_clear(FILE *out)
 	for (int i = 0; i < n; i++) {
 		cJSON *j = cache_read(dir, names[i]->d_name);
 		const cJSON *label = cJSON_GetObjectItemCaseSensitive(j, "label");
-		char *path = nr_xasprintf("%s/%s", dir, names[i]->d_name);
+		char *path = nrc_xasprintf("%s/%s", dir, names[i]->d_name);
 		if (unlink(path) == 0) {
 			fputs("removed: ", out);
-			nr_fputs_safe(out, cJSON_IsString(label) ? label->valuestring
+			nrc_fputs_safe(out, cJSON_IsString(label) ? label->valuestring
 								 : names[i]->d_name, NULL);
 			fputc('\n', out);
 			removed++;
 		} else if (errno != ENOENT) {
-			nr_error("%s: cannot remove: %s", path, strerror(errno));
+			nrc_error("%s: cannot remove: %s", path, strerror(errno));
 			rc = NR_EXIT_RUNNER_FAIL;
 		}
 		free(path);

@@ -15,28 +15,28 @@
 
 #include <stdio.h>
 
-typedef struct nr_deps nr_deps;
+typedef struct nrc_deps nrc_deps;
 
 /* Reads and checks the job's dependencies (job_file may be NULL).  On bad
  * input returns NULL with one line in err (the file or runnable, the
  * field, and what is wrong, e.g. a type that no kind has); else a set,
  * maybe empty. */
-nr_deps *nr_deps_collect(nr_registry *reg, const nr_job *job,
+nrc_deps *nrc_deps_collect(nrc_registry *reg, const nrc_job *job,
 			 const char *job_file, char *err, size_t errlen);
-void nr_deps_free(nr_deps *d);
-size_t nr_deps_count(const nr_deps *d);
+void nrc_deps_free(nrc_deps *d);
+size_t nrc_deps_count(const nrc_deps *d);
 
 /* Looks each dependency up in the cache; returns the runnables of those
  * that must run (the set owns them), for the plugins' job_begin. */
-nr_runnable *const *nr_deps_pending(nr_deps *d, size_t *n);
+nrc_runnable *const *nrc_deps_pending(nrc_deps *d, size_t *n);
 
 /* Makes `job` run the dependencies before its tests (opts.before_tasks):
- * call before nr_job_run.  `quiet` shows only the dependencies that fail. */
-void nr_deps_attach(nr_deps *d, nr_job *job, nr_registry *reg, int quiet);
+ * call before nrc_job_run.  `quiet` shows only the dependencies that fail. */
+void nrc_deps_attach(nrc_deps *d, nrc_job *job, nrc_registry *reg, int quiet);
 
 /* `nrunner cache list` and `nrunner cache clear`: print the recorded
  * dependencies, or remove them saying what went.  Return an exit status. */
-int nr_deps_cache_list(FILE *out);
-int nr_deps_cache_clear(FILE *out);
+int nrc_deps_cache_list(FILE *out);
+int nrc_deps_cache_clear(FILE *out);
 
 #endif

@@ -14,26 +14,26 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct nr_helper {
+struct nrc_helper {
 	pid_t pid;
 	int flags;
 	int out_fd;  /* read end of the result pipe; -1 at EOF */
 	int pid_fd;  /* readable once the child has ended; -1 once reaped */
-	nr_buf out;
+	nrc_buf out;
 	int over, status;
 	long long started_ms, killed_after_ms; /* -1: not killed by us */
-	int killed_by; /* the signal nr_helper_kill() last sent, or 0 */
+	int killed_by; /* the signal nrc_helper_kill() last sent, or 0 */
 	char *failure;
 };
 
-static void child_main(nr_helper_fn fn, void *arg, int flags, int out)
+static void child_main(nrc_helper_fn fn, void *arg, int flags, int out)
 {
 	if (flags & NR_HELPER_OWN_GROUP)
 		setpgid(0, 0);
 	/* nrunner's handlers write to its self-pipe: the child gets the
 	 * default handlers and no end of the pipe, so plugin code run here
 	 * can neither report its signals as nrunner's nor write fake ones. */
-	nr_signals_forget();
+	nrc_signals_forget();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -45,7 +45,7 @@ static void child_main(nr_helper_fn fn, void *arg, int flags, int out)
 	_exit(rc & 0xff);
 }
 
-nr_helper *nr_helper_start(nr_helper_fn fn, void *arg, int flags, char *err,
+nrc_helper *nrc_helper_start(nrc_helper_fn fn, void *arg, int flags, char *err,
 			   size_t errlen)
 {
 	int p[2];
@@ -70,19 +70,19 @@ nr_helper *nr_helper_start(nr_helper_fn fn, void *arg, int flags, char *err,
 	if (flags & NR_HELPER_OWN_GROUP)
 		setpgid(pid, pid); /* whichever of the two runs first */
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	nr_helper *h = nr_xcalloc(1, sizeof *h);
+	nrc_helper *h = nrc_xcalloc(1, sizeof *h);
 	h->pid = pid;
 	h->flags = flags;
 	h->out_fd = p[0];
 	/* A pidfd says when the child ends even if something it started
 	 * still holds the pipe open. */
 	h->pid_fd = pidfd_open(pid, 0);
-	h->started_ms = nr_monotonic_ms();
+	h->started_ms = nrc_monotonic_ms();
 	h->killed_after_ms = -1;
 	return h;
 }
 
-int nr_helper_pollfds(const nr_helper *h, struct pollfd *fds)
+int nrc_helper_pollfds(const nrc_helper *h, struct pollfd *fds)
 {
 	int n = 0;
 	if (h->over)
@@ -94,7 +94,7 @@ int nr_helper_pollfds(const nr_helper *h, struct pollfd *fds)
 	return n;
 }
 
-static void read_out(nr_helper *h)
+static void read_out(nrc_helper *h)
 {
 	char buf[8192];
 	while (h->out_fd >= 0) {
@@ -108,13 +108,13 @@ static void read_out(nr_helper *h)
 			h->out_fd = -1;
 			return;
 		}
-		nr_buf_append(&h->out, buf, (size_t)r);
-		nr_buf_append(&h->out, "", 1); /* kept NUL-terminated */
+		nrc_buf_append(&h->out, buf, (size_t)r);
+		nrc_buf_append(&h->out, "", 1); /* kept NUL-terminated */
 		h->out.len--;
 	}
 }
 
-static int reap(nr_helper *h, int options)
+static int reap(nrc_helper *h, int options)
 {
 	pid_t r;
 	while ((r = waitpid(h->pid, &h->status, options)) < 0 && errno == EINTR)
@@ -135,7 +135,7 @@ static int reap(nr_helper *h, int options)
 	return 1;
 }
 
-int nr_helper_dispatch(nr_helper *h)
+int nrc_helper_dispatch(nrc_helper *h)
 {
 	if (h->over)
 		return 1;
@@ -144,17 +144,17 @@ int nr_helper_dispatch(nr_helper *h)
 	return reap(h, h->pid_fd >= 0 || h->out_fd >= 0 ? WNOHANG : 0);
 }
 
-int nr_helper_wait(nr_helper *h, int timeout_ms)
+int nrc_helper_wait(nrc_helper *h, int timeout_ms)
 {
-	long long deadline = timeout_ms < 0 ? -1 : nr_monotonic_ms() + timeout_ms;
-	while (!nr_helper_dispatch(h)) {
+	long long deadline = timeout_ms < 0 ? -1 : nrc_monotonic_ms() + timeout_ms;
+	while (!nrc_helper_dispatch(h)) {
 		struct pollfd fds[2];
-		int n = nr_helper_pollfds(h, fds);
+		int n = nrc_helper_pollfds(h, fds);
 		int t = -1;
 		if (deadline >= 0) {
-			long long left = deadline - nr_monotonic_ms();
+			long long left = deadline - nrc_monotonic_ms();
 			if (left <= 0) {
-				nr_helper_kill(h, SIGKILL);
+				nrc_helper_kill(h, SIGKILL);
 				reap(h, 0);
 				return 0;
 			}
@@ -166,26 +166,26 @@ int nr_helper_wait(nr_helper *h, int timeout_ms)
 	return 1;
 }
 
-void nr_helper_kill(nr_helper *h, int sig)
+void nrc_helper_kill(nrc_helper *h, int sig)
 {
 	if (h->over)
 		return;
 	h->killed_by = sig;
-	h->killed_after_ms = nr_monotonic_ms() - h->started_ms;
+	h->killed_after_ms = nrc_monotonic_ms() - h->started_ms;
 	kill((h->flags & NR_HELPER_OWN_GROUP) ? -h->pid : h->pid, sig);
 }
 
-pid_t nr_helper_pid(const nr_helper *h) { return h->pid; }
-int nr_helper_status(const nr_helper *h) { return h->status; }
+pid_t nrc_helper_pid(const nrc_helper *h) { return h->pid; }
+int nrc_helper_status(const nrc_helper *h) { return h->status; }
 
-const char *nr_helper_output(const nr_helper *h, size_t *len)
+const char *nrc_helper_output(const nrc_helper *h, size_t *len)
 {
 	if (len)
 		*len = h->out.len;
 	return h->out.len ? h->out.data : "";
 }
 
-const char *nr_helper_failure(nr_helper *h)
+const char *nrc_helper_failure(nrc_helper *h)
 {
 	if (!h->over)
 		return "is still running";
@@ -193,27 +193,27 @@ const char *nr_helper_failure(nr_helper *h)
 	h->failure = NULL;
 	if (h->killed_by && WIFSIGNALED(h->status) &&
 	    WTERMSIG(h->status) == h->killed_by)
-		h->failure = nr_xasprintf("was stopped by nrunner after %lld.%01lld s",
+		h->failure = nrc_xasprintf("was stopped by nrunner after %lld.%01lld s",
 					  h->killed_after_ms / 1000,
 					  h->killed_after_ms % 1000 / 100);
 	else if (WIFSIGNALED(h->status))
-		h->failure = nr_xasprintf("crashed with %s",
-					  nr_signal_name(WTERMSIG(h->status)));
+		h->failure = nrc_xasprintf("crashed with %s",
+					  nrc_signal_name(WTERMSIG(h->status)));
 	else if (WIFEXITED(h->status) && WEXITSTATUS(h->status) != 0)
-		h->failure = nr_xasprintf("exited with status %d",
+		h->failure = nrc_xasprintf("exited with status %d",
 					  WEXITSTATUS(h->status));
 	return h->failure;
 }
 
-void nr_helper_free(nr_helper *h)
+void nrc_helper_free(nrc_helper *h)
 {
 	if (!h)
 		return;
 	if (!h->over) {
-		nr_helper_kill(h, SIGKILL);
+		nrc_helper_kill(h, SIGKILL);
 		reap(h, 0);
 	}
-	nr_buf_free(&h->out);
+	nrc_buf_free(&h->out);
 	free(h->failure);
 	free(h);
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-volatile sig_atomic_t nr_task_interrupted;
+volatile sig_atomic_t nrc_task_interrupted;
 
 /* nr_value is the core's cJSON node seen through an opaque type. */
 static const cJSON *J(const nr_value *v) { return (const cJSON *)v; }
@@ -20,7 +20,7 @@ struct nr_msg {
 	cJSON *obj;
 };
 
-int nr_task_send(nr_task *t, cJSON *msg)
+int nrc_task_send(nr_task *t, cJSON *msg)
 {
 	if (t->broken) {
 		cJSON_Delete(msg);
@@ -31,12 +31,12 @@ int nr_task_send(nr_task *t, cJSON *msg)
 	/* A message after "finished" is a kind's bug: it goes to the core,
 	 * which checks the contract (task.c) and makes the task an error. */
 	if (!cJSON_GetObjectItemCaseSensitive(msg, "time"))
-		cJSON_AddNumberToObject(msg, "time", nr_now());
+		cJSON_AddNumberToObject(msg, "time", nrc_now());
 	char *line = cJSON_PrintUnformatted(msg);
 	cJSON_Delete(msg);
 	size_t n = strlen(line);
 	line[n] = '\n'; /* replaces the NUL: written with its length */
-	int r = nr_write_all(t->msg_fd, line, n + 1);
+	int r = nrc_write_all(t->msg_fd, line, n + 1);
 	free(line);
 	if (r < 0) {
 		t->broken = 1;
@@ -51,7 +51,7 @@ static const char *h_kind(nr_task *t) { return t->runnable->kind; }
 static const char *h_uri(nr_task *t) { return t->runnable->uri; }
 static const char *h_identifier(nr_task *t)
 {
-	return nr_runnable_identifier(t->runnable);
+	return nrc_runnable_identifier(t->runnable);
 }
 static const nr_value *h_args(nr_task *t) { return V(t->runnable->args); }
 static const nr_value *h_kwargs(nr_task *t) { return V(t->runnable->kwargs); }
@@ -129,7 +129,7 @@ static void h_free(void *p) { free(p); }
 
 static nr_msg *h_msg_new(nr_task *t, const char *status)
 {
-	nr_msg *m = nr_xmalloc(sizeof *m);
+	nr_msg *m = nrc_xmalloc(sizeof *m);
 	m->task = t;
 	m->obj = cJSON_CreateObject();
 	cJSON_AddStringToObject(m->obj, "status", status ? status : "running");
@@ -169,14 +169,14 @@ static void h_msg_bool(nr_msg *m, const char *key, int value)
 static void h_msg_bytes(nr_msg *m, const char *key, const void *buf, size_t len)
 {
 	if (!memchr(buf, '\0', len) &&
-	    nr_utf8_valid_prefix(buf, len) == len) {
+	    nrc_utf8_valid_prefix(buf, len) == len) {
 		char *s = strndup(buf, len);
 		set(m, key, cJSON_CreateString(s));
 		free(s);
 		set(m, "encoding", cJSON_CreateString("utf-8"));
 		return;
 	}
-	char *b = nr_base64_encode(buf, len);
+	char *b = nrc_base64_encode(buf, len);
 	set(m, key, cJSON_CreateString(b));
 	free(b);
 	set(m, "encoding", cJSON_CreateString("base64"));
@@ -195,7 +195,7 @@ static int h_msg_emit(nr_msg *m)
 {
 	if (!m)
 		return -1;
-	int r = nr_task_send(m->task, m->obj);
+	int r = nrc_task_send(m->task, m->obj);
 	free(m);
 	return r;
 }
@@ -228,7 +228,7 @@ static int h_log(nr_task *t, const char *fmt, ...)
 static int h_interrupted(nr_task *t)
 {
 	(void)t;
-	return nr_task_interrupted != 0;
+	return nrc_task_interrupted != 0;
 }
 
 static const char *h_output_dir(nr_task *t) { return t->output_dir; }
@@ -243,7 +243,7 @@ static void h_process_group(nr_task *t, long pgid, int alive)
 	cJSON_AddStringToObject(m, "type", NR_MSG_PROCESS_GROUP);
 	cJSON_AddNumberToObject(m, "pgid", (double)pgid);
 	cJSON_AddBoolToObject(m, "alive", alive);
-	nr_task_send(t, m);
+	nrc_task_send(t, m);
 }
 
 /* --- the job's data (ABI 1.4) ----------------------------------------- */
@@ -251,7 +251,7 @@ static void h_process_group(nr_task *t, long pgid, int alive)
 static cJSON *job_data;  /* an object of strings */
 static int job_data_open; /* inside a job_begin */
 
-int nr_job_data_key_ok(const char *key)
+int nrc_job_data_key_ok(const char *key)
 {
 	size_t n = key ? strlen(key) : 0;
 	if (n < 1 || n > NR_JOB_DATA_KEYMAX)
@@ -263,11 +263,11 @@ int nr_job_data_key_ok(const char *key)
 	return 1;
 }
 
-void nr_job_data_writable(int on) { job_data_open = on; }
+void nrc_job_data_writable(int on) { job_data_open = on; }
 
-const cJSON *nr_job_data(void) { return job_data; }
+const cJSON *nrc_job_data(void) { return job_data; }
 
-void nr_job_data_replace(cJSON *data)
+void nrc_job_data_replace(cJSON *data)
 {
 	cJSON_Delete(job_data);
 	job_data = data;
@@ -275,7 +275,7 @@ void nr_job_data_replace(cJSON *data)
 
 static int h_job_set(const char *key, const char *value)
 {
-	if (!job_data_open || !nr_job_data_key_ok(key))
+	if (!job_data_open || !nrc_job_data_key_ok(key))
 		return -1;
 	if (!job_data)
 		job_data = cJSON_CreateObject();
@@ -297,7 +297,7 @@ static const char *h_job_get(nr_task *t, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-const nr_host nr_host_table = {
+const nr_host nrc_host_table = {
 	.abi_major = NR_ABI_MAJOR,
 	.abi_minor = NR_ABI_MINOR,
 	.kind = h_kind,
@@ -328,9 +328,9 @@ const nr_host nr_host_table = {
 	.log = h_log,
 	.interrupted = h_interrupted,
 	.output_dir = h_output_dir,
-	.resolve_add = nr_resolver_add,
-	.resolve_add_json = nr_resolver_add_json,
-	.resolve_error = nr_resolver_error,
+	.resolve_add = nrc_resolver_add,
+	.resolve_add_json = nrc_resolver_add_json,
+	.resolve_error = nrc_resolver_error,
 	.process_group = h_process_group,
 	.job_set = h_job_set,
 	.job_get = h_job_get,

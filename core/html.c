@@ -15,7 +15,7 @@
 #include <string.h>
 
 /* From report-html.c, generated from core/report.html. */
-extern const char nr_report_html_template[];
+extern const char nrc_report_html_template[];
 
 #define OUT_TAIL 8192   /* of a failed task's stdout and stderr */
 #define LOG_LINES 40    /* log messages kept, from the end */
@@ -30,10 +30,10 @@ static const char *str(const cJSON *o, const char *key)
 /* The end of DIR/NAME as a string (NUL bytes made '?'), or NULL. */
 static cJSON *tail_string(const char *dir, const char *name)
 {
-	char *path = nr_xasprintf("%s/%s", dir, name);
+	char *path = nrc_xasprintf("%s/%s", dir, name);
 	size_t len;
 	long before;
-	char *buf = nr_read_tail(path, OUT_TAIL, &len, &before);
+	char *buf = nrc_read_tail(path, OUT_TAIL, &len, &before);
 	free(path);
 	if (!buf || !len) {
 		free(buf);
@@ -42,8 +42,8 @@ static cJSON *tail_string(const char *dir, const char *name)
 	for (size_t i = 0; i < len; i++)
 		if (!buf[i])
 			buf[i] = '?';
-	char *text = before ? nr_xasprintf("[... %ld bytes before ...]\n%s", before, buf)
-			    : nr_xstrdup(buf);
+	char *text = before ? nrc_xasprintf("[... %ld bytes before ...]\n%s", before, buf)
+			    : nrc_xstrdup(buf);
 	free(buf);
 	cJSON *s = cJSON_CreateString(text);
 	free(text);
@@ -60,8 +60,8 @@ static cJSON *task_extra(const cJSON *t)
 	if (!dir)
 		return NULL;
 	cJSON *x = cJSON_CreateObject();
-	char *path = nr_xasprintf("%s/status.jsonl", dir);
-	char *text = nr_read_file(path, NULL);
+	char *path = nrc_xasprintf("%s/status.jsonl", dir);
+	char *text = nrc_read_file(path, NULL);
 	free(path);
 	cJSON *steps = cJSON_CreateArray(), *log = cJSON_CreateArray();
 	int nsteps = 0, nlog = 0;
@@ -108,16 +108,16 @@ static cJSON *task_extra(const cJSON *t)
 	else
 		cJSON_Delete(steps);
 	if (nlog) {
-		nr_buf b = {0};
+		nrc_buf b = {0};
 		const cJSON *l;
 		cJSON_ArrayForEach(l, log)
 		{
-			nr_buf_append(&b, l->valuestring, strlen(l->valuestring));
-			nr_buf_append(&b, "\n", 1);
+			nrc_buf_append(&b, l->valuestring, strlen(l->valuestring));
+			nrc_buf_append(&b, "\n", 1);
 		}
-		nr_buf_append(&b, "", 1);
+		nrc_buf_append(&b, "", 1);
 		cJSON_AddStringToObject(x, "log", b.data);
-		nr_buf_free(&b);
+		nrc_buf_free(&b);
 	}
 	cJSON_Delete(log);
 	int passed = result && (!strcmp(result, "pass") || !strcmp(result, "skip") ||
@@ -154,7 +154,7 @@ static void script_json(FILE *f, const char *json)
 	}
 }
 
-int nr_report_html(const cJSON *results, const char *path, char *err,
+int nrc_report_html(const cJSON *results, const char *path, char *err,
 		   size_t errlen)
 {
 	cJSON *page = cJSON_Duplicate(results, 1);
@@ -167,33 +167,33 @@ int nr_report_html(const cJSON *results, const char *path, char *err,
 	}
 	char *json = cJSON_PrintUnformatted(page);
 	cJSON_Delete(page);
-	const char *mark = strstr(nr_report_html_template, "@NR_DATA@");
-	nr_report_file *o = nr_report_file_open(path, err, errlen);
+	const char *mark = strstr(nrc_report_html_template, "@NR_DATA@");
+	nrc_report_file *o = nrc_report_file_open(path, err, errlen);
 	if (!o) {
 		free(json);
 		return -1;
 	}
-	FILE *f = nr_report_file_stream(o);
-	fwrite(nr_report_html_template, 1, (size_t)(mark - nr_report_html_template), f);
+	FILE *f = nrc_report_file_stream(o);
+	fwrite(nrc_report_html_template, 1, (size_t)(mark - nrc_report_html_template), f);
 	script_json(f, json);
 	fputs(mark + strlen("@NR_DATA@"), f);
 	free(json);
-	return nr_report_file_close(o, err, errlen);
+	return nrc_report_file_close(o, err, errlen);
 }
 
-int nr_report_html_set(const cJSON *results, const char *dir, const char *copy,
+int nrc_report_html_set(const cJSON *results, const char *dir, const char *copy,
 		       char **path, char *err, size_t errlen)
 {
 	*path = NULL;
-	char *p = nr_xasprintf("%s/results.html", dir);
-	if (nr_report_html(results, p, err, errlen) < 0 ||
-	    (copy && nr_report_html(results, copy, err, errlen) < 0)) {
+	char *p = nrc_xasprintf("%s/results.html", dir);
+	if (nrc_report_html(results, p, err, errlen) < 0 ||
+	    (copy && nrc_report_html(results, copy, err, errlen) < 0)) {
 		free(p);
 		return -1;
 	}
 	if (copy) {
 		free(p);
-		p = nr_xstrdup(copy);
+		p = nrc_xstrdup(copy);
 	}
 	*path = p;
 	return 0;

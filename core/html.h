@@ -7,12 +7,12 @@
 /* Writes the page for results (the object results.json holds) to path,
  * reading the task folders its tasks' "logs" name.  Returns 0, or -1
  * with a one-line reason. */
-int nr_report_html(const cJSON *results, const char *path, char *err,
+int nrc_report_html(const cJSON *results, const char *path, char *err,
 		   size_t errlen);
 
 /* DIR/results.html, and a copy where the user asked (copy may be NULL);
  * *path receives the last one written (free it). */
-int nr_report_html_set(const cJSON *results, const char *dir, const char *copy,
+int nrc_report_html_set(const cJSON *results, const char *dir, const char *copy,
 		       char **path, char *err, size_t errlen);
 
 #endif

@@ -27,7 +27,7 @@ static char *safe_name(const char *id)
 	size_t n = strlen(id);
 	if (n > 120)
 		n = 120;
-	char *s = nr_xmalloc(n + 1);
+	char *s = nrc_xmalloc(n + 1);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -38,33 +38,33 @@ static char *safe_name(const char *id)
 	return s;
 }
 
-nr_job *nr_job_new(nr_registry *reg, nr_runnable_list *list,
-		   const nr_job_opts *opts, char *err, size_t errlen)
+nrc_job *nrc_job_new(nrc_registry *reg, nrc_runnable_list *list,
+		   const nrc_job_opts *opts, char *err, size_t errlen)
 {
 	/* Every kind is found before anything starts. */
-	const nr_kind **kinds = nr_xcalloc(list->n, sizeof *kinds);
-	const nr_plugin_rec **plugins = nr_xcalloc(list->n, sizeof *plugins);
+	const nr_kind **kinds = nrc_xcalloc(list->n, sizeof *kinds);
+	const nrc_plugin_rec **plugins = nrc_xcalloc(list->n, sizeof *plugins);
 	for (size_t i = 0; i < list->n; i++) {
 		char e[2048];
-		kinds[i] = nr_registry_find(reg, list->items[i]->kind, &plugins[i],
+		kinds[i] = nrc_registry_find(reg, list->items[i]->kind, &plugins[i],
 					    e, sizeof e);
 		if (!kinds[i]) {
 			snprintf(err, errlen, "%s: %s",
 				 list->items[i]->source ? list->items[i]->source
-							: nr_runnable_identifier(list->items[i]),
+							: nrc_runnable_identifier(list->items[i]),
 				 e);
 			free(kinds);
 			free(plugins);
 			return NULL;
 		}
 	}
-	nr_job *job = nr_xcalloc(1, sizeof *job);
+	nrc_job *job = nrc_xcalloc(1, sizeof *job);
 	job->opts = *opts;
 	job->n = list->n;
-	job->tasks = nr_xcalloc(list->n, sizeof *job->tasks);
-	job->order = nr_xcalloc(list->n, sizeof *job->order);
+	job->tasks = nrc_xcalloc(list->n, sizeof *job->tasks);
+	job->order = nrc_xcalloc(list->n, sizeof *job->order);
 	for (size_t i = 0; i < list->n; i++) {
-		nr_job_task *t = &job->tasks[i];
+		nrc_job_task *t = &job->tasks[i];
 		t->job = job;
 		t->runnable = list->items[i];
 		t->index = i + 1;
@@ -81,13 +81,13 @@ nr_job *nr_job_new(nr_registry *reg, nr_runnable_list *list,
 	return job;
 }
 
-void nr_job_free(nr_job *job)
+void nrc_job_free(nrc_job *job)
 {
 	if (!job)
 		return;
 	for (size_t i = 0; i < job->n; i++) {
-		nr_job_task *t = &job->tasks[i];
-		nr_runnable_free(t->runnable);
+		nrc_job_task *t = &job->tasks[i];
+		nrc_runnable_free(t->runnable);
 		free(t->id);
 		free(t->dir);
 		free(t->result);
@@ -96,7 +96,7 @@ void nr_job_free(nr_job *job)
 		free(t->settled_log);
 		cJSON_Delete(t->finished);
 		cJSON_Delete(t->tries);
-		nr_task_free(t->proc);
+		nrc_task_free(t->proc);
 		if (t->log_fd >= 0)
 			close(t->log_fd);
 	}
@@ -119,7 +119,7 @@ static unsigned long long next_rand(unsigned long long *s)
 	return z ^ (z >> 31);
 }
 
-void nr_job_shuffle(nr_job *job, unsigned long long seed)
+void nrc_job_shuffle(nrc_job *job, unsigned long long seed)
 {
 	unsigned long long s = seed;
 	for (size_t i = job->n; i > 1; i--) {
@@ -132,16 +132,16 @@ void nr_job_shuffle(nr_job *job, unsigned long long seed)
 
 /* --- the results directory ------------------------------------------- */
 
-static const char *tasks_subdir(const nr_job *job)
+static const char *tasks_subdir(const nrc_job *job)
 {
 	return job->opts.tasks_subdir ? job->opts.tasks_subdir : "tasks";
 }
 
-static int make_job_dir(nr_job *job, char *err, size_t errlen)
+static int make_job_dir(nrc_job *job, char *err, size_t errlen)
 {
 	const char *base = job->opts.results_base;
 	job->dir = NULL;
-	if (nr_mkdir_p(base, 0755) < 0) {
+	if (nrc_mkdir_p(base, 0755) < 0) {
 		snprintf(err, errlen, "%s: cannot create the results directory: %s",
 			 base, strerror(errno));
 		return -1;
@@ -153,7 +153,7 @@ static int make_job_dir(nr_job *job, char *err, size_t errlen)
 	}
 	unsigned char rnd[4] = {0};
 	if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd) {
-		unsigned v = (unsigned)getpid() ^ (unsigned)nr_monotonic_ms();
+		unsigned v = (unsigned)getpid() ^ (unsigned)nrc_monotonic_ms();
 		memcpy(rnd, &v, sizeof rnd);
 	}
 	time_t now = time(NULL);
@@ -161,11 +161,11 @@ static int make_job_dir(nr_job *job, char *err, size_t errlen)
 	localtime_r(&now, &tm);
 	char stamp[32];
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
-	job->id = nr_xasprintf("%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1],
+	job->id = nrc_xasprintf("%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1],
 			       rnd[2], rnd[3]);
-	job->dir = nr_xasprintf("%s/job-%s", absbase, job->id);
-	char *tasks = nr_xasprintf("%s/%s", job->dir, tasks_subdir(job));
-	int rc = nr_mkdir_p(tasks, 0755);
+	job->dir = nrc_xasprintf("%s/job-%s", absbase, job->id);
+	char *tasks = nrc_xasprintf("%s/%s", job->dir, tasks_subdir(job));
+	int rc = nrc_mkdir_p(tasks, 0755);
 	free(tasks);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot create: %s", job->dir,
@@ -175,9 +175,9 @@ static int make_job_dir(nr_job *job, char *err, size_t errlen)
 		return -1;
 	}
 	/* "latest" points at the newest job; replaced atomically. */
-	char *link = nr_xasprintf("%s/latest", absbase);
-	char *tmp = nr_xasprintf("%s/.latest.%ld", absbase, (long)getpid());
-	char *target = nr_xasprintf("job-%s", job->id);
+	char *link = nrc_xasprintf("%s/latest", absbase);
+	char *tmp = nrc_xasprintf("%s/.latest.%ld", absbase, (long)getpid());
+	char *target = nrc_xasprintf("job-%s", job->id);
 	unlink(tmp);
 	if (symlink(target, tmp) == 0 && rename(tmp, link) < 0)
 		unlink(tmp);
@@ -190,26 +190,26 @@ static int make_job_dir(nr_job *job, char *err, size_t errlen)
 /* --- one task -------------------------------------------------------- */
 
 typedef struct sched {
-	nr_job *job;
-	nr_progress *progress;
+	nrc_job *job;
+	nrc_progress *progress;
 	size_t next;     /* next position in job->order to start */
 	size_t running;
 	int stop_starting;
 	int sigints;
 	long long job_deadline_ms;
-	nr_job_task **live; /* the running tasks */
+	nrc_job_task **live; /* the running tasks */
 	char *busy;         /* busy[w]: worker slot w+1 runs a task */
-	nr_job_task **retry; /* failed tasks waiting for another try */
+	nrc_job_task **retry; /* failed tasks waiting for another try */
 	size_t nretry;
 } sched;
 
 /* The task's status.jsonl in the job's results. */
-static void log_message(nr_job_task *t, const cJSON *msg)
+static void log_message(nrc_job_task *t, const cJSON *msg)
 {
 	/* Opened at the first message: by then the task process has made
 	 * the task's directory. */
 	if (t->log_fd < 0 && !t->log_failed) {
-		char *log = nr_xasprintf("%s/status.jsonl", t->dir);
+		char *log = nrc_xasprintf("%s/status.jsonl", t->dir);
 		t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
 		if (t->log_fd < 0 && mkdir(t->dir, 0755) == 0)
 			t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
@@ -220,7 +220,7 @@ static void log_message(nr_job_task *t, const cJSON *msg)
 	char *line = cJSON_PrintUnformatted(msg);
 	size_t n = strlen(line);
 	line[n] = '\n';
-	if (t->log_fd >= 0 && nr_write_all(t->log_fd, line, n + 1) < 0) {
+	if (t->log_fd >= 0 && nrc_write_all(t->log_fd, line, n + 1) < 0) {
 		t->log_failed = errno;
 		close(t->log_fd);
 		t->log_fd = -1;
@@ -230,7 +230,7 @@ static void log_message(nr_job_task *t, const cJSON *msg)
 
 static void on_message(void *ctx, cJSON *msg)
 {
-	nr_job_task *t = ctx;
+	nrc_job_task *t = ctx;
 	if (t->job->dir)
 		log_message(t, msg);
 	if (t->job->opts.observe)
@@ -251,7 +251,7 @@ static int disk_full(const char *dir)
 	       (st.f_files && st.f_favail == 0);
 }
 
-static void check_written(sched *s, nr_job_task *t)
+static void check_written(sched *s, nrc_job_task *t)
 {
 	/* A task writes its stdout and stderr files itself; on a full disk
 	 * they end short and nobody hears of it but the task. */
@@ -261,34 +261,34 @@ static void check_written(sched *s, nr_job_task *t)
 	if (s->job->write_failures++ >= WRITE_FAILURES_SHOWN)
 		return;
 	if (t->log_failed)
-		nr_progress_error(s->progress, "%s/status.jsonl: cannot write: %s%s",
+		nrc_progress_error(s->progress, "%s/status.jsonl: cannot write: %s%s",
 				  t->dir, strerror(t->log_failed),
 				  full ? "; the task's stdout and stderr may be cut short too" : "");
 	else
-		nr_progress_error(s->progress, "%s: the file system of the results "
+		nrc_progress_error(s->progress, "%s: the file system of the results "
 				  "is full: the task's stdout and stderr may be cut short",
 				  t->dir);
 }
 
-static void set_result(nr_job_task *t, const char *result, const char *reason)
+static void set_result(nrc_job_task *t, const char *result, const char *reason)
 {
 	free(t->result);
 	free(t->fail_reason);
-	t->result = nr_xstrdup(result);
-	t->fail_reason = reason ? nr_xstrdup(reason) : NULL;
+	t->result = nrc_xstrdup(result);
+	t->fail_reason = reason ? nrc_xstrdup(reason) : NULL;
 }
 
-static int start_task(sched *s, nr_job_task *t)
+static int start_task(sched *s, nrc_job_task *t)
 {
-	nr_job *job = s->job;
+	nrc_job *job = s->job;
 	if (job->dir) {
 		char *name = safe_name(t->id);
 		free(t->dir);
 		/* A retry writes beside the first try, which stays for the
 		 * report. */
-		t->dir = t->attempts ? nr_xasprintf("%s/%s/%s.try%d", job->dir,
+		t->dir = t->attempts ? nrc_xasprintf("%s/%s/%s.try%d", job->dir,
 						    tasks_subdir(job), name, t->attempts + 1)
-				     : nr_xasprintf("%s/%s/%s", job->dir, tasks_subdir(job), name);
+				     : nrc_xasprintf("%s/%s/%s", job->dir, tasks_subdir(job), name);
 		free(name);
 	}
 	t->attempts++;
@@ -299,14 +299,14 @@ static int start_task(sched *s, nr_job_task *t)
 			t->worker = w + 1;
 		}
 	char err[2048];
-	nr_task_spec spec = {.runnable = t->runnable,
+	nrc_task_spec spec = {.runnable = t->runnable,
 			     .kind = t->kind,
 			     .plugin_file = t->plugin->file,
 			     .output_dir = t->dir,
 			     .spawner = job->opts.spawner};
-	t->start = nr_now();
-	t->started_ms = nr_monotonic_ms();
-	t->proc = nr_task_start(&spec, on_message, t, err, sizeof err);
+	t->start = nrc_now();
+	t->started_ms = nrc_monotonic_ms();
+	t->proc = nrc_task_start(&spec, on_message, t, err, sizeof err);
 	if (!t->proc)
 		goto failed;
 	t->state = NR_JT_RUNNING;
@@ -316,7 +316,7 @@ static int start_task(sched *s, nr_job_task *t)
 				 : -1;
 	t->kill_at_ms = -1;
 	s->live[s->running++] = t;
-	nr_progress_started(s->progress, t);
+	nrc_progress_started(s->progress, t);
 	return 0;
 failed:
 	/* The runner could not start the task (out of processes, disk
@@ -326,31 +326,31 @@ failed:
 	t->state = NR_JT_DONE;
 	t->runner_failed = 1;
 	set_result(t, NR_RESULT_ERROR, err);
-	nr_progress_finished(s->progress, t);
+	nrc_progress_finished(s->progress, t);
 	return -1;
 }
 
-void nr_job_task_settle(nr_job_task *t, const char *result,
+void nrc_job_task_settle(nrc_job_task *t, const char *result,
 			const char *reason, const char *log)
 {
 	set_result(t, result, reason);
 	free(t->settled_log);
-	t->settled_log = log ? nr_xstrdup(log) : NULL;
+	t->settled_log = log ? nrc_xstrdup(log) : NULL;
 	t->state = NR_JT_DONE;
 }
 
 /* A settled task's turn: its messages are what a kind would have sent,
  * in its status.jsonl and to the observer, and it is shown as done. */
-static void record_settled(sched *s, nr_job_task *t)
+static void record_settled(sched *s, nrc_job_task *t)
 {
-	nr_job *job = s->job;
+	nrc_job *job = s->job;
 	if (job->dir) {
 		char *name = safe_name(t->id);
 		free(t->dir);
-		t->dir = nr_xasprintf("%s/%s/%s", job->dir, tasks_subdir(job), name);
+		t->dir = nrc_xasprintf("%s/%s/%s", job->dir, tasks_subdir(job), name);
 		free(name);
 	}
-	t->start = nr_now();
+	t->start = nrc_now();
 	cJSON *m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "status", "started");
 	cJSON_AddNumberToObject(m, "time", t->start);
@@ -379,27 +379,27 @@ static void record_settled(sched *s, nr_job_task *t)
 	t->log_fd = -1;
 	check_written(s, t);
 	t->log_failed = 0;
-	nr_progress_finished(s->progress, t);
+	nrc_progress_finished(s->progress, t);
 }
 
-static void stop_task(sched *s, nr_job_task *t, const char *reason,
+static void stop_task(sched *s, nrc_job_task *t, const char *reason,
 		      int timed_out)
 {
 	if (t->stop_reason)
 		return;
-	t->stop_reason_buf = nr_xstrdup(reason);
+	t->stop_reason_buf = nrc_xstrdup(reason);
 	t->stop_reason = t->stop_reason_buf;
 	t->timed_out = timed_out;
-	nr_task_interrupt(t->proc, reason);
+	nrc_task_interrupt(t->proc, reason);
 	long long grace = (long long)(s->job->opts.grace * 1000);
-	t->kill_at_ms = nr_monotonic_ms() + grace;
+	t->kill_at_ms = nrc_monotonic_ms() + grace;
 }
 
 /* After a try: a failed or errored one (or one that hit --timeout) runs
  * again while tries are left and the job goes on; it then waits in
  * s->retry, and starts before any task not started yet.  A pass after a
  * failure makes the task flaky.  Returns 1 when the task runs again. */
-static int retry_or_settle(sched *s, nr_job_task *t)
+static int retry_or_settle(sched *s, nrc_job_task *t)
 {
 	int failed = !strcmp(t->result, NR_RESULT_FAIL) ||
 		     !strcmp(t->result, NR_RESULT_ERROR) || t->timed_out;
@@ -426,7 +426,7 @@ static int retry_or_settle(sched *s, nr_job_task *t)
 		cJSON_AddTrueToObject(o, "timed_out");
 	cJSON_AddStringToObject(o, "logs", t->dir);
 	cJSON_AddItemToArray(t->tries, o);
-	nr_progress_retry(s->progress, t);
+	nrc_progress_retry(s->progress, t);
 	free(t->stop_reason_buf);
 	t->stop_reason_buf = NULL;
 	t->stop_reason = NULL;
@@ -436,9 +436,9 @@ static int retry_or_settle(sched *s, nr_job_task *t)
 	return 1;
 }
 
-static void finish_task(sched *s, nr_job_task *t)
+static void finish_task(sched *s, nrc_job_task *t)
 {
-	const cJSON *f = nr_task_finished(t->proc);
+	const cJSON *f = nrc_task_finished(t->proc);
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(f, "result");
 	const cJSON *why = cJSON_GetObjectItemCaseSensitive(f, "fail_reason");
 	const char *result = cJSON_IsString(res) ? res->valuestring : NR_RESULT_ERROR;
@@ -453,11 +453,11 @@ static void finish_task(sched *s, nr_job_task *t)
 	set_result(t, result, reason);
 	cJSON_Delete(t->finished);
 	t->finished = cJSON_Duplicate(f, 1);
-	t->runner_failed = nr_task_runner_failed(t->proc);
-	t->duration = (double)(nr_monotonic_ms() - t->started_ms) / 1000.0;
+	t->runner_failed = nrc_task_runner_failed(t->proc);
+	t->duration = (double)(nrc_monotonic_ms() - t->started_ms) / 1000.0;
 	check_written(s, t);
 	t->state = NR_JT_DONE;
-	nr_task_free(t->proc);
+	nrc_task_free(t->proc);
 	t->proc = NULL;
 	if (t->log_fd >= 0)
 		close(t->log_fd);
@@ -472,7 +472,7 @@ static void finish_task(sched *s, nr_job_task *t)
 		}
 	if (retry_or_settle(s, t))
 		return;
-	nr_progress_finished(s->progress, t);
+	nrc_progress_finished(s->progress, t);
 	if (s->job->opts.failfast && !s->stop_starting &&
 	    (!strcmp(t->result, NR_RESULT_FAIL) ||
 	     !strcmp(t->result, NR_RESULT_ERROR)))
@@ -489,21 +489,21 @@ static void stop_all(sched *s, const char *reason)
 static void handle_signals(sched *s)
 {
 	int sigs[64];
-	size_t n = nr_signals_read(sigs, 64);
+	size_t n = nrc_signals_read(sigs, 64);
 	for (size_t i = 0; i < n; i++) {
 		if (sigs[i] == SIGCHLD)
 			continue;
 		if (++s->sigints > 1) {
 			/* The second Ctrl-C: no more waiting. */
 			for (size_t k = 0; k < s->running; k++)
-				nr_task_kill(s->live[k]->proc);
+				nrc_task_kill(s->live[k]->proc);
 			continue;
 		}
 		s->job->interrupted = 1;
 		free(s->job->interrupt_reason);
 		s->job->interrupt_reason =
-			nr_xasprintf("interrupted by %s", nr_signal_name(sigs[i]));
-		nr_progress_note(s->progress, sigs[i] == SIGINT
+			nrc_xasprintf("interrupted by %s", nrc_signal_name(sigs[i]));
+		nrc_progress_note(s->progress, sigs[i] == SIGINT
 			? "Ctrl-C: stopping the running tasks (Ctrl-C again to kill them now)"
 			: "signal: stopping the running tasks");
 		stop_all(s, s->job->interrupt_reason);
@@ -518,7 +518,7 @@ static int handle_deadlines(sched *s, long long now)
 	if (s->job_deadline_ms >= 0) {
 		if (now >= s->job_deadline_ms && !s->job->interrupted) {
 			s->job->interrupted = 1;
-			s->job->interrupt_reason = nr_xasprintf(
+			s->job->interrupt_reason = nrc_xasprintf(
 				"job timeout after %g s", s->job->opts.job_timeout);
 			stop_all(s, s->job->interrupt_reason);
 		} else if (!s->job->interrupted) {
@@ -526,10 +526,10 @@ static int handle_deadlines(sched *s, long long now)
 		}
 	}
 	for (size_t i = 0; i < s->running; i++) {
-		nr_job_task *t = s->live[i];
+		nrc_job_task *t = s->live[i];
 		if (t->deadline_ms >= 0 && !t->stop_reason) {
 			if (now >= t->deadline_ms) {
-				char *why = nr_xasprintf("timeout after %g s",
+				char *why = nrc_xasprintf("timeout after %g s",
 							 s->job->opts.timeout);
 				stop_task(s, t, why, 1);
 				free(why);
@@ -539,7 +539,7 @@ static int handle_deadlines(sched *s, long long now)
 		}
 		if (t->kill_at_ms >= 0) {
 			if (now >= t->kill_at_ms) {
-				nr_task_kill(t->proc);
+				nrc_task_kill(t->proc);
 				t->kill_at_ms = -1;
 			} else {
 				EARLIER(t->kill_at_ms);
@@ -552,7 +552,7 @@ static int handle_deadlines(sched *s, long long now)
 	return next > now ? (int)(next - now) : 0;
 }
 
-int nr_job_task_bits(const char *result, int timed_out, int runner_failed)
+int nrc_job_task_bits(const char *result, int timed_out, int runner_failed)
 {
 	int bits = runner_failed ? NR_EXIT_RUNNER_FAIL : 0;
 	if (result && (!strcmp(result, NR_RESULT_FAIL) ||
@@ -562,12 +562,12 @@ int nr_job_task_bits(const char *result, int timed_out, int runner_failed)
 	return bits;
 }
 
-static int exit_bits(const nr_job *job)
+static int exit_bits(const nrc_job *job)
 {
 	int bits = 0;
 	for (size_t i = 0; i < job->n; i++) {
-		const nr_job_task *t = &job->tasks[i];
-		bits |= nr_job_task_bits(t->result, t->timed_out, t->runner_failed);
+		const nrc_job_task *t = &job->tasks[i];
+		bits |= nrc_job_task_bits(t->result, t->timed_out, t->runner_failed);
 		if (t->flaky && job->opts.fail_on_flaky)
 			bits |= NR_EXIT_FAIL;
 	}
@@ -580,34 +580,34 @@ static int exit_bits(const nr_job *job)
 
 /* Without a results directory, the dirs set on the tasks are made here
  * (and made absolute: a task may change directory). */
-static int make_task_dirs(nr_job *job, char *err, size_t errlen)
+static int make_task_dirs(nrc_job *job, char *err, size_t errlen)
 {
-	job->id = job->opts.job_id ? nr_xstrdup(job->opts.job_id) : NULL;
+	job->id = job->opts.job_id ? nrc_xstrdup(job->opts.job_id) : NULL;
 	for (size_t i = 0; i < job->n; i++) {
-		nr_job_task *t = &job->tasks[i];
+		nrc_job_task *t = &job->tasks[i];
 		char abs[PATH_MAX];
 		if (!t->dir)
 			continue;
-		if (nr_mkdir_p(t->dir, 0755) < 0 || !realpath(t->dir, abs)) {
+		if (nrc_mkdir_p(t->dir, 0755) < 0 || !realpath(t->dir, abs)) {
 			snprintf(err, errlen, "%s: cannot create the output "
 				 "directory: %s", t->dir, strerror(errno));
 			return -1;
 		}
 		free(t->dir);
-		t->dir = nr_xstrdup(abs);
+		t->dir = nrc_xstrdup(abs);
 	}
 	return 0;
 }
 
-int nr_job_prepare(nr_job *job, char *err, size_t errlen)
+int nrc_job_prepare(nrc_job *job, char *err, size_t errlen)
 {
 	if (job->prepared)
 		return 0;
 	if (job->dir) {
 		/* Another job's directory: this job's tasks go into a folder
 		 * of their own there. */
-		char *tasks = nr_xasprintf("%s/%s", job->dir, tasks_subdir(job));
-		int rc = nr_mkdir_p(tasks, 0755);
+		char *tasks = nrc_xasprintf("%s/%s", job->dir, tasks_subdir(job));
+		int rc = nrc_mkdir_p(tasks, 0755);
 		if (rc < 0)
 			snprintf(err, errlen, "%s: cannot create: %s", tasks,
 				 strerror(errno));
@@ -615,7 +615,7 @@ int nr_job_prepare(nr_job *job, char *err, size_t errlen)
 		if (rc < 0)
 			return -1;
 		if (!job->id && job->opts.job_id)
-			job->id = nr_xstrdup(job->opts.job_id);
+			job->id = nrc_xstrdup(job->opts.job_id);
 	} else if (job->opts.results_base ? make_job_dir(job, err, errlen)
 					  : make_task_dirs(job, err, errlen)) {
 		return -1;
@@ -624,29 +624,29 @@ int nr_job_prepare(nr_job *job, char *err, size_t errlen)
 	return 0;
 }
 
-int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
+int nrc_job_run(nrc_job *job, nrc_progress *progress, char *err, size_t errlen)
 {
-	if (nr_job_prepare(job, err, errlen) < 0)
+	if (nrc_job_prepare(job, err, errlen) < 0)
 		return NR_EXIT_JOB_ERROR;
 	for (size_t i = 0; i < job->n; i++) {
-		nr_job_task *t = &job->tasks[i];
+		nrc_job_task *t = &job->tasks[i];
 		if (!t->id)
-			t->id = nr_xasprintf("%zu-%s", t->index,
-					     nr_runnable_identifier(t->runnable));
+			t->id = nrc_xasprintf("%zu-%s", t->index,
+					     nrc_runnable_identifier(t->runnable));
 	}
-	int sigfd = nr_signals_fd();
+	int sigfd = nrc_signals_fd();
 	int jobs = job->opts.jobs > 0 ? job->opts.jobs : 1;
 	sched s = {.job = job, .progress = progress, .job_deadline_ms = -1};
-	s.live = nr_xcalloc((size_t)jobs, sizeof *s.live);
-	s.busy = nr_xcalloc((size_t)jobs, 1);
-	s.retry = nr_xcalloc(job->n + 1, sizeof *s.retry);
-	struct pollfd *fds = nr_xcalloc(1 + 3 * (size_t)jobs, sizeof *fds);
-	nr_job_task **owner = nr_xcalloc(1 + 3 * (size_t)jobs, sizeof *owner);
-	job->start = nr_now();
-	long long t0 = nr_monotonic_ms();
+	s.live = nrc_xcalloc((size_t)jobs, sizeof *s.live);
+	s.busy = nrc_xcalloc((size_t)jobs, 1);
+	s.retry = nrc_xcalloc(job->n + 1, sizeof *s.retry);
+	struct pollfd *fds = nrc_xcalloc(1 + 3 * (size_t)jobs, sizeof *fds);
+	nrc_job_task **owner = nrc_xcalloc(1 + 3 * (size_t)jobs, sizeof *owner);
+	job->start = nrc_now();
+	long long t0 = nrc_monotonic_ms();
 	if (job->opts.job_timeout > 0)
 		s.job_deadline_ms = t0 + (long long)(job->opts.job_timeout * 1000);
-	nr_progress_begin(progress, job);
+	nrc_progress_begin(progress, job);
 	fflush(NULL); /* nothing buffered may be duplicated by fork() */
 	if (job->opts.before_tasks &&
 	    job->opts.before_tasks(job->opts.before_ctx, job, progress) < 0) {
@@ -658,13 +658,13 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 		/* Retries first: with --failfast, only a task's last try
 		 * stops the job. */
 		while (!job->interrupted && s.running < (size_t)jobs && s.nretry) {
-			nr_job_task *t = s.retry[0];
+			nrc_job_task *t = s.retry[0];
 			memmove(s.retry, s.retry + 1, --s.nretry * sizeof *s.retry);
 			start_task(&s, t);
 		}
 		while (!s.stop_starting && s.running < (size_t)jobs &&
 		       s.next < job->n) {
-			nr_job_task *t = &job->tasks[job->order[s.next++]];
+			nrc_job_task *t = &job->tasks[job->order[s.next++]];
 			if (t->state == NR_JT_DONE)
 				record_settled(&s, t);
 			else
@@ -680,14 +680,14 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 		fds[nfds].revents = 0;
 		owner[nfds++] = NULL;
 		for (size_t i = 0; i < s.running; i++) {
-			int k = nr_task_pollfds(s.live[i]->proc, fds + nfds);
+			int k = nrc_task_pollfds(s.live[i]->proc, fds + nfds);
 			for (int j = 0; j < k; j++)
 				owner[nfds + j] = s.live[i];
 			nfds += k;
 		}
-		long long now = nr_monotonic_ms();
+		long long now = nrc_monotonic_ms();
 		int timeout = handle_deadlines(&s, now);
-		int tick = nr_progress_tick_ms(progress);
+		int tick = nrc_progress_tick_ms(progress);
 		if (tick >= 0 && (timeout < 0 || tick < timeout))
 			timeout = tick;
 		int r = poll(fds, (nfds_t)nfds, timeout);
@@ -703,28 +703,28 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 		for (int i = 1; i < nfds; i++) {
 			if (!fds[i].revents)
 				continue;
-			nr_task_dispatch(owner[i]->proc, &fds[i], 1);
+			nrc_task_dispatch(owner[i]->proc, &fds[i], 1);
 			/* A closed pipe usually means the task ended. */
 			if (fds[i].revents & (POLLHUP | POLLERR))
 				reap = 1;
 		}
 		if (reap) {
-			nr_task_reap_orphans();
+			nrc_task_reap_orphans();
 			for (size_t i = 0; i < s.running;) {
-				nr_job_task *t = s.live[i];
-				if (nr_task_check_exit(t->proc))
+				nrc_job_task *t = s.live[i];
+				if (nrc_task_check_exit(t->proc))
 					finish_task(&s, t); /* removes it from live */
 				else
 					i++;
 			}
 		}
-		handle_deadlines(&s, nr_monotonic_ms());
-		nr_progress_tick(progress);
+		handle_deadlines(&s, nrc_monotonic_ms());
+		nrc_progress_tick(progress);
 	}
-	job->duration = (double)(nr_monotonic_ms() - t0) / 1000.0;
-	nr_task_reap_orphans();
+	job->duration = (double)(nrc_monotonic_ms() - t0) / 1000.0;
+	nrc_task_reap_orphans();
 	if (job->write_failures > WRITE_FAILURES_SHOWN)
-		nr_progress_error(progress, "and %zu more tasks whose files could "
+		nrc_progress_error(progress, "and %zu more tasks whose files could "
 				  "not be written in full",
 				  job->write_failures - WRITE_FAILURES_SHOWN);
 
@@ -735,10 +735,10 @@ int nr_job_run(nr_job *job, nr_progress *progress, char *err, size_t errlen)
 	 * as its last try did. */
 	for (size_t i = 0; i < s.nretry; i++) {
 		s.retry[i]->state = NR_JT_DONE;
-		nr_progress_finished(progress, s.retry[i]);
+		nrc_progress_finished(progress, s.retry[i]);
 	}
 	for (size_t i = 0; i < job->n; i++) {
-		nr_job_task *t = &job->tasks[i];
+		nrc_job_task *t = &job->tasks[i];
 		if (t->state == NR_JT_PENDING) {
 			t->state = NR_JT_DONE;
 			set_result(t, NR_RESULT_CANCEL, why);
@@ -764,7 +764,7 @@ static int cmp_double(const void *a, const void *b)
 /* Kinds may put "timings": [{"endpoint": "...", "ms": N}, ...] in their
  * finished message (crud-flow does, one per request).  The job reports,
  * per endpoint, the count and the p50, p95 and max over all its tasks. */
-static cJSON *endpoint_stats(const nr_job *job)
+static cJSON *endpoint_stats(const nrc_job *job)
 {
 	cJSON *by = cJSON_CreateObject(); /* endpoint -> array of ms */
 	for (size_t i = 0; i < job->n; i++) {
@@ -787,7 +787,7 @@ static cJSON *endpoint_stats(const nr_job *job)
 	cJSON_ArrayForEach(arr, by)
 	{
 		size_t n = (size_t)cJSON_GetArraySize(arr), k = 0;
-		double *v = nr_xcalloc(n, sizeof *v);
+		double *v = nrc_xcalloc(n, sizeof *v);
 		const cJSON *x;
 		cJSON_ArrayForEach(x, arr) v[k++] = x->valuedouble;
 		qsort(v, n, sizeof *v, cmp_double);
@@ -805,7 +805,7 @@ static cJSON *endpoint_stats(const nr_job *job)
 	return out;
 }
 
-cJSON *nr_job_results(const nr_job *job)
+cJSON *nrc_job_results(const nrc_job *job)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "nrunner", PACKAGE_VERSION);
@@ -833,12 +833,12 @@ cJSON *nr_job_results(const nr_job *job)
 		cJSON_AddItemToObject(o, x->string, cJSON_Duplicate(x, 1));
 	cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
 	for (size_t i = 0; i < job->n; i++) {
-		const nr_job_task *t = &job->tasks[i];
+		const nrc_job_task *t = &job->tasks[i];
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddNumberToObject(j, "index", (double)t->index);
 		cJSON_AddStringToObject(j, "id", t->id ? t->id : "");
 		cJSON_AddStringToObject(j, "identifier",
-					nr_runnable_identifier(t->runnable));
+					nrc_runnable_identifier(t->runnable));
 		cJSON_AddStringToObject(j, "kind", t->runnable->kind);
 		if (t->runnable->uri)
 			cJSON_AddStringToObject(j, "uri", t->runnable->uri);

@@ -22,8 +22,8 @@
 
 extern char **environ;
 
-struct nr_jobhooks {
-	nr_helper *h;
+struct nrc_jobhooks {
+	nrc_helper *h;
 	int cmd_fd;   /* the core's end: a byte (or EOF) asks for the job's end */
 	size_t used;  /* of the helper's output, the lines already read */
 	char *stage;  /* "plugin X's job_begin": the hook running now */
@@ -32,7 +32,7 @@ struct nr_jobhooks {
 /* --- the helper's side ----------------------------------------------- */
 
 typedef struct begin_arg {
-	const nr_jobhook_plugin *plugins;
+	const nrc_jobhook_plugin *plugins;
 	size_t n;
 	int cmd_fd;
 	pid_t parent;
@@ -41,7 +41,7 @@ typedef struct begin_arg {
 static void on_stop(int sig)
 {
 	(void)sig;
-	nr_task_interrupted = 1; /* host->interrupted() reads it */
+	nrc_task_interrupted = 1; /* host->interrupted() reads it */
 }
 
 static void say(int out, cJSON *line)
@@ -50,7 +50,7 @@ static void say(int out, cJSON *line)
 	cJSON_Delete(line);
 	size_t n = strlen(s);
 	s[n] = '\n';
-	(void)nr_write_all(out, s, n + 1);
+	(void)nrc_write_all(out, s, n + 1);
 	free(s);
 }
 
@@ -65,11 +65,11 @@ static void say_hook(int out, const char *hook, const char *plugin)
 static void end_all(const begin_arg *a, size_t begun, int out)
 {
 	while (begun > 0) {
-		const nr_jobhook_plugin *p = &a->plugins[--begun];
+		const nrc_jobhook_plugin *p = &a->plugins[--begun];
 		if (!p->desc->job_end)
 			continue;
 		say_hook(out, "job_end", p->name);
-		p->desc->job_end(&nr_host_table);
+		p->desc->job_end(&nrc_host_table);
 	}
 }
 
@@ -121,30 +121,30 @@ static int begin_child(void *arg, int out)
 	sigaction(SIGHUP, &sa, NULL);
 	/* If nrunner dies, the job still ends through job_end. */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != a->parent)
-		nr_task_interrupted = 1;
+		nrc_task_interrupted = 1;
 	int old = 0;
 	for (size_t i = 0; i < a->n; i++)
 		old |= a->plugins[i].abi_minor < 4;
 	size_t ne = 0;
 	while (old && environ[ne])
 		ne++;
-	char **before = nr_xcalloc(ne + 1, sizeof *before);
+	char **before = nrc_xcalloc(ne + 1, sizeof *before);
 	for (size_t i = 0; i < ne; i++)
-		before[i] = nr_xstrdup(environ[i]);
+		before[i] = nrc_xstrdup(environ[i]);
 	size_t begun = 0;
 	char e[2048] = "";
 	int failed = 0;
 	for (size_t i = 0; i < a->n && !failed; i++) {
-		const nr_jobhook_plugin *p = &a->plugins[i];
-		if (nr_task_interrupted) {
+		const nrc_jobhook_plugin *p = &a->plugins[i];
+		if (nrc_task_interrupted) {
 			failed = 1;
 			break;
 		}
 		say_hook(out, "job_begin", p->name);
 		cJSON *runs = cJSON_Parse(p->runnables);
-		nr_job_data_writable(1);
-		int rc = p->desc->job_begin(&nr_host_table, (const nr_value *)runs, e, sizeof e);
-		nr_job_data_writable(0);
+		nrc_job_data_writable(1);
+		int rc = p->desc->job_begin(&nrc_host_table, (const nr_value *)runs, e, sizeof e);
+		nrc_job_data_writable(0);
 		cJSON_Delete(runs);
 		if (rc != 0) {
 			failed = 1;
@@ -154,7 +154,7 @@ static int begin_child(void *arg, int out)
 			begun++;
 		}
 	}
-	failed |= nr_task_interrupted;
+	failed |= nrc_task_interrupted;
 	cJSON *o = cJSON_CreateObject();
 	if (failed) {
 		cJSON_AddStringToObject(o, "error", e[0] ? e : "interrupted");
@@ -163,7 +163,7 @@ static int begin_child(void *arg, int out)
 		return 1;
 	}
 	cJSON_AddTrueToObject(o, "ready");
-	const cJSON *data = nr_job_data();
+	const cJSON *data = nrc_job_data();
 	cJSON_AddItemToObject(o, "data", data ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
 	if (old)
 		cJSON_AddItemToObject(o, "env", env_changes(before));
@@ -184,10 +184,10 @@ static int begin_child(void *arg, int out)
 
 /* Reads the helper's new lines; returns the "ready" or "error" line if one
  * came (the caller deletes it). */
-static cJSON *read_lines(nr_jobhooks *j)
+static cJSON *read_lines(nrc_jobhooks *j)
 {
 	size_t len;
-	const char *o = nr_helper_output(j->h, &len);
+	const char *o = nrc_helper_output(j->h, &len);
 	cJSON *last = NULL;
 	while (j->used < len) {
 		const char *nl = memchr(o + j->used, '\n', len - j->used);
@@ -199,7 +199,7 @@ static cJSON *read_lines(nr_jobhooks *j)
 		const cJSON *plugin = cJSON_GetObjectItemCaseSensitive(line, "plugin");
 		if (cJSON_IsString(hook) && cJSON_IsString(plugin)) {
 			free(j->stage);
-			j->stage = nr_xasprintf("plugin %s's %s", plugin->valuestring,
+			j->stage = nrc_xasprintf("plugin %s's %s", plugin->valuestring,
 						hook->valuestring);
 			cJSON_Delete(line);
 		} else if (line && !last) {
@@ -218,10 +218,10 @@ static void take_data(const cJSON *ready)
 	const cJSON *it;
 	cJSON_ArrayForEach(it, data)
 	{
-		if (cJSON_IsString(it) && nr_job_data_key_ok(it->string))
+		if (cJSON_IsString(it) && nrc_job_data_key_ok(it->string))
 			cJSON_AddStringToObject(mine, it->string, it->valuestring);
 	}
-	nr_job_data_replace(mine);
+	nrc_job_data_replace(mine);
 	/* ABI 1.3 and older: what job_begin set in its environment, which the
 	 * tasks inherit. */
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ready, "env"))
@@ -233,17 +233,17 @@ static void take_data(const cJSON *ready)
 	}
 }
 
-static void free_hooks(nr_jobhooks *j)
+static void free_hooks(nrc_jobhooks *j)
 {
 	if (j->cmd_fd >= 0)
 		close(j->cmd_fd);
-	nr_helper_free(j->h);
+	nrc_helper_free(j->h);
 	free(j->stage);
 	free(j);
 }
 
-int nr_jobhooks_begin(const nr_jobhook_plugin *plugins, size_t n,
-		      const nr_setup_limits *limits, nr_jobhooks **out, char *err,
+int nrc_jobhooks_begin(const nrc_jobhook_plugin *plugins, size_t n,
+		      const nrc_setup_limits *limits, nrc_jobhooks **out, char *err,
 		      size_t errlen)
 {
 	*out = NULL;
@@ -253,17 +253,17 @@ int nr_jobhooks_begin(const nr_jobhook_plugin *plugins, size_t n,
 		return NR_SETUP_FAILED;
 	}
 	begin_arg a = {.plugins = plugins, .n = n, .cmd_fd = cmd[0], .parent = getpid()};
-	nr_helper *h = nr_helper_start(begin_child, &a, 0, err, errlen);
+	nrc_helper *h = nrc_helper_start(begin_child, &a, 0, err, errlen);
 	close(cmd[0]);
 	if (!h) {
 		close(cmd[1]);
 		return NR_SETUP_FAILED;
 	}
-	nr_jobhooks *j = nr_xcalloc(1, sizeof *j);
+	nrc_jobhooks *j = nrc_xcalloc(1, sizeof *j);
 	j->h = h;
 	j->cmd_fd = cmd[1];
-	int sigfd = nr_signals_fd();
-	long long now = nr_monotonic_ms();
+	int sigfd = nrc_signals_fd();
+	long long now = nrc_monotonic_ms();
 	long long deadline = limits && limits->timeout > 0
 				     ? now + (long long)(limits->timeout * 1000) : -1;
 	long long grace = (long long)((limits ? limits->grace : 5) * 1000);
@@ -272,12 +272,12 @@ int nr_jobhooks_begin(const nr_jobhook_plugin *plugins, size_t n,
 	char *why = NULL;
 	cJSON *answer = NULL;
 	for (;;) {
-		int over = nr_helper_dispatch(h);
+		int over = nrc_helper_dispatch(h);
 		if ((answer = read_lines(j)) || over)
 			break;
 		struct pollfd fds[3] = {{.fd = sigfd, .events = POLLIN}};
-		int nf = 1 + nr_helper_pollfds(h, fds + 1);
-		now = nr_monotonic_ms();
+		int nf = 1 + nrc_helper_pollfds(h, fds + 1);
+		now = nrc_monotonic_ms();
 		long long next = deadline >= 0 && !why ? deadline : -1;
 		if (kill_at >= 0 && (next < 0 || kill_at < next))
 			next = kill_at;
@@ -286,29 +286,29 @@ int nr_jobhooks_begin(const nr_jobhook_plugin *plugins, size_t n,
 			break;
 		if (fds[0].revents) {
 			int sigs[64];
-			size_t k = nr_signals_read(sigs, 64);
+			size_t k = nrc_signals_read(sigs, 64);
 			for (size_t i = 0; i < k; i++) {
 				if (sigs[i] == SIGCHLD)
 					continue;
 				if (++nsig == 1) {
 					free(why);
-					why = nr_xasprintf("interrupted by %s",
-							   nr_signal_name(sigs[i]));
-					nr_helper_kill(h, SIGTERM);
-					kill_at = nr_monotonic_ms() + grace;
+					why = nrc_xasprintf("interrupted by %s",
+							   nrc_signal_name(sigs[i]));
+					nrc_helper_kill(h, SIGTERM);
+					kill_at = nrc_monotonic_ms() + grace;
 				} else {
-					nr_helper_kill(h, SIGKILL); /* the second Ctrl-C */
+					nrc_helper_kill(h, SIGKILL); /* the second Ctrl-C */
 				}
 			}
 		}
-		now = nr_monotonic_ms();
+		now = nrc_monotonic_ms();
 		if (deadline >= 0 && now >= deadline && !why) {
-			why = nr_xasprintf("job timeout after %g s", limits->timeout);
-			nr_helper_kill(h, SIGTERM);
+			why = nrc_xasprintf("job timeout after %g s", limits->timeout);
+			nrc_helper_kill(h, SIGTERM);
 			kill_at = now + grace;
 		}
 		if (kill_at >= 0 && now >= kill_at) {
-			nr_helper_kill(h, SIGKILL);
+			nrc_helper_kill(h, SIGKILL);
 			kill_at = -1;
 		}
 	}
@@ -326,13 +326,13 @@ int nr_jobhooks_begin(const nr_jobhook_plugin *plugins, size_t n,
 		snprintf(err, errlen, "%s during the job's set-up; nothing was run", why);
 		char e2[512];
 		if (ready)
-			nr_jobhooks_end(j, e2, sizeof e2);
+			nrc_jobhooks_end(j, e2, sizeof e2);
 		else
 			free_hooks(j);
 	} else {
 		const cJSON *e = cJSON_GetObjectItemCaseSensitive(answer, "error");
-		nr_helper_wait(h, END_TIMEOUT_MS);
-		const char *how = nr_helper_failure(h);
+		nrc_helper_wait(h, END_TIMEOUT_MS);
+		const char *how = nrc_helper_failure(h);
 		if (cJSON_IsString(e))
 			snprintf(err, errlen, "%s", e->valuestring);
 		else
@@ -346,16 +346,16 @@ int nr_jobhooks_begin(const nr_jobhook_plugin *plugins, size_t n,
 	return rc;
 }
 
-int nr_jobhooks_end(nr_jobhooks *j, char *err, size_t errlen)
+int nrc_jobhooks_end(nrc_jobhooks *j, char *err, size_t errlen)
 {
 	if (!j)
 		return 0;
 	(void)!write(j->cmd_fd, "e", 1);
 	close(j->cmd_fd);
 	j->cmd_fd = -1;
-	nr_helper_wait(j->h, END_TIMEOUT_MS);
+	nrc_helper_wait(j->h, END_TIMEOUT_MS);
 	cJSON_Delete(read_lines(j));
-	const char *how = nr_helper_failure(j->h);
+	const char *how = nrc_helper_failure(j->h);
 	int rc = 0;
 	if (how) {
 		snprintf(err, errlen, "%s %s", j->stage ? j->stage : "the job's end", how);
@@ -377,25 +377,25 @@ static int clean_child(void *arg, int out)
 {
 	clean_arg *a = arg;
 	char e[2048] = "";
-	int n = a->desc->clean(&nr_host_table, (const nr_value *)a->kwargs, a->dry_run, e,
+	int n = a->desc->clean(&nrc_host_table, (const nr_value *)a->kwargs, a->dry_run, e,
 			       sizeof e);
 	fflush(stdout);
 	char line[2100];
 	int len = snprintf(line, sizeof line, "%d %s", n, e);
-	(void)nr_write_all(out, line, (size_t)len);
+	(void)nrc_write_all(out, line, (size_t)len);
 	return 0;
 }
 
-int nr_jobhooks_clean(const nr_plugin *desc, const void *kwargs, int dry_run, char *err,
+int nrc_jobhooks_clean(const nr_plugin *desc, const void *kwargs, int dry_run, char *err,
 		      size_t errlen)
 {
 	clean_arg a = {desc, kwargs, dry_run};
-	nr_helper *h = nr_helper_start(clean_child, &a, NR_HELPER_KEEP_STDOUT, err, errlen);
+	nrc_helper *h = nrc_helper_start(clean_child, &a, NR_HELPER_KEEP_STDOUT, err, errlen);
 	if (!h)
 		return -1;
-	nr_helper_wait(h, -1);
-	const char *how = nr_helper_failure(h);
-	const char *o = nr_helper_output(h, NULL);
+	nrc_helper_wait(h, -1);
+	const char *how = nrc_helper_failure(h);
+	const char *o = nrc_helper_output(h, NULL);
 	char *end = NULL;
 	long n = strtol(o, &end, 10);
 	int rc;
@@ -408,6 +408,6 @@ int nr_jobhooks_clean(const nr_plugin *desc, const void *kwargs, int dry_run, ch
 	} else {
 		rc = (int)n;
 	}
-	nr_helper_free(h);
+	nrc_helper_free(h);
 	return rc;
 }

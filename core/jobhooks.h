@@ -17,37 +17,37 @@
 #include <nrunner/plugin.h>
 #include <stddef.h>
 
-typedef struct nr_jobhooks nr_jobhooks;
+typedef struct nrc_jobhooks nrc_jobhooks;
 
 /* One plugin's part of the job. */
-typedef struct nr_jobhook_plugin {
+typedef struct nrc_jobhook_plugin {
 	const nr_plugin *desc;
 	unsigned abi_minor;
 	const char *name;       /* for messages */
 	const char *runnables;  /* JSON array of its runnables */
-} nr_jobhook_plugin;
+} nrc_jobhook_plugin;
 
-typedef struct nr_setup_limits {
+typedef struct nrc_setup_limits {
 	double timeout; /* seconds from now; 0: none */
 	double grace;   /* SIGTERM to SIGKILL, seconds */
-} nr_setup_limits;
+} nrc_setup_limits;
 
 enum { NR_SETUP_OK = 0, NR_SETUP_FAILED = -1, NR_SETUP_INTERRUPTED = -2 };
 
 /* Runs the plugins' job_begin in a new job helper.  On NR_SETUP_OK, *out
- * is the running helper and the job's data is the core's (nr_job_data).
+ * is the running helper and the job's data is the core's (nrc_job_data).
  * Otherwise err says why in one line; the helper has ended (the plugins
  * already begun were ended). */
-int nr_jobhooks_begin(const nr_jobhook_plugin *plugins, size_t n,
-		      const nr_setup_limits *limits, nr_jobhooks **out, char *err,
+int nrc_jobhooks_begin(const nrc_jobhook_plugin *plugins, size_t n,
+		      const nrc_setup_limits *limits, nrc_jobhooks **out, char *err,
 		      size_t errlen);
 /* Asks the helper to run the job_end hooks and waits for it.  Returns 0,
  * or -1 with one line in err when it crashed or hung; frees it. */
-int nr_jobhooks_end(nr_jobhooks *j, char *err, size_t errlen);
+int nrc_jobhooks_end(nrc_jobhooks *j, char *err, size_t errlen);
 
 /* Runs one plugin's clean in a helper child (its stdout is nrunner's).
  * Returns its count, or -1 with one line in err. */
-int nr_jobhooks_clean(const nr_plugin *desc, const void *kwargs, int dry_run, char *err,
+int nrc_jobhooks_clean(const nr_plugin *desc, const void *kwargs, int dry_run, char *err,
 		      size_t errlen);
 
 #endif

@@ -38,11 +38,11 @@ static long long scan_timeout_ms(void)
 						      : SCAN_TIMEOUT_MS;
 }
 
-struct nr_loader {
+struct nrc_loader {
 	const nr_host *host;
 	char **dirs;
 	size_t ndirs;
-	nr_plugin_rec *recs;
+	nrc_plugin_rec *recs;
 	int *described;
 	/* Set for a record the scanner described in this process's run: its
 	 * init ran there, and init_err says whether it failed. */
@@ -64,7 +64,7 @@ static int printable_line(const char *s)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return 0;
-	return nr_utf8_valid_prefix((const unsigned char *)s, n) == n;
+	return nrc_utf8_valid_prefix((const unsigned char *)s, n) == n;
 }
 
 /* Kind names, documented in nrunner-plugin(7): they are typed on command
@@ -88,22 +88,22 @@ static int valid_kind_name(const char *s)
  * cut after 80 bytes. */
 static char *quoted(const char *s)
 {
-	nr_buf b = {0};
-	nr_buf_append(&b, "\"", 1);
+	nrc_buf b = {0};
+	nrc_buf_append(&b, "\"", 1);
 	for (size_t i = 0; s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char tmp[8];
 		if (i == 80) {
-			nr_buf_append(&b, "...", 3);
+			nrc_buf_append(&b, "...", 3);
 			break;
 		}
 		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
 			snprintf(tmp, sizeof tmp, "\\x%02x", c);
 		else
 			snprintf(tmp, sizeof tmp, "%c", c);
-		nr_buf_append(&b, tmp, strlen(tmp));
+		nrc_buf_append(&b, tmp, strlen(tmp));
 	}
-	nr_buf_append(&b, "\"", 2);
+	nrc_buf_append(&b, "\"", 2);
 	return b.data;
 }
 
@@ -132,14 +132,14 @@ static char *untrusted(const char *path, int ancestor)
 		return NULL; /* a missing file is reported where it is opened */
 	const char *what = S_ISDIR(st.st_mode) ? "directory" : "file";
 	if (st.st_uid != 0 && st.st_uid != geteuid())
-		return nr_xasprintf("%s %s is owned by uid %lu, neither root nor "
+		return nrc_xasprintf("%s %s is owned by uid %lu, neither root nor "
 				    "the user running nrunner (uid %lu); chown it"
 				    TRUST_HINT,
 				    what, path, (unsigned long)st.st_uid,
 				    (unsigned long)geteuid());
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
 	    !(ancestor && (st.st_mode & S_ISVTX)))
-		return nr_xasprintf("%s %s is writable by %s (mode %04o); run "
+		return nrc_xasprintf("%s %s is writable by %s (mode %04o); run "
 				    "'chmod go-w %s'" TRUST_HINT,
 				    what, path,
 				    (st.st_mode & S_IWOTH) ? "others" : "its group",
@@ -151,7 +151,7 @@ static char *untrusted(const char *path, int ancestor)
 static char *untrusted_dir(const char *dir)
 {
 	char *why = untrusted(dir, 0);
-	char *up = nr_xstrdup(dir);
+	char *up = nrc_xstrdup(dir);
 	char *slash;
 	while (!why && (slash = strrchr(up, '/'))) {
 		slash[slash == up] = '\0'; /* "/a" -> "/", "/" -> stop */
@@ -172,8 +172,8 @@ static char *untrusted_file(const char *file)
 	if (!why && n > 3 && !strcmp(file + n - 3, ".la")) {
 		const char *base = strrchr(file, '/');
 		base = base ? base + 1 : file;
-		char *libs = nr_xasprintf("%.*s.libs", (int)(base - file), file);
-		char *so = nr_xasprintf("%s/%.*s.so", libs,
+		char *libs = nrc_xasprintf("%.*s.libs", (int)(base - file), file);
+		char *so = nrc_xasprintf("%s/%.*s.so", libs,
 					(int)(strlen(base) - 3), base);
 		why = untrusted(libs, 0);
 		if (!why)
@@ -184,7 +184,7 @@ static char *untrusted_file(const char *file)
 	return why;
 }
 
-static void add_dir(nr_loader *l, const char *dir)
+static void add_dir(nrc_loader *l, const char *dir)
 {
 	char real[PATH_MAX];
 	if (!*dir || !realpath(dir, real))
@@ -192,8 +192,8 @@ static void add_dir(nr_loader *l, const char *dir)
 	for (size_t i = 0; i < l->ndirs; i++)
 		if (!strcmp(l->dirs[i], real))
 			return;
-	l->dirs = nr_xrealloc(l->dirs, (l->ndirs + 1) * sizeof *l->dirs);
-	l->dirs[l->ndirs++] = nr_xstrdup(real);
+	l->dirs = nrc_xrealloc(l->dirs, (l->ndirs + 1) * sizeof *l->dirs);
+	l->dirs[l->ndirs++] = nrc_xstrdup(real);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -207,8 +207,8 @@ static int has_suffix(const char *s, const char *suf)
 	return n > m && !strcmp(s + n - m, suf);
 }
 
-static void refuse(nr_plugin_rec *r, const char *fmt, ...) NR_PRINTF_ATTR(2, 3);
-static void refuse(nr_plugin_rec *r, const char *fmt, ...)
+static void refuse(nrc_plugin_rec *r, const char *fmt, ...) NR_PRINTF_ATTR(2, 3);
+static void refuse(nrc_plugin_rec *r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -218,20 +218,20 @@ static void refuse(nr_plugin_rec *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-static nr_plugin_rec *add_rec(nr_loader *l, const char *dir, char *file)
+static nrc_plugin_rec *add_rec(nrc_loader *l, const char *dir, char *file)
 {
-	l->recs = nr_xrealloc(l->recs, (l->nrecs + 1) * sizeof *l->recs);
-	nr_plugin_rec *r = &l->recs[l->nrecs++];
+	l->recs = nrc_xrealloc(l->recs, (l->nrecs + 1) * sizeof *l->recs);
+	nrc_plugin_rec *r = &l->recs[l->nrecs++];
 	memset(r, 0, sizeof *r);
 	r->file = file;
-	r->dir = nr_xstrdup(dir);
+	r->dir = nrc_xstrdup(dir);
 	return r;
 }
 
 /* A plugin is NAME.so or NAME.la.  Installed, both exist and the .so is
  * opened directly; in a build tree only the .la sits beside the sources
  * and libtool's .libs/ holds the object. */
-static void scan_dir(nr_loader *l, const char *dir)
+static void scan_dir(nrc_loader *l, const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -244,8 +244,8 @@ static void scan_dir(nr_loader *l, const char *dir)
 			continue;
 		if (!has_suffix(e->d_name, ".so") && !has_suffix(e->d_name, ".la"))
 			continue;
-		names = nr_xrealloc(names, (n + 1) * sizeof *names);
-		names[n++] = nr_xstrdup(e->d_name);
+		names = nrc_xrealloc(names, (n + 1) * sizeof *names);
+		names[n++] = nrc_xstrdup(e->d_name);
 	}
 	closedir(d);
 	if (n)
@@ -256,7 +256,7 @@ static void scan_dir(nr_loader *l, const char *dir)
 		int is_la = !strcmp(stem_end, ".la");
 		if (is_la) {
 			/* Skip NAME.la when NAME.so is here too. */
-			char *so = nr_xstrdup(names[i]);
+			char *so = nrc_xstrdup(names[i]);
 			memcpy(so + len - 3, ".so", 3);
 			int dup = 0;
 			for (size_t k = 0; k < n; k++)
@@ -265,12 +265,12 @@ static void scan_dir(nr_loader *l, const char *dir)
 			if (dup)
 				continue;
 		}
-		nr_plugin_rec *r = add_rec(l, dir, nr_xasprintf("%s/%s", dir, names[i]));
+		nrc_plugin_rec *r = add_rec(l, dir, nrc_xasprintf("%s/%s", dir, names[i]));
 		if (!printable_line(names[i])) {
 			/* Its name would split a listing's row or break JSON. */
 			char *q = quoted(names[i]);
 			free(r->file);
-			r->file = nr_xasprintf("%s/%s", dir, q);
+			r->file = nrc_xasprintf("%s/%s", dir, q);
 			refuse(r, "its file name %s is not one line of UTF-8; "
 				  "rename it", q);
 			free(q);
@@ -287,20 +287,20 @@ static char *cache_file_path(void)
 	if (v && (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "no")))
 		return NULL;
 	if (v && v[0])
-		return nr_xstrdup(v); /* a path, relative to the working directory */
+		return nrc_xstrdup(v); /* a path, relative to the working directory */
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	if (xdg && xdg[0] == '/')
-		return nr_xasprintf("%s/nrunner/plugins.json", xdg);
+		return nrc_xasprintf("%s/nrunner/plugins.json", xdg);
 	const char *home = getenv("HOME");
 	if (home && home[0] == '/')
-		return nr_xasprintf("%s/.cache/nrunner/plugins.json", home);
+		return nrc_xasprintf("%s/.cache/nrunner/plugins.json", home);
 	return NULL;
 }
 
-static void cache_load(nr_loader *l)
+static void cache_load(nrc_loader *l)
 {
 	l->cache_path = cache_file_path();
-	char *text = l->cache_path ? nr_read_file(l->cache_path, NULL) : NULL;
+	char *text = l->cache_path ? nrc_read_file(l->cache_path, NULL) : NULL;
 	if (text) {
 		l->cache = cJSON_Parse(text);
 		free(text);
@@ -318,13 +318,13 @@ static void cache_load(nr_loader *l)
 	}
 }
 
-nr_loader *nr_loader_new(const nr_host *host)
+nrc_loader *nrc_loader_new(const nr_host *host)
 {
-	nr_loader *l = nr_xcalloc(1, sizeof *l);
+	nrc_loader *l = nrc_xcalloc(1, sizeof *l);
 	l->host = host;
 	const char *env = getenv("NRUNNER_PLUGIN_PATH");
 	if (env) {
-		char *copy = nr_xstrdup(env), *save = NULL;
+		char *copy = nrc_xstrdup(env), *save = NULL;
 		for (char *t = strtok_r(copy, ":", &save); t;
 		     t = strtok_r(NULL, ":", &save))
 			add_dir(l, t);
@@ -341,7 +341,7 @@ nr_loader *nr_loader_new(const nr_host *host)
 			char *q = quoted(l->dirs[i]);
 			free(l->dirs[i]);
 			l->dirs[i] = q;
-			nr_plugin_rec *r = add_rec(l, q, nr_xstrdup(q));
+			nrc_plugin_rec *r = add_rec(l, q, nrc_xstrdup(q));
 			refuse(r, "the plugin directory's name is not one line "
 				  "of UTF-8; rename it");
 			continue;
@@ -350,21 +350,21 @@ nr_loader *nr_loader_new(const nr_host *host)
 		if (why) {
 			/* One line for the directory; none of its files is
 			 * even looked at. */
-			nr_plugin_rec *r = add_rec(l, l->dirs[i],
-						   nr_xstrdup(l->dirs[i]));
+			nrc_plugin_rec *r = add_rec(l, l->dirs[i],
+						   nrc_xstrdup(l->dirs[i]));
 			r->refused = why;
 			continue;
 		}
 		scan_dir(l, l->dirs[i]);
 	}
-	l->described = nr_xcalloc(l->nrecs, sizeof *l->described);
-	l->scanned = nr_xcalloc(l->nrecs, sizeof *l->scanned);
-	l->init_err = nr_xcalloc(l->nrecs, sizeof *l->init_err);
+	l->described = nrc_xcalloc(l->nrecs, sizeof *l->described);
+	l->scanned = nrc_xcalloc(l->nrecs, sizeof *l->scanned);
+	l->init_err = nrc_xcalloc(l->nrecs, sizeof *l->init_err);
 	cache_load(l);
 	return l;
 }
 
-static void free_kinds(nr_plugin_rec *r)
+static void free_kinds(nrc_plugin_rec *r)
 {
 	for (size_t k = 0; k < r->nkinds; k++) {
 		free(r->kinds[k].name);
@@ -378,12 +378,12 @@ static void free_kinds(nr_plugin_rec *r)
 	r->nkinds = 0;
 }
 
-void nr_loader_free(nr_loader *l)
+void nrc_loader_free(nrc_loader *l)
 {
 	if (!l)
 		return;
 	for (size_t i = 0; i < l->nrecs; i++) {
-		nr_plugin_rec *r = &l->recs[i];
+		nrc_plugin_rec *r = &l->recs[i];
 		free_kinds(r);
 		free(r->file);
 		free(r->dir);
@@ -407,9 +407,9 @@ void nr_loader_free(nr_loader *l)
 	free(l);
 }
 
-size_t nr_loader_count(nr_loader *l) { return l->nrecs; }
-size_t nr_loader_dir_count(nr_loader *l) { return l->ndirs; }
-const char *nr_loader_dir(nr_loader *l, size_t i) { return l->dirs[i]; }
+size_t nrc_loader_count(nrc_loader *l) { return l->nrecs; }
+size_t nrc_loader_dir_count(nrc_loader *l) { return l->ndirs; }
+const char *nrc_loader_dir(nrc_loader *l, size_t i) { return l->dirs[i]; }
 
 
 static int ltdl_ready(void)
@@ -450,7 +450,7 @@ static int looks_like_elf(const char *file)
 
 /* Copies what a descriptor declares into the record.  Returns -1 (and
  * refuses) if it is not well-formed. */
-static int take_descriptor(nr_plugin_rec *r, const nr_plugin *p)
+static int take_descriptor(nrc_plugin_rec *r, const nr_plugin *p)
 {
 	r->abi_major = p->abi_major;
 	r->abi_minor = p->abi_minor;
@@ -526,21 +526,21 @@ static int take_descriptor(nr_plugin_rec *r, const nr_plugin *p)
 	}
 	free(r->name);
 	free(r->version);
-	r->name = nr_xstrdup(p->name);
-	r->version = nr_xstrdup(p->version ? p->version : "");
-	r->kinds = nr_xcalloc(n, sizeof *r->kinds);
+	r->name = nrc_xstrdup(p->name);
+	r->version = nrc_xstrdup(p->version ? p->version : "");
+	r->kinds = nrc_xcalloc(n, sizeof *r->kinds);
 	r->nkinds = n;
 	for (size_t k = 0; k < n; k++) {
 		const nr_kind *kd = p->kinds[k];
-		nr_kind_info *ki = &r->kinds[k];
-		ki->name = nr_xstrdup(kd->name);
-		ki->summary = nr_xstrdup(kd->summary ? kd->summary : "");
+		nrc_kind_info *ki = &r->kinds[k];
+		ki->name = nrc_xstrdup(kd->name);
+		ki->summary = nrc_xstrdup(kd->summary ? kd->summary : "");
 		size_t c = 0;
 		while (kd->config_used && kd->config_used[c])
 			c++;
-		ki->config_used = nr_xcalloc(c + 1, sizeof *ki->config_used);
+		ki->config_used = nrc_xcalloc(c + 1, sizeof *ki->config_used);
 		for (size_t j = 0; j < c; j++)
-			ki->config_used[j] = nr_xstrdup(kd->config_used[j]);
+			ki->config_used[j] = nrc_xstrdup(kd->config_used[j]);
 		ki->live = kd;
 		ki->claims = p->abi_minor >= 1 && kd->resolve != NULL;
 	}
@@ -552,8 +552,8 @@ static int take_descriptor(nr_plugin_rec *r, const nr_plugin *p)
 static void scan_say(int out, cJSON *o)
 {
 	char *t = cJSON_PrintUnformatted(o);
-	char *line = nr_xasprintf("%s\n", t);
-	(void)nr_write_all(out, line, strlen(line));
+	char *line = nrc_xasprintf("%s\n", t);
+	(void)nrc_write_all(out, line, strlen(line));
 	free(line);
 	free(t);
 	cJSON_Delete(o);
@@ -574,7 +574,7 @@ static void scan_phase(int out, size_t i, const char *phase)
  * -1 if the file is refused for what it is, or -2 if it could not be
  * loaded, which may change without the file changing (a library
  * installed, LD_LIBRARY_PATH set). */
-static int open_plugin(nr_plugin_rec *r, int out, size_t i)
+static int open_plugin(nrc_plugin_rec *r, int out, size_t i)
 {
 	if (r->desc)
 		return 0;
@@ -646,12 +646,12 @@ static cJSON *stat_key(const char *file)
 static char *json_strdup(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? nr_xstrdup(v->valuestring) : NULL;
+	return cJSON_IsString(v) ? nrc_xstrdup(v->valuestring) : NULL;
 }
 
 /* Fills the record from what a file declared (a cache entry, or the
  * scanner's report).  Returns -1 if the entry is malformed. */
-static int entry_get(nr_plugin_rec *r, const cJSON *e)
+static int entry_get(nrc_plugin_rec *r, const cJSON *e)
 {
 	const cJSON *abi = cJSON_GetObjectItemCaseSensitive(e, "abi");
 	const cJSON *kinds = cJSON_GetObjectItemCaseSensitive(e, "kinds");
@@ -667,22 +667,22 @@ static int entry_get(nr_plugin_rec *r, const cJSON *e)
 	r->version = json_strdup(e, "version");
 	r->refused = json_strdup(e, "refused");
 	r->nkinds = (size_t)cJSON_GetArraySize(kinds);
-	r->kinds = nr_xcalloc(r->nkinds, sizeof *r->kinds);
+	r->kinds = nrc_xcalloc(r->nkinds, sizeof *r->kinds);
 	size_t i = 0;
 	const cJSON *kd;
 	int bad = 0;
 	cJSON_ArrayForEach(kd, kinds)
 	{
-		nr_kind_info *ki = &r->kinds[i++];
+		nrc_kind_info *ki = &r->kinds[i++];
 		ki->name = json_strdup(kd, "name");
 		ki->summary = json_strdup(kd, "summary");
 		ki->claims = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kd, "claims"));
 		const cJSON *cu = cJSON_GetObjectItemCaseSensitive(kd, "config_used");
 		size_t c = (size_t)cJSON_GetArraySize(cu), j = 0;
-		ki->config_used = nr_xcalloc(c + 1, sizeof *ki->config_used);
+		ki->config_used = nrc_xcalloc(c + 1, sizeof *ki->config_used);
 		const cJSON *s;
 		cJSON_ArrayForEach(s, cu) if (cJSON_IsString(s))
-			ki->config_used[j++] = nr_xstrdup(s->valuestring);
+			ki->config_used[j++] = nrc_xstrdup(s->valuestring);
 		bad |= !ki->name || !ki->summary || !valid_kind_name(ki->name) ||
 		       !printable_line(ki->summary);
 	}
@@ -694,7 +694,7 @@ static int entry_get(nr_plugin_rec *r, const cJSON *e)
 	return 0;
 }
 
-static int cache_get(nr_loader *l, nr_plugin_rec *r, const cJSON *key)
+static int cache_get(nrc_loader *l, nrc_plugin_rec *r, const cJSON *key)
 {
 	const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(l->cache, "plugins");
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(plugins, r->file);
@@ -705,7 +705,7 @@ static int cache_get(nr_loader *l, nr_plugin_rec *r, const cJSON *key)
 }
 
 /* What a record declares, as a cache entry without its "stat" key. */
-static cJSON *entry_json(const nr_plugin_rec *r)
+static cJSON *entry_json(const nrc_plugin_rec *r)
 {
 	cJSON *e = cJSON_CreateObject();
 	cJSON *abi = cJSON_AddArrayToObject(e, "abi");
@@ -731,7 +731,7 @@ static cJSON *entry_json(const nr_plugin_rec *r)
 	return e;
 }
 
-static void cache_put(nr_loader *l, const char *file, cJSON *e, cJSON *key)
+static void cache_put(nrc_loader *l, const char *file, cJSON *e, cJSON *key)
 {
 	cJSON_AddItemToObject(e, "stat", key);
 	cJSON *plugins = cJSON_GetObjectItemCaseSensitive(l->cache, "plugins");
@@ -740,7 +740,7 @@ static void cache_put(nr_loader *l, const char *file, cJSON *e, cJSON *key)
 	l->cache_dirty = 1;
 }
 
-static void cache_forget(nr_loader *l, const char *file)
+static void cache_forget(nrc_loader *l, const char *file)
 {
 	cJSON *plugins = cJSON_GetObjectItemCaseSensitive(l->cache, "plugins");
 	cJSON_DeleteItemFromObjectCaseSensitive(plugins, file);
@@ -758,7 +758,7 @@ static void cache_forget(nr_loader *l, const char *file)
  * cache no child is needed. */
 
 typedef struct scan_batch {
-	nr_loader *l;
+	nrc_loader *l;
 	const size_t *todo; /* record indices */
 	size_t n;
 } scan_batch;
@@ -771,7 +771,7 @@ static int scan_child(void *arg, int out)
 	setrlimit(RLIMIT_CORE, &no_core);
 	for (size_t k = 0; k < b->n; k++) {
 		size_t i = b->todo[k];
-		nr_plugin_rec *r = &b->l->recs[i];
+		nrc_plugin_rec *r = &b->l->recs[i];
 		int rc = open_plugin(r, out, i), ok = rc == 0;
 		char *init_err = NULL;
 		if (ok && r->desc->init) {
@@ -787,7 +787,7 @@ static int scan_child(void *arg, int out)
 			cJSON_AddItemToObject(o, "entry", entry_json(r));
 			scan_say(out, o);
 			if (r->desc->init(b->l->host, err, sizeof err) != 0)
-				init_err = nr_xstrdup(err[0] ? err
+				init_err = nrc_xstrdup(err[0] ? err
 						      : "(the plugin gave no reason)");
 		}
 		cJSON *o = cJSON_CreateObject();
@@ -814,12 +814,12 @@ static const char *phase_text(const char *phase)
 
 /* Runs one child over todo[0..n); returns how many records it settled
  * (described, or refused for what it did to the child). */
-static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
+static size_t scan_batch_run(nrc_loader *l, const size_t *todo, size_t n,
 			     cJSON **keys)
 {
 	scan_batch b = {l, todo, n};
 	char err[256];
-	nr_helper *h = nr_helper_start(scan_child, &b, 0, err, sizeof err);
+	nrc_helper *h = nrc_helper_start(scan_child, &b, 0, err, sizeof err);
 	if (!h) {
 		for (size_t k = 0; k < n; k++)
 			refuse(&l->recs[todo[k]], "cannot be described: %s", err);
@@ -828,28 +828,28 @@ static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
 	/* Each plugin gets the timeout: wait until the child says more. */
 	size_t seen = 0, len;
 	long long timeout = scan_timeout_ms();
-	long long deadline = nr_monotonic_ms() + timeout;
+	long long deadline = nrc_monotonic_ms() + timeout;
 	int hung = 0;
-	while (!nr_helper_dispatch(h)) {
-		nr_helper_output(h, &len);
+	while (!nrc_helper_dispatch(h)) {
+		nrc_helper_output(h, &len);
 		if (len != seen) {
 			seen = len;
-			deadline = nr_monotonic_ms() + timeout;
+			deadline = nrc_monotonic_ms() + timeout;
 		}
-		long long left = deadline - nr_monotonic_ms();
+		long long left = deadline - nrc_monotonic_ms();
 		if (left <= 0) {
 			hung = 1;
-			nr_helper_kill(h, SIGKILL);
-			nr_helper_wait(h, -1);
+			nrc_helper_kill(h, SIGKILL);
+			nrc_helper_wait(h, -1);
 			break;
 		}
 		struct pollfd fds[2];
-		int nf = nr_helper_pollfds(h, fds);
+		int nf = nrc_helper_pollfds(h, fds);
 		poll(fds, (nfds_t)nf, (int)left);
 	}
 	size_t done = 0;
 	const char *phase = NULL;
-	char *text = nr_xstrdup(nr_helper_output(h, NULL)), *save = NULL;
+	char *text = nrc_xstrdup(nrc_helper_output(h, NULL)), *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		cJSON *o = cJSON_Parse(line);
@@ -860,7 +860,7 @@ static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
 			cJSON_Delete(o);
 			continue; /* not ours: a plugin wrote to the pipe? */
 		}
-		nr_plugin_rec *r = &l->recs[todo[done]];
+		nrc_plugin_rec *r = &l->recs[todo[done]];
 		if (cJSON_IsString(ph)) {
 			phase = phase_text(ph->valuestring);
 			if (cJSON_IsObject(e))
@@ -883,9 +883,9 @@ static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
 	free(text);
 	if (done < n) {
 		/* The child died on todo[done]. */
-		nr_plugin_rec *r = &l->recs[todo[done]];
-		int st = nr_helper_status(h);
-		const char *how = nr_helper_failure(h);
+		nrc_plugin_rec *r = &l->recs[todo[done]];
+		int st = nrc_helper_status(h);
+		const char *how = nrc_helper_failure(h);
 		refuse(r, "%s%s %s%s", hung ? "hung: " : "",
 		       how ? how : "exited with status 0",
 		       phase ? phase : "while being described",
@@ -903,19 +903,19 @@ static size_t scan_batch_run(nr_loader *l, const size_t *todo, size_t n,
 		}
 		done++;
 	}
-	nr_helper_free(h);
+	nrc_helper_free(h);
 	return done;
 }
 
 /* Describes every record not yet described: from the cache, or by the
  * scanner. */
-static void describe_all(nr_loader *l)
+static void describe_all(nrc_loader *l)
 {
-	size_t *todo = nr_xcalloc(l->nrecs + 1, sizeof *todo), n = 0;
-	cJSON **keys = nr_xcalloc(l->nrecs + 1, sizeof *keys);
+	size_t *todo = nrc_xcalloc(l->nrecs + 1, sizeof *todo), n = 0;
+	cJSON **keys = nrc_xcalloc(l->nrecs + 1, sizeof *keys);
 	int check = trust_checked();
 	for (size_t i = 0; i < l->nrecs; i++) {
-		nr_plugin_rec *r = &l->recs[i];
+		nrc_plugin_rec *r = &l->recs[i];
 		if (l->described[i])
 			continue;
 		l->described[i] = 1;
@@ -940,7 +940,7 @@ static void describe_all(nr_loader *l)
 	free(todo);
 }
 
-nr_plugin_rec *nr_loader_describe(nr_loader *l, size_t i)
+nrc_plugin_rec *nrc_loader_describe(nrc_loader *l, size_t i)
 {
 	/* All at once: a cold cache costs one child, not one per file. */
 	if (!l->described[i])
@@ -948,9 +948,9 @@ nr_plugin_rec *nr_loader_describe(nr_loader *l, size_t i)
 	return &l->recs[i];
 }
 
-int nr_loader_open(nr_loader *l, nr_plugin_rec *r)
+int nrc_loader_open(nrc_loader *l, nrc_plugin_rec *r)
 {
-	nr_loader_describe(l, (size_t)(r - l->recs));
+	nrc_loader_describe(l, (size_t)(r - l->recs));
 	if (r->refused)
 		return -1;
 	/* Its code ran in the scanner, now or when the cache was filled:
@@ -974,14 +974,14 @@ int nr_loader_open(nr_loader *l, nr_plugin_rec *r)
 	return 0;
 }
 
-int nr_loader_check(nr_loader *l, nr_plugin_rec *r)
+int nrc_loader_check(nrc_loader *l, nrc_plugin_rec *r)
 {
 	size_t i = (size_t)(r - l->recs);
-	nr_loader_describe(l, i);
+	nrc_loader_describe(l, i);
 	if (r->refused)
 		return -1;
 	if (!l->scanned[i] || r->init_done)
-		return nr_loader_open(l, r);
+		return nrc_loader_open(l, r);
 	if (l->init_err[i]) {
 		refuse(r, "init failed: %s", l->init_err[i]);
 		return -1;
@@ -989,7 +989,7 @@ int nr_loader_check(nr_loader *l, nr_plugin_rec *r)
 	return 0;
 }
 
-void nr_loader_save_cache(nr_loader *l)
+void nrc_loader_save_cache(nrc_loader *l)
 {
 	if (!l->cache_dirty || !l->cache_path)
 		return;
@@ -1003,19 +1003,19 @@ void nr_loader_save_cache(nr_loader *l)
 			cJSON_Delete(cJSON_DetachItemViaPointer(plugins, e));
 		e = next;
 	}
-	char *dir = nr_xstrdup(l->cache_path);
+	char *dir = nrc_xstrdup(l->cache_path);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	char *tmp = nr_xasprintf("%s.%ld.tmp", l->cache_path, (long)getpid());
+	char *tmp = nrc_xasprintf("%s.%ld.tmp", l->cache_path, (long)getpid());
 	char *text = cJSON_PrintUnformatted(l->cache);
 	int fd = -1;
-	if (nr_mkdir_p(dir, 0755) == 0)
+	if (nrc_mkdir_p(dir, 0755) == 0)
 		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd >= 0) {
-		int ok = nr_write_all(fd, text, strlen(text)) == 0;
+		int ok = nrc_write_all(fd, text, strlen(text)) == 0;
 		ok &= close(fd) == 0;
 		if (!ok || rename(tmp, l->cache_path) < 0)
 			unlink(tmp);

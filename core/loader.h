@@ -15,55 +15,55 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct nr_kind_info {
+typedef struct nrc_kind_info {
 	char *name;
 	char *summary;
 	char **config_used; /* NULL-terminated */
 	const nr_kind *live; /* set once the plugin is opened */
 	int claims;          /* it has a resolve entry (ABI 1.1): cached, so
 			      * that resolving need not open every plugin */
-} nr_kind_info;
+} nrc_kind_info;
 
-typedef struct nr_plugin_rec {
+typedef struct nrc_plugin_rec {
 	char *file;  /* the file opened: dir/name.so or dir/name.la */
 	char *dir;
 	uint32_t abi_major, abi_minor;
 	char *name;
 	char *version;
-	nr_kind_info *kinds;
+	nrc_kind_info *kinds;
 	size_t nkinds;
 	char *refused; /* why it cannot be used; NULL if usable */
 	void *handle;  /* lt_dlhandle once opened */
 	const nr_plugin *desc;
 	int init_done;
-} nr_plugin_rec;
+} nrc_plugin_rec;
 
-typedef struct nr_loader nr_loader;
+typedef struct nrc_loader nrc_loader;
 
 /* The search path: NRUNNER_PLUGIN_PATH, then the installed directory. */
-nr_loader *nr_loader_new(const nr_host *host);
-void nr_loader_free(nr_loader *l);
+nrc_loader *nrc_loader_new(const nr_host *host);
+void nrc_loader_free(nrc_loader *l);
 
 /* Plugin files in search-path order (directory order, then name order).
  * Each is described, from the cache when it is fresh, else by opening it. */
-size_t nr_loader_count(nr_loader *l);
-nr_plugin_rec *nr_loader_describe(nr_loader *l, size_t i);
+size_t nrc_loader_count(nrc_loader *l);
+nrc_plugin_rec *nrc_loader_describe(nrc_loader *l, size_t i);
 
 /* Opens the plugin (if not yet) and runs its init; on failure sets
  * rec->refused and returns -1. */
-int nr_loader_open(nr_loader *l, nr_plugin_rec *rec);
+int nrc_loader_open(nrc_loader *l, nrc_plugin_rec *rec);
 
-/* Whether the plugin can be used (for listings): as nr_loader_open(),
+/* Whether the plugin can be used (for listings): as nrc_loader_open(),
  * but a plugin that the scanner has just loaded and initialised in its
  * child is not opened again in this process. */
-int nr_loader_check(nr_loader *l, nr_plugin_rec *rec);
+int nrc_loader_check(nrc_loader *l, nrc_plugin_rec *rec);
 
 /* Writes the cache back if anything new was learnt; failures are ignored
  * (the cache is only a speed-up). */
-void nr_loader_save_cache(nr_loader *l);
+void nrc_loader_save_cache(nrc_loader *l);
 
 /* The directories searched, for --list-kinds. */
-size_t nr_loader_dir_count(nr_loader *l);
-const char *nr_loader_dir(nr_loader *l, size_t i);
+size_t nrc_loader_dir_count(nrc_loader *l);
+const char *nrc_loader_dir(nrc_loader *l, size_t i);
 
 #endif

@@ -335,9 +335,9 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	const char *prog = runner_name ? runner_name : "nrunner";
 	if (cmd)
-		nr_error("%s: %s; see '%s %s --help'", cmd, msg, prog, cmd);
+		nrc_error("%s: %s; see '%s %s --help'", cmd, msg, prog, cmd);
 	else
-		nr_error("%s; see '%s --help'", msg, prog);
+		nrc_error("%s; see '%s --help'", msg, prog);
 	return NR_EXIT_JOB_ERROR;
 }
 
@@ -370,7 +370,7 @@ static int parse_seconds(const char *cmd, const char *opt, const char *s,
 enum { JC_TIMEOUT = 512, JC_GRACE, JC_STATUS_URI };
 
 typedef struct job_control {
-	nr_job_opts opts;
+	nrc_job_opts opts;
 	const char **uris; /* status servers */
 	size_t nuris;
 } job_control;
@@ -385,7 +385,7 @@ static int job_control_opt(const char *cmd, int c, job_control *jc)
 	case JC_GRACE:
 		return parse_seconds(cmd, "--grace", optarg, &jc->opts.grace);
 	case JC_STATUS_URI:
-		jc->uris = nr_xrealloc(jc->uris, (jc->nuris + 1) * sizeof *jc->uris);
+		jc->uris = nrc_xrealloc(jc->uris, (jc->nuris + 1) * sizeof *jc->uris);
 		jc->uris[jc->nuris++] = optarg;
 		return -1;
 	default:
@@ -409,11 +409,11 @@ typedef struct one_opts {
 } one_opts;
 
 /* A standalone runner runs its own kind only. */
-static int check_runner_kind(const nr_runnable *r)
+static int check_runner_kind(const nrc_runnable *r)
 {
 	if (!runner_kind || !strcmp(r->kind, runner_kind))
 		return -1;
-	nr_error("%s: kind '%s' is not this runner's; it runs: %s", runner_name,
+	nrc_error("%s: kind '%s' is not this runner's; it runs: %s", runner_name,
 		 r->kind, runner_kind);
 	return NR_EXIT_JOB_ERROR;
 }
@@ -421,30 +421,30 @@ static int check_runner_kind(const nr_runnable *r)
 /* Lets the plugins set up what the job's tasks share (ABI 1.2), in the
  * job helper (core/jobhooks.h).  Returns -1 when the job may run, else its
  * exit status. */
-static int begin_job(nr_registry *reg, nr_runnable *const *items, size_t n,
-		     const nr_job_opts *opts)
+static int begin_job(nrc_registry *reg, nrc_runnable *const *items, size_t n,
+		     const nrc_job_opts *opts)
 {
 	/* A Ctrl-C during the set-up interrupts it: the job then ends as
 	 * interrupted, through the plugins' job_end, not by a default death
 	 * that would leave what job_begin made. */
-	nr_signals_fd();
+	nrc_signals_fd();
 	char err[ERRLEN];
-	nr_setup_limits limits = {.timeout = opts->job_timeout, .grace = opts->grace};
-	int r = nr_registry_job_begin(reg, items, n, &limits, err, sizeof err);
+	nrc_setup_limits limits = {.timeout = opts->job_timeout, .grace = opts->grace};
+	int r = nrc_registry_job_begin(reg, items, n, &limits, err, sizeof err);
 	if (r == NR_SETUP_OK)
 		return -1;
-	nr_error("%s", err);
+	nrc_error("%s", err);
 	return r == NR_SETUP_INTERRUPTED ? NR_EXIT_INTERRUPTED : NR_EXIT_JOB_ERROR;
 }
 
 /* The plugins' job_end; a hook that crashed there is the runner's
  * failure. */
-static int end_job(nr_registry *reg)
+static int end_job(nrc_registry *reg)
 {
 	char err[ERRLEN];
-	if (nr_registry_job_end(reg, err, sizeof err) == 0)
+	if (nrc_registry_job_end(reg, err, sizeof err) == 0)
 		return 0;
-	nr_error("%s", err);
+	nrc_error("%s", err);
 	return NR_EXIT_RUNNER_FAIL;
 }
 
@@ -453,90 +453,90 @@ static int end_job(nr_registry *reg)
 static char *task_dir(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	char *t = nr_xasprintf("%s/.nrunner-task-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	char *t = nrc_xasprintf("%s/.nrunner-task-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(t)) {
-		nr_error("%s: cannot create a task directory: %s", t, strerror(errno));
+		nrc_error("%s: cannot create a task directory: %s", t, strerror(errno));
 		free(t);
 		return NULL;
 	}
 	return t;
 }
 
-static void send_message(void *ctx, const nr_job_task *t, cJSON *msg)
+static void send_message(void *ctx, const nrc_job_task *t, cJSON *msg)
 {
 	(void)t;
-	nr_status_out_send(ctx, msg);
+	nrc_status_out_send(ctx, msg);
 }
 
 /* Runs the runnables one at a time, as a job without a results
  * directory, whose messages go to stdout and the status servers. */
-static int run_one(nr_runnable_list *list, one_opts *o)
+static int run_one(nrc_runnable_list *list, one_opts *o)
 {
 	char err[ERRLEN];
 	int rc = -1;
-	nr_registry *reg = nr_registry_new();
+	nrc_registry *reg = nrc_registry_new();
 	for (size_t i = 0; rc < 0 && i < list->n; i++) {
-		const nr_plugin_rec *p;
+		const nrc_plugin_rec *p;
 		rc = check_runner_kind(list->items[i]);
-		if (rc < 0 && !nr_registry_find(reg, list->items[i]->kind, &p,
+		if (rc < 0 && !nrc_registry_find(reg, list->items[i]->kind, &p,
 						err, sizeof err)) {
 			const char *src = list->items[i]->source;
 			if (src)
-				nr_error("%s: %s", src, err);
+				nrc_error("%s: %s", src, err);
 			else
-				nr_error("%s", err);
+				nrc_error("%s", err);
 			rc = NR_EXIT_JOB_ERROR;
 		}
 	}
 	if (rc >= 0) {
-		nr_registry_free(reg);
+		nrc_registry_free(reg);
 		return rc;
 	}
 	/* Messages go to stdout and the status servers, as they come. */
-	nr_status_out *out = nr_status_out_new(o->id, o->job_id);
+	nrc_status_out *out = nrc_status_out_new(o->id, o->job_id);
 	for (size_t i = 0; i < o->jc.nuris; i++)
-		nr_status_out_connect(out, o->jc.uris[i], STATUS_CONNECT_MS);
-	nr_job_opts opts = o->jc.opts;
+		nrc_status_out_connect(out, o->jc.uris[i], STATUS_CONNECT_MS);
+	nrc_job_opts opts = o->jc.opts;
 	opts.jobs = 1;
 	opts.job_id = o->job_id;
 	opts.observe = send_message;
 	opts.observe_ctx = out;
 	size_t n = list->n;
-	nr_job *job = nr_job_new(reg, list, &opts, err, sizeof err);
+	nrc_job *job = nrc_job_new(reg, list, &opts, err, sizeof err);
 	for (size_t i = 0; i < n; i++) {
-		nr_job_task *t = &job->tasks[i];
-		const char *dir = nr_runnable_output_dir(t->runnable);
+		nrc_job_task *t = &job->tasks[i];
+		const char *dir = nrc_runnable_output_dir(t->runnable);
 		if (dir)
-			t->dir = nr_xstrdup(dir);
+			t->dir = nrc_xstrdup(dir);
 		else if (o->output_dir && n > 1)
-			t->dir = nr_xasprintf("%s/%zu", o->output_dir, i + 1);
+			t->dir = nrc_xasprintf("%s/%zu", o->output_dir, i + 1);
 		else if (o->output_dir)
-			t->dir = nr_xstrdup(o->output_dir);
+			t->dir = nrc_xstrdup(o->output_dir);
 		else if (o->task && !(t->dir = task_dir()))
 			rc = NR_EXIT_JOB_ERROR;
 		if (o->id)
-			t->id = nr_xstrdup(o->id);
+			t->id = nrc_xstrdup(o->id);
 	}
-	nr_runnable **items = nr_xcalloc(n + 1, sizeof *items);
+	nrc_runnable **items = nrc_xcalloc(n + 1, sizeof *items);
 	for (size_t i = 0; i < n; i++)
 		items[i] = job->tasks[i].runnable;
 	if (rc < 0)
 		rc = begin_job(reg, items, n, &opts);
 	free(items);
 	if (rc < 0) {
-		nr_progress *quiet = nr_progress_new(stderr, 0, 0, NR_SHOW_NONE);
-		rc = nr_job_run(job, quiet, err, sizeof err);
+		nrc_progress *quiet = nrc_progress_new(stderr, 0, 0, NR_SHOW_NONE);
+		rc = nrc_job_run(job, quiet, err, sizeof err);
 		if (rc == NR_EXIT_JOB_ERROR)
-			nr_error("%s", err);
-		nr_progress_free(quiet);
+			nrc_error("%s", err);
+		nrc_progress_free(quiet);
 		rc |= end_job(reg);
 	}
 	/* Avocado's runner says how the test went in its messages only. */
 	if (runner_kind && rc != NR_EXIT_JOB_ERROR)
 		rc &= ~NR_EXIT_FAIL;
-	nr_job_free(job);
-	nr_status_out_free(out);
-	nr_registry_free(reg);
+	nrc_job_free(job);
+	nrc_status_out_free(out);
+	nrc_registry_free(reg);
 	return rc;
 }
 
@@ -545,7 +545,7 @@ static int run_one(nr_runnable_list *list, one_opts *o)
  * first other word is the kind and the second the uri, as in Avocado's
  * `runnable-run KIND [URI]`. */
 static int parse_run_opts(int argc, char **argv, one_opts *o,
-			  nr_runnable **out)
+			  nrc_runnable **out)
 {
 	const char *cmd = o->task ? "task-run" : "runnable-run";
 	static const struct option longopts[] = {
@@ -562,7 +562,7 @@ static int parse_run_opts(int argc, char **argv, one_opts *o,
 		JOB_CONTROL_LONGOPTS,
 		{NULL, 0, NULL, 0}};
 	const char *kind = NULL, *uri = NULL, *config = NULL;
-	const char **args = nr_xcalloc((size_t)argc, sizeof *args);
+	const char **args = nrc_xcalloc((size_t)argc, sizeof *args);
 	size_t nargs = 0;
 	int c, rc = -1;
 	optind = 1;
@@ -610,20 +610,20 @@ static int parse_run_opts(int argc, char **argv, one_opts *o,
 	if (rc < 0 && o->task && (!o->id || !*o->id))
 		rc = usage_error(cmd, "-i ID is required");
 	char err[ERRLEN];
-	nr_runnable *r = rc < 0 ? nr_runnable_new(kind) : NULL;
+	nrc_runnable *r = rc < 0 ? nrc_runnable_new(kind) : NULL;
 	if (r && uri)
-		r->uri = nr_xstrdup(uri);
+		r->uri = nrc_xstrdup(uri);
 	for (size_t i = 0; rc < 0 && i < nargs; i++)
-		if (nr_runnable_add_arg(r, args[i], err, sizeof err) < 0)
+		if (nrc_runnable_add_arg(r, args[i], err, sizeof err) < 0)
 			rc = usage_error(cmd, "%s", err);
-	if (rc < 0 && config && nr_runnable_set_config(r, config, err, sizeof err) < 0)
+	if (rc < 0 && config && nrc_runnable_set_config(r, config, err, sizeof err) < 0)
 		rc = usage_error(cmd, "%s", err);
 	for (int i = first_kw; rc < 0 && i < argc; i++)
-		if (argv[i] && nr_runnable_add_kwarg(r, argv[i], err, sizeof err) < 0)
+		if (argv[i] && nrc_runnable_add_kwarg(r, argv[i], err, sizeof err) < 0)
 			rc = usage_error(cmd, "%s", err);
 	free(args);
 	if (rc >= 0)
-		nr_runnable_free(r);
+		nrc_runnable_free(r);
 	else
 		*out = r;
 	return rc;
@@ -632,13 +632,13 @@ static int parse_run_opts(int argc, char **argv, one_opts *o,
 static int cmd_runnable_run(int argc, char **argv, int task)
 {
 	one_opts o = {.task = task, .jc.opts.grace = 5};
-	nr_runnable *r = NULL;
+	nrc_runnable *r = NULL;
 	int rc = parse_run_opts(argc, argv, &o, &r);
 	if (rc < 0) {
-		nr_runnable_list list = {nr_xcalloc(1, sizeof *list.items), 1};
+		nrc_runnable_list list = {nrc_xcalloc(1, sizeof *list.items), 1};
 		list.items[0] = r;
 		rc = run_one(&list, &o);
-		nr_runnable_list_free(&list);
+		nrc_runnable_list_free(&list);
 	}
 	free(o.jc.uris);
 	return rc;
@@ -685,14 +685,14 @@ static int cmd_runnable_run_recipe(int argc, char **argv)
 				   usage_runnable_run_recipe, &file, &o);
 	if (rc < 0) {
 		char err[ERRLEN];
-		nr_runnable_list list = {0};
-		if (nr_recipe_read(file, &list, err, sizeof err) < 0) {
-			nr_error("%s", err);
+		nrc_runnable_list list = {0};
+		if (nrc_recipe_read(file, &list, err, sizeof err) < 0) {
+			nrc_error("%s", err);
 			rc = NR_EXIT_JOB_ERROR;
 		} else {
 			rc = run_one(&list, &o);
 		}
-		nr_runnable_list_free(&list);
+		nrc_runnable_list_free(&list);
 	}
 	free(o.jc.uris);
 	return rc;
@@ -706,9 +706,9 @@ static int cmd_task_run_recipe(int argc, char **argv)
 				   usage_task_run_recipe, &file, &o);
 	if (rc < 0) {
 		char err[ERRLEN];
-		nr_task_recipe tr;
-		if (nr_task_recipe_read(file, &tr, err, sizeof err) < 0) {
-			nr_error("%s", err);
+		nrc_task_recipe tr;
+		if (nrc_task_recipe_read(file, &tr, err, sizeof err) < 0) {
+			nrc_error("%s", err);
 			rc = NR_EXIT_JOB_ERROR;
 		} else {
 			free(o.jc.uris);
@@ -718,14 +718,14 @@ static int cmd_task_run_recipe(int argc, char **argv)
 			tr.nuris = 0;
 			o.id = tr.id;
 			o.job_id = tr.job_id;
-			nr_runnable_list list = {nr_xcalloc(1, sizeof *list.items), 1};
+			nrc_runnable_list list = {nrc_xcalloc(1, sizeof *list.items), 1};
 			list.items[0] = tr.runnable;
 			tr.runnable = NULL;
 			rc = run_one(&list, &o);
-			nr_runnable_list_free(&list);
+			nrc_runnable_list_free(&list);
 			for (size_t i = 0; i < o.jc.nuris; i++)
 				free((char *)o.jc.uris[i]);
-			nr_task_recipe_free(&tr);
+			nrc_task_recipe_free(&tr);
 		}
 	}
 	free(o.jc.uris);
@@ -735,7 +735,7 @@ static int cmd_task_run_recipe(int argc, char **argv)
 /* --- nrunner run ------------------------------------------------------- */
 
 /* Tags live in a runnable's config, as "tags": ["fast", "db"]. */
-static int has_tag(const nr_runnable *r, const char *tag, size_t len)
+static int has_tag(const nrc_runnable *r, const char *tag, size_t len)
 {
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(r->config, "tags");
 	const cJSON *t;
@@ -747,7 +747,7 @@ static int has_tag(const nr_runnable *r, const char *tag, size_t len)
 }
 
 /* One --tag expression: "a,b" needs both, "-a" excludes a. */
-static int tags_match(const nr_runnable *r, const char *expr)
+static int tags_match(const nrc_runnable *r, const char *expr)
 {
 	const char *p = expr;
 	while (*p) {
@@ -763,12 +763,12 @@ static int tags_match(const nr_runnable *r, const char *expr)
 	return 1;
 }
 
-static int selected(const nr_runnable *r, const char **filters, size_t nf,
+static int selected(const nrc_runnable *r, const char **filters, size_t nf,
 		    const char **tags, size_t nt)
 {
 	int ok = nf == 0;
 	for (size_t i = 0; i < nf && !ok; i++)
-		ok = strstr(nr_runnable_identifier(r), filters[i]) != NULL;
+		ok = strstr(nrc_runnable_identifier(r), filters[i]) != NULL;
 	if (!ok)
 		return 0;
 	ok = nt == 0;
@@ -777,21 +777,21 @@ static int selected(const nr_runnable *r, const char **filters, size_t nf,
 	return ok;
 }
 
-static int write_reports(nr_job *job, const char *junit, const char *tap,
-			 const char *html, nr_progress *progress)
+static int write_reports(nrc_job *job, const char *junit, const char *tap,
+			 const char *html, nrc_progress *progress)
 {
 	char err[ERRLEN], *paths[3], *hpath = NULL;
-	cJSON *res = nr_job_results(job);
+	cJSON *res = nrc_job_results(job);
 	int rc = 0;
-	if (nr_report_write_set(res, job->dir, junit, tap, paths))
+	if (nrc_report_write_set(res, job->dir, junit, tap, paths))
 		rc = NR_EXIT_RUNNER_FAIL;
-	if (nr_report_html_set(res, job->dir, html, &hpath, err, sizeof err) < 0) {
-		nr_error("%s", err);
+	if (nrc_report_html_set(res, job->dir, html, &hpath, err, sizeof err) < 0) {
+		nrc_error("%s", err);
 		rc = NR_EXIT_RUNNER_FAIL;
 	}
 	const char *files[] = {"RESULTS", paths[0], "JUNIT", paths[1],
 			       "TAP", paths[2], "HTML", hpath, NULL, NULL};
-	if (nr_progress_summary(progress, job, files) < 0)
+	if (nrc_progress_summary(progress, job, files) < 0)
 		rc = NR_EXIT_RUNNER_FAIL;
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
@@ -802,22 +802,22 @@ static int write_reports(nr_job *job, const char *junit, const char *tap,
 
 /* Keeps this shard's share of the selection (numbered 1..n in indexes),
  * and tells the engine that nrunner shards. */
-static int take_shard(const nr_shard *shard, const char *balance,
-		      nr_runnable_list *sel, size_t *indexes)
+static int take_shard(const nrc_shard *shard, const char *balance,
+		      nrc_runnable_list *sel, size_t *indexes)
 {
 	char err[ERRLEN];
 	if (!shard->n)
 		return 0;
-	const char **ids = nr_xcalloc(sel->n + 1, sizeof *ids);
-	unsigned char *take = nr_xcalloc(sel->n + 1, 1);
+	const char **ids = nrc_xcalloc(sel->n + 1, sizeof *ids);
+	unsigned char *take = nrc_xcalloc(sel->n + 1, 1);
 	for (size_t i = 0; i < sel->n; i++)
-		ids[i] = nr_runnable_identifier(sel->items[i]);
-	int rc = nr_shard_assign(shard, ids, sel->n, balance, take, err, sizeof err);
-	if (rc == 0 && (rc = nr_shard_ack(shard, err, sizeof err)) == 0) {
+		ids[i] = nrc_runnable_identifier(sel->items[i]);
+	int rc = nrc_shard_assign(shard, ids, sel->n, balance, take, err, sizeof err);
+	if (rc == 0 && (rc = nrc_shard_ack(shard, err, sizeof err)) == 0) {
 		size_t kept = 0;
 		for (size_t i = 0; i < sel->n; i++) {
 			if (!take[i]) {
-				nr_runnable_free(sel->items[i]);
+				nrc_runnable_free(sel->items[i]);
 				continue;
 			}
 			indexes[kept] = indexes[i];
@@ -826,7 +826,7 @@ static int take_shard(const nr_shard *shard, const char *balance,
 		sel->n = kept;
 	}
 	if (rc < 0)
-		nr_error("%s", err);
+		nrc_error("%s", err);
 	free(ids);
 	free(take);
 	return rc;
@@ -866,18 +866,18 @@ static int cmd_run(int argc, char **argv)
 		{NULL, 0, NULL, 0}};
 	char err[ERRLEN];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	nr_job_opts opts = {.jobs = ncpu > 0 ? (int)ncpu : 1,
+	nrc_job_opts opts = {.jobs = ncpu > 0 ? (int)ncpu : 1,
 			    .grace = 5,
 			    .results_base = "nrunner-results"};
-	const char **filters = nr_xcalloc((size_t)argc, sizeof *filters);
-	const char **tags = nr_xcalloc((size_t)argc, sizeof *tags);
-	const char **uris = nr_xcalloc((size_t)argc, sizeof *uris);
+	const char **filters = nrc_xcalloc((size_t)argc, sizeof *filters);
+	const char **tags = nrc_xcalloc((size_t)argc, sizeof *tags);
+	const char **uris = nrc_xcalloc((size_t)argc, sizeof *uris);
 	size_t nf = 0, nt = 0, nuris = 0;
 	const char *shard_arg = NULL, *balance = NULL, *spawner = NULL;
-	nr_shard shard = {0};
+	nrc_shard shard = {0};
 	int list_only = 0, quiet = 0, rc = -1, c;
 	const char *junit = NULL, *tap = NULL, *html = NULL, *job_dep = NULL;
-	nr_deps *deps = NULL;
+	nrc_deps *deps = NULL;
 	optind = 1;
 	opterr = 0;
 	while (rc < 0 && (c = getopt_long(argc, argv, "+j:f:t:s:qh", longopts, NULL)) != -1) {
@@ -916,7 +916,7 @@ static int cmd_run(int argc, char **argv)
 				if (getrandom(b, sizeof b, 0) == sizeof b)
 					memcpy(&opts.seed, b, sizeof b);
 				else
-					opts.seed = (unsigned long long)nr_monotonic_ms() ^
+					opts.seed = (unsigned long long)nrc_monotonic_ms() ^
 						    (unsigned long long)getpid();
 				opts.seed %= 1000000000ULL; /* easy to type back */
 			}
@@ -941,18 +941,18 @@ static int cmd_run(int argc, char **argv)
 	if (rc < 0 && optind >= argc)
 		rc = usage_error(cmd, "give at least one target: a recipe, a "
 				      "test file or a directory");
-	if (rc < 0 && nr_shard_parse(shard_arg, &shard, err, sizeof err) < 0)
+	if (rc < 0 && nrc_shard_parse(shard_arg, &shard, err, sizeof err) < 0)
 		rc = usage_error(cmd, "%s", err);
 	if (rc < 0 && balance && !shard.n)
 		rc = usage_error(cmd, "--balance needs --shard");
 	if (rc < 0 && shard.n)
 		opts.shard = shard.label;
 	if (rc < 0 && spawner) {
-		nr_spawner sp = NR_SPAWN_PROCESS;
-		if (nr_spawner_parse(spawner, &sp, err, sizeof err) < 0)
+		nrc_spawner sp = NR_SPAWN_PROCESS;
+		if (nrc_spawner_parse(spawner, &sp, err, sizeof err) < 0)
 			rc = usage_error(cmd, "%s", err);
-		else if (!list_only && nr_spawner_check(sp, err, sizeof err) < 0)
-			rc = (nr_error("%s", err), NR_EXIT_JOB_ERROR);
+		else if (!list_only && nrc_spawner_check(sp, err, sizeof err) < 0)
+			rc = (nrc_error("%s", err), NR_EXIT_JOB_ERROR);
 		opts.spawner = (int)sp;
 	}
 	if (rc >= 0) {
@@ -961,27 +961,27 @@ static int cmd_run(int argc, char **argv)
 		free(uris);
 		return rc;
 	}
-	nr_status_out *fanout = NULL;
+	nrc_status_out *fanout = NULL;
 
-	nr_registry *reg = nr_registry_new();
-	nr_runnable_list all = {0}, sel = {0};
-	nr_job *job = NULL;
+	nrc_registry *reg = nrc_registry_new();
+	nrc_runnable_list all = {0}, sel = {0};
+	nrc_job *job = NULL;
 	size_t *indexes = NULL;
-	if (nr_resolve_targets(reg, argv + optind, (size_t)(argc - optind), &all,
+	if (nrc_resolve_targets(reg, argv + optind, (size_t)(argc - optind), &all,
 			       err, sizeof err) < 0) {
-		nr_error("%s", err);
+		nrc_error("%s", err);
 		rc = NR_EXIT_JOB_ERROR;
 		goto out;
 	}
 	/* Select, number in input order, then take this shard's share: the
 	 * shards of one input are disjoint and together are the whole. */
-	indexes = nr_xcalloc(all.n + 1, sizeof *indexes);
-	sel.items = nr_xcalloc(all.n + 1, sizeof *sel.items);
+	indexes = nrc_xcalloc(all.n + 1, sizeof *indexes);
+	sel.items = nrc_xcalloc(all.n + 1, sizeof *sel.items);
 	for (size_t i = 0; i < all.n; i++) {
-		nr_runnable *r = all.items[i];
+		nrc_runnable *r = all.items[i];
 		all.items[i] = NULL;
 		if (!selected(r, filters, nf, tags, nt)) {
-			nr_runnable_free(r);
+			nrc_runnable_free(r);
 			continue;
 		}
 		indexes[sel.n] = sel.n + 1;
@@ -992,36 +992,36 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (!sel.n) {
-		nr_error("nothing to run: %s",
+		nrc_error("nothing to run: %s",
 			 nf || nt ? "no test matches the --filter/--tag selection"
 				  : shard.n ? "this shard is empty" : "no tests found");
 		rc = NR_EXIT_JOB_ERROR;
 		goto out;
 	}
-	job = nr_job_new(reg, &sel, &opts, err, sizeof err);
+	job = nrc_job_new(reg, &sel, &opts, err, sizeof err);
 	if (!job) {
-		nr_error("%s", err);
+		nrc_error("%s", err);
 		rc = NR_EXIT_JOB_ERROR;
 		goto out;
 	}
 	for (size_t i = 0; i < job->n; i++)
 		job->tasks[i].index = indexes[i];
-	deps = nr_deps_collect(reg, job, job_dep, err, sizeof err);
+	deps = nrc_deps_collect(reg, job, job_dep, err, sizeof err);
 	if (!deps) {
-		nr_error("%s", err);
+		nrc_error("%s", err);
 		rc = NR_EXIT_JOB_ERROR;
 		goto out;
 	}
 	if (opts.shuffled)
-		nr_job_shuffle(job, opts.seed);
+		nrc_job_shuffle(job, opts.seed);
 	if (list_only) {
 		if (opts.shuffled)
 			fprintf(stderr, "nrunner: shuffle seed %llu (repeat with "
 				"--shuffle=%llu)\n", opts.seed, opts.seed);
 		for (size_t i = 0; i < job->n; i++) {
-			const nr_job_task *t = &job->tasks[job->order[i]];
+			const nrc_job_task *t = &job->tasks[job->order[i]];
 			printf("%zu-", t->index);
-			nr_fputs_safe(stdout, nr_runnable_identifier(t->runnable), NULL);
+			nrc_fputs_safe(stdout, nrc_runnable_identifier(t->runnable), NULL);
 			printf("\t%s\n", t->runnable->kind);
 		}
 		rc = NR_EXIT_OK;
@@ -1031,15 +1031,15 @@ static int cmd_run(int argc, char **argv)
 		/* The dependencies to run are the job's too: their plugins
 		 * set up as the tests' do. */
 		size_t ndeps = 0;
-		nr_runnable *const *pending = nr_deps_pending(deps, &ndeps);
-		nr_runnable **items = nr_xcalloc(job->n + ndeps + 1, sizeof *items);
+		nrc_runnable *const *pending = nrc_deps_pending(deps, &ndeps);
+		nrc_runnable **items = nrc_xcalloc(job->n + ndeps + 1, sizeof *items);
 		for (size_t i = 0; i < job->n; i++)
 			items[i] = job->tasks[i].runnable;
 		for (size_t i = 0; i < ndeps; i++)
 			items[job->n + i] = pending[i];
-		long long setup0 = nr_monotonic_ms();
+		long long setup0 = nrc_monotonic_ms();
 		rc = begin_job(reg, items, job->n + ndeps, &job->opts);
-		job->setup_duration = (double)(nr_monotonic_ms() - setup0) / 1000.0;
+		job->setup_duration = (double)(nrc_monotonic_ms() - setup0) / 1000.0;
 		free(items);
 		if (rc >= 0)
 			goto out;
@@ -1048,31 +1048,31 @@ static int cmd_run(int argc, char **argv)
 	const char *no_color = getenv("NO_COLOR");
 	const char *term = getenv("TERM");
 	int color = tty && !(no_color && *no_color) && !(term && !strcmp(term, "dumb"));
-	nr_progress *progress = nr_progress_new(stdout, tty, color,
+	nrc_progress *progress = nrc_progress_new(stdout, tty, color,
 						quiet ? NR_SHOW_FAILURES : NR_SHOW_ALL);
 	if (nuris) {
-		fanout = nr_status_fanout_new(uris, nuris);
-		job->opts.observe = nr_status_fanout_observe;
+		fanout = nrc_status_fanout_new(uris, nuris);
+		job->opts.observe = nrc_status_fanout_observe;
 		job->opts.observe_ctx = fanout;
 	}
-	if (nr_deps_count(deps))
-		nr_deps_attach(deps, job, reg, quiet);
-	rc = nr_job_run(job, progress, err, sizeof err);
+	if (nrc_deps_count(deps))
+		nrc_deps_attach(deps, job, reg, quiet);
+	rc = nrc_job_run(job, progress, err, sizeof err);
 	if (rc == NR_EXIT_JOB_ERROR && job->dir == NULL) {
-		nr_error("%s", err);
+		nrc_error("%s", err);
 	} else {
 		rc |= write_reports(job, junit, tap, html, progress);
 	}
-	nr_progress_free(progress);
+	nrc_progress_free(progress);
 	rc |= end_job(reg);
 out:
-	nr_job_free(job);
-	nr_deps_free(deps);
-	nr_runnable_list_free(&all);
-	nr_runnable_list_free(&sel);
+	nrc_job_free(job);
+	nrc_deps_free(deps);
+	nrc_runnable_list_free(&all);
+	nrc_runnable_list_free(&sel);
 	free(indexes);
-	nr_registry_free(reg);
-	nr_status_out_free(fanout);
+	nrc_registry_free(reg);
+	nrc_status_out_free(fanout);
 	free(filters);
 	free(tags);
 	free(uris);
@@ -1088,7 +1088,7 @@ static int cmd_compare(int argc, char **argv)
 		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	nr_compare_opts o = {.threshold = 20, .min_count = 1};
+	nrc_compare_opts o = {.threshold = 20, .min_count = 1};
 	int c;
 	char *end;
 	optind = 1;
@@ -1121,10 +1121,10 @@ static int cmd_compare(int argc, char **argv)
 		return usage_error(cmd, "give BASE and NEW: two results.json files "
 				   "or directories of them");
 	char err[ERRLEN];
-	int rc = nr_report_compare(argv[optind], argv[optind + 1], &o, stdout, err,
+	int rc = nrc_report_compare(argv[optind], argv[optind + 1], &o, stdout, err,
 				   sizeof err);
 	if (rc < 0) {
-		nr_error("%s", err);
+		nrc_error("%s", err);
 		return NR_EXIT_JOB_ERROR;
 	}
 	return rc ? NR_EXIT_FAIL : NR_EXIT_OK;
@@ -1177,32 +1177,32 @@ static int cmd_report(int argc, char **argv)
 				   "or directories that hold them"
 				   : "give the results.json files to merge");
 	if (collect)
-		return nr_report_collect(argv + optind, (size_t)(argc - optind), dir,
+		return nrc_report_collect(argv + optind, (size_t)(argc - optind), dir,
 					 junit, tap, quiet);
 	char err[ERRLEN];
-	cJSON *m = nr_report_merge(argv + optind, (size_t)(argc - optind), err,
+	cJSON *m = nrc_report_merge(argv + optind, (size_t)(argc - optind), err,
 				   sizeof err);
 	if (!m) {
-		nr_error("%s", err);
+		nrc_error("%s", err);
 		return NR_EXIT_JOB_ERROR;
 	}
 	int rc = NR_EXIT_OK;
-	if (nr_mkdir_p(dir, 0755) < 0) {
-		nr_error("%s: cannot create: %s", dir, strerror(errno));
+	if (nrc_mkdir_p(dir, 0755) < 0) {
+		nrc_error("%s: cannot create: %s", dir, strerror(errno));
 		cJSON_Delete(m);
 		return NR_EXIT_JOB_ERROR;
 	}
 	char *paths[3], *hpath = NULL;
-	if (nr_report_write_set(m, dir, junit, tap, paths))
+	if (nrc_report_write_set(m, dir, junit, tap, paths))
 		rc = NR_EXIT_RUNNER_FAIL;
-	if (nr_report_html_set(m, dir, html, &hpath, err, sizeof err) < 0) {
-		nr_error("%s", err);
+	if (nrc_report_html_set(m, dir, html, &hpath, err, sizeof err) < 0) {
+		nrc_error("%s", err);
 		rc = NR_EXIT_RUNNER_FAIL;
 	}
 	/* The same exit bits as the jobs that were merged. */
 	size_t n = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tasks"));
 	size_t bad = 0;
-	rc |= nr_results_exit_bits(m, &bad);
+	rc |= nrc_results_exit_bits(m, &bad);
 	static const char *const unwritten = "(not written: see the error above)";
 	printf("Merged %zu tasks from %d results: %zu failed\nRESULTS    : %s\n"
 	       "JUNIT      : %s\nTAP        : %s\nHTML       : %s\n",
@@ -1228,8 +1228,8 @@ static int cmd_status_server(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	const char **listen = nr_xcalloc((size_t)argc, sizeof *listen);
-	nr_status_server_opts o = {.listen = listen};
+	const char **listen = nrc_xcalloc((size_t)argc, sizeof *listen);
+	nrc_status_server_opts o = {.listen = listen};
 	int c, rc = -1;
 	optind = 1;
 	opterr = 0;
@@ -1257,7 +1257,7 @@ static int cmd_status_server(int argc, char **argv)
 		rc = usage_error(cmd, "give --listen HOST:PORT or --listen "
 				 "SOCKET-PATH");
 	if (rc < 0)
-		rc = nr_status_server_run(&o);
+		rc = nrc_status_server_run(&o);
 	free(listen);
 	return rc;
 }
@@ -1281,21 +1281,21 @@ static int cmd_clean(int argc, char **argv)
 		}
 	}
 	char err[ERRLEN];
-	nr_runnable *args = nr_runnable_new("clean");
+	nrc_runnable *args = nrc_runnable_new("clean");
 	for (int i = optind; i < argc; i++)
-		if (nr_runnable_add_kwarg(args, argv[i], err, sizeof err) < 0) {
-			nr_runnable_free(args);
+		if (nrc_runnable_add_kwarg(args, argv[i], err, sizeof err) < 0) {
+			nrc_runnable_free(args);
 			return usage_error("clean", "%s", err);
 		}
 	/* --all reaches every plugin as a keyword argument, as any other. */
-	if (all && nr_runnable_add_kwarg(args, "all=json:true", err, sizeof err) < 0) {
-		nr_runnable_free(args);
+	if (all && nrc_runnable_add_kwarg(args, "all=json:true", err, sizeof err) < 0) {
+		nrc_runnable_free(args);
 		return usage_error("clean", "%s", err);
 	}
-	nr_registry *reg = nr_registry_new();
-	int n = nr_registry_clean(reg, args->kwargs, dry);
-	nr_registry_free(reg);
-	nr_runnable_free(args);
+	nrc_registry *reg = nrc_registry_new();
+	int n = nrc_registry_clean(reg, args->kwargs, dry);
+	nrc_registry_free(reg);
+	nrc_runnable_free(args);
 	if (n == 0)
 		printf("Nothing to clean.\n");
 	else if (n > 0)
@@ -1306,9 +1306,9 @@ static int cmd_clean(int argc, char **argv)
 static int cmd_cache(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "list"))
-		return nr_deps_cache_list(stdout);
+		return nrc_deps_cache_list(stdout);
 	if (argc == 2 && !strcmp(argv[1], "clear"))
-		return nr_deps_cache_clear(stdout);
+		return nrc_deps_cache_clear(stdout);
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		return fputs(usage_cache, stdout), NR_EXIT_OK;
 	if (argc < 2)
@@ -1340,12 +1340,12 @@ static int cmd_list_kinds(int argc, char **argv, int first)
 			return usage_error("list-kinds", "unexpected argument '%s'",
 					   argv[i]);
 	}
-	nr_registry *reg = nr_registry_new();
+	nrc_registry *reg = nrc_registry_new();
 	if (json)
-		print_json(nr_registry_to_json(reg));
+		print_json(nrc_registry_to_json(reg));
 	else
-		nr_registry_print_table(reg, stdout);
-	nr_registry_free(reg);
+		nrc_registry_print_table(reg, stdout);
+	nrc_registry_free(reg);
 	return NR_EXIT_OK;
 }
 
@@ -1357,17 +1357,17 @@ static int cmd_capabilities(int argc, char **argv)
 		return usage_error("capabilities", "unexpected argument '%s'",
 				   argv[i]);
 	}
-	nr_registry *reg = nr_registry_new();
+	nrc_registry *reg = nrc_registry_new();
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "runnables", nr_registry_kind_names(reg, runner_kind));
+	cJSON_AddItemToObject(o, "runnables", nrc_registry_kind_names(reg, runner_kind));
 	cJSON *cmds = cJSON_AddArrayToObject(o, "commands");
 	for (const char *const *c = commands; *c; c++)
 		cJSON_AddItemToArray(cmds, cJSON_CreateString(*c));
-	cJSON *used = nr_registry_config_used(reg, runner_kind);
+	cJSON *used = nrc_registry_config_used(reg, runner_kind);
 	/* The core honours it for every kind. */
 	cJSON_AddItemToArray(used, cJSON_CreateString("runner.identifier_format"));
 	cJSON_AddItemToObject(o, "configuration_used", used);
-	nr_registry_free(reg);
+	nrc_registry_free(reg);
 	return print_json(o);
 }
 

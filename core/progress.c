@@ -10,17 +10,17 @@
 
 #define TICK_MS 500
 
-struct nr_progress {
+struct nrc_progress {
 	FILE *out;
 	int tty, color;
-	nr_show show;
+	nrc_show show;
 	size_t total, done, running;
 	size_t pass, fail, error, skip, flaky, other;
 	long long t0, last_draw;
 	int line_drawn;
 };
 
-static const char *paint(const nr_progress *p, const char *result)
+static const char *paint(const nrc_progress *p, const char *result)
 {
 	if (!p->color)
 		return "";
@@ -33,11 +33,11 @@ static const char *paint(const nr_progress *p, const char *result)
 	return "\033[33m";
 }
 
-static const char *reset(const nr_progress *p) { return p->color ? "\033[0m" : ""; }
+static const char *reset(const nrc_progress *p) { return p->color ? "\033[0m" : ""; }
 
-nr_progress *nr_progress_new(FILE *out, int tty, int color, nr_show show)
+nrc_progress *nrc_progress_new(FILE *out, int tty, int color, nrc_show show)
 {
-	nr_progress *p = nr_xcalloc(1, sizeof *p);
+	nrc_progress *p = nrc_xcalloc(1, sizeof *p);
 	p->out = out;
 	p->tty = tty;
 	p->color = color;
@@ -45,9 +45,9 @@ nr_progress *nr_progress_new(FILE *out, int tty, int color, nr_show show)
 	return p;
 }
 
-void nr_progress_free(nr_progress *p) { free(p); }
+void nrc_progress_free(nrc_progress *p) { free(p); }
 
-static void clear_line(nr_progress *p)
+static void clear_line(nrc_progress *p)
 {
 	if (p->line_drawn) {
 		fputs("\r\033[K", p->out);
@@ -55,11 +55,11 @@ static void clear_line(nr_progress *p)
 	}
 }
 
-static void draw(nr_progress *p)
+static void draw(nrc_progress *p)
 {
 	if (!p->tty || p->show == NR_SHOW_NONE)
 		return;
-	double el = (double)(nr_monotonic_ms() - p->t0) / 1000.0;
+	double el = (double)(nrc_monotonic_ms() - p->t0) / 1000.0;
 	fprintf(p->out, "\r\033[K[%zu/%zu] %s%zu passed%s, %s%zu failed%s, "
 		"%zu skipped, %zu running, %.1f s",
 		p->done, p->total, p->pass ? paint(p, "pass") : "", p->pass,
@@ -67,13 +67,13 @@ static void draw(nr_progress *p)
 		p->fail + p->error, reset(p), p->skip, p->running, el);
 	fflush(p->out);
 	p->line_drawn = 1;
-	p->last_draw = nr_monotonic_ms();
+	p->last_draw = nrc_monotonic_ms();
 }
 
-void nr_progress_begin(nr_progress *p, const nr_job *job)
+void nrc_progress_begin(nrc_progress *p, const nrc_job *job)
 {
 	p->total = job->n;
-	p->t0 = nr_monotonic_ms();
+	p->t0 = nrc_monotonic_ms();
 	if (p->show != NR_SHOW_NONE) {
 		fprintf(p->out, "JOB ID     : %s\nJOB LOG    : %s\n", job->id,
 			job->dir);
@@ -86,13 +86,13 @@ void nr_progress_begin(nr_progress *p, const nr_job *job)
 	draw(p);
 }
 
-void nr_progress_started(nr_progress *p, const nr_job_task *t)
+void nrc_progress_started(nrc_progress *p, const nrc_job_task *t)
 {
 	(void)t;
 	p->running++;
 }
 
-void nr_progress_finished(nr_progress *p, const nr_job_task *t)
+void nrc_progress_finished(nrc_progress *p, const nrc_job_task *t)
 {
 	if (t->was_running)
 		p->running--;
@@ -120,13 +120,13 @@ void nr_progress_finished(nr_progress *p, const nr_job_task *t)
 			tag[i] = (char)(r[i] >= 'a' && r[i] <= 'z' ? r[i] - 32 : r[i]);
 		tag[i] = '\0';
 		/* Names and reasons come from recipes and kinds: shown with
-		 * their control characters escaped (nr_fputs_safe). */
+		 * their control characters escaped (nrc_fputs_safe). */
 		fprintf(p->out, "%s%-11s%s ", paint(p, r), tag, reset(p));
-		nr_fputs_safe(p->out, t->id, NULL);
+		nrc_fputs_safe(p->out, t->id, NULL);
 		fprintf(p->out, " (%.3f s)", t->duration);
 		if (bad && t->fail_reason) {
 			fputs(": ", p->out);
-			nr_fputs_safe(p->out, t->fail_reason, "    ");
+			nrc_fputs_safe(p->out, t->fail_reason, "    ");
 		}
 		if (t->attempts > 1)
 			fprintf(p->out, " [try %d]", t->attempts);
@@ -134,26 +134,26 @@ void nr_progress_finished(nr_progress *p, const nr_job_task *t)
 	}
 	/* On a terminal, redraw at most every 50 ms: a thousand quick tasks
 	 * must not cost a thousand screen updates. */
-	if (p->tty && (bad || nr_monotonic_ms() - p->last_draw >= 50 ||
+	if (p->tty && (bad || nrc_monotonic_ms() - p->last_draw >= 50 ||
 		       p->done == p->total))
 		draw(p);
 }
 
-void nr_progress_retry(nr_progress *p, const nr_job_task *t)
+void nrc_progress_retry(nrc_progress *p, const nrc_job_task *t)
 {
 	p->running--;
 	if (p->show == NR_SHOW_NONE)
 		return;
 	clear_line(p);
 	fprintf(p->out, "%s%-11s%s ", paint(p, t->result), "RETRY", reset(p));
-	nr_fputs_safe(p->out, t->id, NULL);
+	nrc_fputs_safe(p->out, t->id, NULL);
 	fprintf(p->out, " (%.3f s): ", t->duration);
-	nr_fputs_safe(p->out, t->fail_reason ? t->fail_reason : t->result, "    ");
+	nrc_fputs_safe(p->out, t->fail_reason ? t->fail_reason : t->result, "    ");
 	fprintf(p->out, " [try %d, again]\n", t->attempts);
 	draw(p);
 }
 
-void nr_progress_note(nr_progress *p, const char *msg)
+void nrc_progress_note(nrc_progress *p, const char *msg)
 {
 	if (p->show == NR_SHOW_NONE)
 		return;
@@ -162,7 +162,7 @@ void nr_progress_note(nr_progress *p, const char *msg)
 	draw(p);
 }
 
-void nr_progress_error(nr_progress *p, const char *fmt, ...)
+void nrc_progress_error(nrc_progress *p, const char *fmt, ...)
 {
 	char line[4096];
 	va_list ap;
@@ -171,25 +171,25 @@ void nr_progress_error(nr_progress *p, const char *fmt, ...)
 	va_end(ap);
 	clear_line(p);
 	fflush(p->out);
-	nr_error("%s", line);
+	nrc_error("%s", line);
 	draw(p);
 }
 
-int nr_progress_tick_ms(nr_progress *p)
+int nrc_progress_tick_ms(nrc_progress *p)
 {
 	if (!p->tty || p->show == NR_SHOW_NONE)
 		return -1;
-	long long left = p->last_draw + TICK_MS - nr_monotonic_ms();
+	long long left = p->last_draw + TICK_MS - nrc_monotonic_ms();
 	return left > 0 ? (int)left : 0;
 }
 
-void nr_progress_tick(nr_progress *p)
+void nrc_progress_tick(nrc_progress *p)
 {
-	if (p->tty && nr_monotonic_ms() - p->last_draw >= TICK_MS)
+	if (p->tty && nrc_monotonic_ms() - p->last_draw >= TICK_MS)
 		draw(p);
 }
 
-int nr_progress_summary(nr_progress *p, const nr_job *job,
+int nrc_progress_summary(nrc_progress *p, const nrc_job *job,
 			const char *const *files)
 {
 	clear_line(p);
@@ -214,21 +214,21 @@ int nr_progress_summary(nr_progress *p, const nr_job *job,
 	if (nbad) {
 		fprintf(p->out, "\nFailures:\n");
 		for (size_t i = 0; i < job->n; i++) {
-			const nr_job_task *t = &job->tasks[i];
+			const nrc_job_task *t = &job->tasks[i];
 			const char *r = t->result;
 			if (!r || !strcmp(r, NR_RESULT_PASS) || !strcmp(r, NR_RESULT_SKIP) ||
 			    !strcmp(r, NR_RESULT_WARN) || !strcmp(r, NR_RESULT_CANCEL) ||
 			    !strcmp(r, NR_RESULT_FLAKY))
 				continue;
 			fprintf(p->out, "  %s%s%s ", paint(p, r), r, reset(p));
-			nr_fputs_safe(p->out, t->id, NULL);
+			nrc_fputs_safe(p->out, t->id, NULL);
 			fputs(": ", p->out);
-			nr_fputs_safe(p->out, t->fail_reason ? t->fail_reason
+			nrc_fputs_safe(p->out, t->fail_reason ? t->fail_reason
 							     : "(no reason given)", "    ");
 			fputc('\n', p->out);
 			if (t->dir) {
 				fputs("      logs: ", p->out);
-				nr_fputs_safe(p->out, t->dir, NULL);
+				nrc_fputs_safe(p->out, t->dir, NULL);
 				fputc('\n', p->out);
 			}
 		}
@@ -243,9 +243,9 @@ int nr_progress_summary(nr_progress *p, const nr_job *job,
 		if (!notes++)
 			fprintf(p->out, "\nNotices:\n");
 		fputs("  ", p->out);
-		nr_fputs_safe(p->out, job->tasks[i].id, NULL);
+		nrc_fputs_safe(p->out, job->tasks[i].id, NULL);
 		fputs(": ", p->out);
-		nr_fputs_safe(p->out, n->valuestring, "    ");
+		nrc_fputs_safe(p->out, n->valuestring, "    ");
 		fputc('\n', p->out);
 	}
 	fprintf(p->out, "\nSUMMARY    : %zu passed, %zu failed, %zu errors, "
@@ -260,14 +260,14 @@ int nr_progress_summary(nr_progress *p, const nr_job *job,
 	for (size_t i = 0; i < job->n; i++)
 		if (job->tasks[i].flaky) {
 			fputs("FLAKY      : ", p->out);
-			nr_fputs_safe(p->out, job->tasks[i].id, NULL);
+			nrc_fputs_safe(p->out, job->tasks[i].id, NULL);
 			fprintf(p->out, " passed on try %d\n", job->tasks[i].attempts);
 		}
 	if (job->interrupt_reason)
 		fprintf(p->out, "INTERRUPTED: %s\n", job->interrupt_reason);
 	for (size_t i = 0; files && files[i]; i += 2) {
 		fprintf(p->out, "%-11s: ", files[i]);
-		nr_fputs_safe(p->out, files[i + 1] ? files[i + 1]
+		nrc_fputs_safe(p->out, files[i + 1] ? files[i + 1]
 						    : "(not written: see the error above)", NULL);
 		fputc('\n', p->out);
 	}
@@ -281,7 +281,7 @@ int nr_progress_summary(nr_progress *p, const nr_job *job,
 	int e = fflush(p->out) ? errno : 0;
 	if (!e && !ferror(p->out))
 		return 0;
-	nr_error("standard output: cannot write the job's progress and "
+	nrc_error("standard output: cannot write the job's progress and "
 		 "summary%s%s", e ? ": " : "", e ? strerror(e) : "");
 	return -1;
 }

@@ -10,37 +10,37 @@
 #include <string.h>
 
 typedef struct entry {
-	const nr_kind_info *kind;
-	nr_plugin_rec *plugin;
-	nr_plugin_rec *by; /* for a shadowed entry: the winner */
+	const nrc_kind_info *kind;
+	nrc_plugin_rec *plugin;
+	nrc_plugin_rec *by; /* for a shadowed entry: the winner */
 } entry;
 
-struct nr_registry {
-	nr_loader *loader;
+struct nrc_registry {
+	nrc_loader *loader;
 	entry *kinds;
 	size_t nkinds;
 	entry *shadowed;
 	size_t nshadowed;
 	int loaded_all;
-	nr_jobhooks *hooks; /* the job helper, once job_begin succeeded */
+	nrc_jobhooks *hooks; /* the job helper, once job_begin succeeded */
 };
 
-nr_registry *nr_registry_new(void)
+nrc_registry *nrc_registry_new(void)
 {
-	nr_registry *reg = nr_xcalloc(1, sizeof *reg);
-	reg->loader = nr_loader_new(&nr_host_table);
+	nrc_registry *reg = nrc_xcalloc(1, sizeof *reg);
+	reg->loader = nrc_loader_new(&nrc_host_table);
 	return reg;
 }
 
-void nr_registry_free(nr_registry *reg)
+void nrc_registry_free(nrc_registry *reg)
 {
 	if (!reg)
 		return;
 	char e[1024];
-	if (nr_registry_job_end(reg, e, sizeof e) < 0)
-		nr_error("%s", e);
-	nr_loader_save_cache(reg->loader);
-	nr_loader_free(reg->loader);
+	if (nrc_registry_job_end(reg, e, sizeof e) < 0)
+		nrc_error("%s", e);
+	nrc_loader_save_cache(reg->loader);
+	nrc_loader_free(reg->loader);
 	free(reg->kinds);
 	free(reg->shadowed);
 	free(reg);
@@ -48,23 +48,23 @@ void nr_registry_free(nr_registry *reg)
 
 static void push(entry **v, size_t *n, entry e)
 {
-	*v = nr_xrealloc(*v, (*n + 1) * sizeof **v);
+	*v = nrc_xrealloc(*v, (*n + 1) * sizeof **v);
 	(*v)[(*n)++] = e;
 }
 
-void nr_registry_load_all(nr_registry *reg)
+void nrc_registry_load_all(nrc_registry *reg)
 {
 	if (reg->loaded_all)
 		return;
 	reg->loaded_all = 1;
-	size_t n = nr_loader_count(reg->loader);
+	size_t n = nrc_loader_count(reg->loader);
 	for (size_t i = 0; i < n; i++) {
-		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
-		if (p->refused || nr_loader_check(reg->loader, p) < 0)
+		nrc_plugin_rec *p = nrc_loader_describe(reg->loader, i);
+		if (p->refused || nrc_loader_check(reg->loader, p) < 0)
 			continue;
 		for (size_t k = 0; k < p->nkinds; k++) {
-			const nr_kind_info *ki = &p->kinds[k];
-			nr_plugin_rec *winner = NULL;
+			const nrc_kind_info *ki = &p->kinds[k];
+			nrc_plugin_rec *winner = NULL;
 			for (size_t j = 0; j < reg->nkinds && !winner; j++)
 				if (!strcmp(reg->kinds[j].kind->name, ki->name))
 					winner = reg->kinds[j].plugin;
@@ -82,12 +82,12 @@ void nr_registry_load_all(nr_registry *reg)
  * its entry function, or is untrusted) may be the one the user asks for:
  * when its file is named after the kind, say so with the reason, rather
  * than only that the kind is unknown. */
-static int refused_unknown(nr_registry *reg, char *err, size_t errlen,
+static int refused_unknown(nrc_registry *reg, char *err, size_t errlen,
 			   const char *kind)
 {
-	size_t n = nr_loader_count(reg->loader);
+	size_t n = nrc_loader_count(reg->loader);
 	for (size_t i = 0; i < 2 * n; i++) {
-		const nr_plugin_rec *p = nr_loader_describe(reg->loader, i % n);
+		const nrc_plugin_rec *p = nrc_loader_describe(reg->loader, i % n);
 		const char *base = strrchr(p->file, '/');
 		int is_dir = !strcmp(p->file, p->dir);
 		if (!p->refused || p->nkinds ||
@@ -104,21 +104,21 @@ static int refused_unknown(nr_registry *reg, char *err, size_t errlen,
 	return 0;
 }
 
-const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
-				const nr_plugin_rec **plugin, char *err,
+const nr_kind *nrc_registry_find(nrc_registry *reg, const char *kind,
+				const nrc_plugin_rec **plugin, char *err,
 				size_t errlen)
 {
-	size_t n = nr_loader_count(reg->loader);
-	const nr_plugin_rec *refused = NULL;
+	size_t n = nrc_loader_count(reg->loader);
+	const nrc_plugin_rec *refused = NULL;
 	for (size_t i = 0; i < n; i++) {
-		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
-		const nr_kind_info *ki = NULL;
+		nrc_plugin_rec *p = nrc_loader_describe(reg->loader, i);
+		const nrc_kind_info *ki = NULL;
 		for (size_t k = 0; k < p->nkinds && !ki; k++)
 			if (!strcmp(p->kinds[k].name, kind))
 				ki = &p->kinds[k];
 		if (!ki)
 			continue;
-		if (p->refused || nr_loader_open(reg->loader, p) < 0) {
+		if (p->refused || nrc_loader_open(reg->loader, p) < 0) {
 			if (!refused)
 				refused = p;
 			continue;
@@ -136,7 +136,7 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 			 refused->file, refused->refused);
 	else if (refused_unknown(reg, err, errlen, kind))
 		; /* a refused plugin whose kinds are unknown may have it */
-	else if (!nr_loader_dir_count(reg->loader))
+	else if (!nrc_loader_dir_count(reg->loader))
 		snprintf(err, errlen,
 			 "unknown kind '%s': no plugin directory exists; set "
 			 "NRUNNER_PLUGIN_PATH or install nrunner's plugins in %s",
@@ -149,31 +149,31 @@ const nr_kind *nr_registry_find(nr_registry *reg, const char *kind,
 	return NULL;
 }
 
-int nr_registry_knows(nr_registry *reg, const char *kind, char *err,
+int nrc_registry_knows(nrc_registry *reg, const char *kind, char *err,
 		      size_t errlen)
 {
-	size_t n = nr_loader_count(reg->loader);
+	size_t n = nrc_loader_count(reg->loader);
 	for (size_t i = 0; i < n; i++) {
-		const nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		const nrc_plugin_rec *p = nrc_loader_describe(reg->loader, i);
 		for (size_t k = 0; k < p->nkinds; k++)
 			if (!p->refused && !strcmp(p->kinds[k].name, kind))
 				return 1;
 	}
-	const nr_plugin_rec *p;
-	return nr_registry_find(reg, kind, &p, err, errlen) != NULL;
+	const nrc_plugin_rec *p;
+	return nrc_registry_find(reg, kind, &p, err, errlen) != NULL;
 }
 
-int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
+int nrc_registry_claim(nrc_registry *reg, const char *path, nr_resolver *r)
 {
 	/* In search-path order, the winning provider of each kind that can
 	 * claim files (the cache says which), opening only those plugins:
 	 * a job of recipes never maps libcurl or libpq into nrunner, so its
 	 * many forks stay cheap. */
-	size_t n = nr_loader_count(reg->loader);
+	size_t n = nrc_loader_count(reg->loader);
 	cJSON *seen = cJSON_CreateObject();
 	int result = NR_RESOLVE_NOT_MINE;
 	for (size_t i = 0; i < n && result == NR_RESOLVE_NOT_MINE; i++) {
-		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		nrc_plugin_rec *p = nrc_loader_describe(reg->loader, i);
 		if (p->refused)
 			continue;
 		int opened = 0;
@@ -184,7 +184,7 @@ int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 			cJSON_AddTrueToObject(seen, name);
 			if (!p->kinds[k].claims)
 				continue;
-			if (!opened && nr_loader_open(reg->loader, p) < 0)
+			if (!opened && nrc_loader_open(reg->loader, p) < 0)
 				break;
 			opened = 1;
 			/* Opening set the kinds' live entries, after checking
@@ -193,7 +193,7 @@ int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 			if (!live || !live->resolve)
 				continue;
 			r->kind = live->name;
-			int c = live->resolve(&nr_host_table, r, path);
+			int c = live->resolve(&nrc_host_table, r, path);
 			if (c != NR_RESOLVE_NOT_MINE)
 				result = c == NR_RESOLVE_CLAIMED ? c : NR_RESOLVE_ERROR;
 		}
@@ -203,35 +203,35 @@ int nr_registry_claim(nr_registry *reg, const char *path, nr_resolver *r)
 }
 
 /* Hooks added in ABI 1.2 exist only in descriptors of minor >= 2. */
-static int has_job_hooks(const nr_plugin_rec *p)
+static int has_job_hooks(const nrc_plugin_rec *p)
 {
 	return p->desc && p->abi_minor >= 2;
 }
 
-int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
-			  size_t n, const nr_setup_limits *limits, char *err,
+int nrc_registry_job_begin(nrc_registry *reg, nrc_runnable *const *items,
+			  size_t n, const nrc_setup_limits *limits, char *err,
 			  size_t errlen)
 {
 	/* Each runnable's plugin, found once.  Finding opens it: a plugin
 	 * known from the cache has no descriptor until then. */
-	const nr_plugin_rec **owners = nr_xcalloc(n + 1, sizeof *owners);
+	const nrc_plugin_rec **owners = nrc_xcalloc(n + 1, sizeof *owners);
 	for (size_t i = 0; i < n; i++) {
 		char e[512];
-		if (!nr_registry_find(reg, items[i]->kind, &owners[i], e, sizeof e))
+		if (!nrc_registry_find(reg, items[i]->kind, &owners[i], e, sizeof e))
 			owners[i] = NULL;
 	}
-	size_t np = nr_loader_count(reg->loader), nh = 0;
-	nr_jobhook_plugin *hp = nr_xcalloc(np + 1, sizeof *hp);
+	size_t np = nrc_loader_count(reg->loader), nh = 0;
+	nrc_jobhook_plugin *hp = nrc_xcalloc(np + 1, sizeof *hp);
 	for (size_t pi = 0; pi < np; pi++) {
-		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
+		nrc_plugin_rec *p = nrc_loader_describe(reg->loader, pi);
 		if (p->refused || !has_job_hooks(p) || !p->desc->job_begin)
 			continue;
 		cJSON *mine = cJSON_CreateArray();
 		for (size_t i = 0; i < n; i++)
 			if (owners[i] == p)
-				cJSON_AddItemToArray(mine, nr_runnable_to_json(items[i]));
+				cJSON_AddItemToArray(mine, nrc_runnable_to_json(items[i]));
 		if (cJSON_GetArraySize(mine) > 0)
-			hp[nh++] = (nr_jobhook_plugin){.desc = p->desc,
+			hp[nh++] = (nrc_jobhook_plugin){.desc = p->desc,
 						       .abi_minor = p->abi_minor,
 						       .name = p->name,
 						       .runnables = cJSON_PrintUnformatted(mine)};
@@ -239,7 +239,7 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 	}
 	free(owners);
 	/* No helper at all for a job whose plugins have no hooks. */
-	int rc = nh ? nr_jobhooks_begin(hp, nh, limits, &reg->hooks, err, errlen)
+	int rc = nh ? nrc_jobhooks_begin(hp, nh, limits, &reg->hooks, err, errlen)
 		    : NR_SETUP_OK;
 	for (size_t i = 0; i < nh; i++)
 		free((char *)hp[i].runnables);
@@ -247,29 +247,29 @@ int nr_registry_job_begin(nr_registry *reg, nr_runnable *const *items,
 	return rc;
 }
 
-int nr_registry_job_end(nr_registry *reg, char *err, size_t errlen)
+int nrc_registry_job_end(nrc_registry *reg, char *err, size_t errlen)
 {
-	nr_jobhooks *j = reg->hooks;
+	nrc_jobhooks *j = reg->hooks;
 	reg->hooks = NULL;
-	int rc = nr_jobhooks_end(j, err, errlen);
-	nr_job_data_replace(NULL);
+	int rc = nrc_jobhooks_end(j, err, errlen);
+	nrc_job_data_replace(NULL);
 	return rc;
 }
 
-int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run)
+int nrc_registry_clean(nrc_registry *reg, const cJSON *kwargs, int dry_run)
 {
-	nr_registry_load_all(reg);
-	size_t np = nr_loader_count(reg->loader);
+	nrc_registry_load_all(reg);
+	size_t np = nrc_loader_count(reg->loader);
 	int total = 0, failed = 0;
 	for (size_t pi = 0; pi < np; pi++) {
-		nr_plugin_rec *p = nr_loader_describe(reg->loader, pi);
-		if (p->refused || nr_loader_open(reg->loader, p) < 0 ||
+		nrc_plugin_rec *p = nrc_loader_describe(reg->loader, pi);
+		if (p->refused || nrc_loader_open(reg->loader, p) < 0 ||
 		    !has_job_hooks(p) || !p->desc->clean)
 			continue;
 		char e[2048] = "";
-		int n = nr_jobhooks_clean(p->desc, kwargs, dry_run, e, sizeof e);
+		int n = nrc_jobhooks_clean(p->desc, kwargs, dry_run, e, sizeof e);
 		if (n < 0) {
-			nr_error("clean: plugin %s: %s", p->name,
+			nrc_error("clean: plugin %s: %s", p->name,
 				 e[0] ? e : "failed without a reason");
 			failed = 1;
 		} else {
@@ -279,7 +279,7 @@ int nr_registry_clean(nr_registry *reg, const cJSON *kwargs, int dry_run)
 	return failed ? -1 : total;
 }
 
-static const char *abi_string(const nr_plugin_rec *p)
+static const char *abi_string(const nrc_plugin_rec *p)
 {
 	static char buf[32];
 	snprintf(buf, sizeof buf, "%u.%u", p->abi_major, p->abi_minor);
@@ -292,9 +292,9 @@ static size_t width(size_t cur, const char *s)
 	return n > cur ? n : cur;
 }
 
-void nr_registry_print_table(nr_registry *reg, FILE *out)
+void nrc_registry_print_table(nrc_registry *reg, FILE *out)
 {
-	nr_registry_load_all(reg);
+	nrc_registry_load_all(reg);
 	size_t wk = 4, ws = 7, wp = 6, wv = 7;
 	for (size_t i = 0; i < reg->nkinds; i++) {
 		entry *e = &reg->kinds[i];
@@ -305,9 +305,9 @@ void nr_registry_print_table(nr_registry *reg, FILE *out)
 	}
 	if (!reg->nkinds) {
 		fprintf(out, "No kinds found.  Searched:");
-		for (size_t i = 0; i < nr_loader_dir_count(reg->loader); i++)
-			fprintf(out, " %s", nr_loader_dir(reg->loader, i));
-		fprintf(out, "%s\n", nr_loader_dir_count(reg->loader)
+		for (size_t i = 0; i < nrc_loader_dir_count(reg->loader); i++)
+			fprintf(out, " %s", nrc_loader_dir(reg->loader, i));
+		fprintf(out, "%s\n", nrc_loader_dir_count(reg->loader)
 					     ? ""
 					     : " (no directory exists)");
 	} else {
@@ -322,13 +322,13 @@ void nr_registry_print_table(nr_registry *reg, FILE *out)
 			e->plugin->name, (int)wv, e->plugin->version,
 			abi_string(e->plugin), e->plugin->file);
 	}
-	size_t n = nr_loader_count(reg->loader), nref = 0;
+	size_t n = nrc_loader_count(reg->loader), nref = 0;
 	for (size_t i = 0; i < n; i++)
-		nref += nr_loader_describe(reg->loader, i)->refused != NULL;
+		nref += nrc_loader_describe(reg->loader, i)->refused != NULL;
 	if (nref) {
 		fprintf(out, "\nRefused plugins:\n");
 		for (size_t i = 0; i < n; i++) {
-			nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+			nrc_plugin_rec *p = nrc_loader_describe(reg->loader, i);
 			if (p->refused)
 				fprintf(out, "  %s: %s\n", p->file, p->refused);
 		}
@@ -352,9 +352,9 @@ static cJSON *strings(char *const *v)
 	return a;
 }
 
-cJSON *nr_registry_to_json(nr_registry *reg)
+cJSON *nrc_registry_to_json(nrc_registry *reg)
 {
-	nr_registry_load_all(reg);
+	nrc_registry_load_all(reg);
 	cJSON *o = cJSON_CreateObject();
 	cJSON *kinds = cJSON_AddArrayToObject(o, "kinds");
 	for (size_t i = 0; i < reg->nkinds; i++) {
@@ -371,9 +371,9 @@ cJSON *nr_registry_to_json(nr_registry *reg)
 		cJSON_AddItemToArray(kinds, k);
 	}
 	cJSON *refused = cJSON_AddArrayToObject(o, "refused");
-	size_t n = nr_loader_count(reg->loader);
+	size_t n = nrc_loader_count(reg->loader);
 	for (size_t i = 0; i < n; i++) {
-		nr_plugin_rec *p = nr_loader_describe(reg->loader, i);
+		nrc_plugin_rec *p = nrc_loader_describe(reg->loader, i);
 		if (!p->refused)
 			continue;
 		cJSON *r = cJSON_CreateObject();
@@ -392,15 +392,15 @@ cJSON *nr_registry_to_json(nr_registry *reg)
 		cJSON_AddItemToArray(shadowed, s);
 	}
 	cJSON *dirs = cJSON_AddArrayToObject(o, "plugin_path");
-	for (size_t i = 0; i < nr_loader_dir_count(reg->loader); i++)
+	for (size_t i = 0; i < nrc_loader_dir_count(reg->loader); i++)
 		cJSON_AddItemToArray(dirs,
-				     cJSON_CreateString(nr_loader_dir(reg->loader, i)));
+				     cJSON_CreateString(nrc_loader_dir(reg->loader, i)));
 	return o;
 }
 
-cJSON *nr_registry_kind_names(nr_registry *reg, const char *only)
+cJSON *nrc_registry_kind_names(nrc_registry *reg, const char *only)
 {
-	nr_registry_load_all(reg);
+	nrc_registry_load_all(reg);
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < reg->nkinds; i++)
 		if (!only || !strcmp(only, reg->kinds[i].kind->name))
@@ -408,9 +408,9 @@ cJSON *nr_registry_kind_names(nr_registry *reg, const char *only)
 	return a;
 }
 
-cJSON *nr_registry_config_used(nr_registry *reg, const char *only)
+cJSON *nrc_registry_config_used(nrc_registry *reg, const char *only)
 {
-	nr_registry_load_all(reg);
+	nrc_registry_load_all(reg);
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < reg->nkinds; i++) {
 		if (only && strcmp(only, reg->kinds[i].kind->name))

@@ -37,7 +37,7 @@ typedef struct out {
 static int out_open(out *o, const char *path, char *err, size_t errlen)
 {
 	o->path = path;
-	o->tmp = nr_xasprintf("%s.tmp.%ld", path, (long)getpid());
+	o->tmp = nrc_xasprintf("%s.tmp.%ld", path, (long)getpid());
 	o->f = fopen(o->tmp, "w");
 	if (!o->f) {
 		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
@@ -63,13 +63,13 @@ static int out_close(out *o, char *err, size_t errlen)
 }
 
 /* The same for a report written elsewhere (results.html). */
-struct nr_report_file {
+struct nrc_report_file {
 	out o;
 };
 
-nr_report_file *nr_report_file_open(const char *path, char *err, size_t errlen)
+nrc_report_file *nrc_report_file_open(const char *path, char *err, size_t errlen)
 {
-	nr_report_file *r = nr_xcalloc(1, sizeof *r);
+	nrc_report_file *r = nrc_xcalloc(1, sizeof *r);
 	if (out_open(&r->o, path, err, errlen) < 0) {
 		free(r);
 		return NULL;
@@ -77,16 +77,16 @@ nr_report_file *nr_report_file_open(const char *path, char *err, size_t errlen)
 	return r;
 }
 
-FILE *nr_report_file_stream(nr_report_file *r) { return r->o.f; }
+FILE *nrc_report_file_stream(nrc_report_file *r) { return r->o.f; }
 
-int nr_report_file_close(nr_report_file *r, char *err, size_t errlen)
+int nrc_report_file_close(nrc_report_file *r, char *err, size_t errlen)
 {
 	int rc = out_close(&r->o, err, errlen);
 	free(r);
 	return rc;
 }
 
-int nr_report_json(const cJSON *results, const char *path, char *err,
+int nrc_report_json(const cJSON *results, const char *path, char *err,
 		   size_t errlen)
 {
 	out o;
@@ -95,7 +95,7 @@ int nr_report_json(const cJSON *results, const char *path, char *err,
 	/* Identifiers come from file names and recipes: any bytes.  The
 	 * file is JSON that parses, whatever they are. */
 	cJSON *valid = cJSON_Duplicate(results, 1);
-	nr_json_fix_utf8(valid);
+	nrc_json_fix_utf8(valid);
 	char *text = cJSON_Print(valid);
 	cJSON_Delete(valid);
 	fputs(text, o.f);
@@ -128,7 +128,7 @@ static void xml_text(FILE *f, const char *s, size_t len)
 		else if (c < 0x80)
 			fputc(c, f);
 		else {
-			size_t n = nr_utf8_char_len((const unsigned char *)s + i, len - i);
+			size_t n = nrc_utf8_char_len((const unsigned char *)s + i, len - i);
 			if (n) {
 				fwrite(s + i, 1, n, f);
 				i += n;
@@ -148,10 +148,10 @@ static void output_tail(FILE *f, const char *dir, const char *name,
 {
 	if (!dir)
 		return;
-	char *path = nr_xasprintf("%s/%s", dir, name);
+	char *path = nrc_xasprintf("%s/%s", dir, name);
 	size_t n;
 	long from;
-	char *buf = nr_read_tail(path, OUTPUT_TAIL, &n, &from);
+	char *buf = nrc_read_tail(path, OUTPUT_TAIL, &n, &from);
 	free(path);
 	if (buf && n) {
 		fprintf(f, "      <%s>", tag);
@@ -190,7 +190,7 @@ static void junit_tries(FILE *f, const cJSON *t, int passed)
 	}
 }
 
-int nr_report_junit(const cJSON *results, const char *path, char *err,
+int nrc_report_junit(const cJSON *results, const char *path, char *err,
 		    size_t errlen)
 {
 	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(results, "tasks");
@@ -289,7 +289,7 @@ static void yaml_str(FILE *f, const char *s)
 	size_t len = strlen(s);
 	fputc('"', f);
 	for (size_t i = 0; i < len;) {
-		size_t n = nr_utf8_char_len(u + i, len - i);
+		size_t n = nrc_utf8_char_len(u + i, len - i);
 		unsigned c = u[i];
 		if (!n)
 			fputs("\\uFFFD", f);
@@ -312,15 +312,15 @@ static void yaml_str(FILE *f, const char *s)
  * characters escaped, so that a name cannot forge a line of its own. */
 static void tap_desc(FILE *f, const char *s)
 {
-	char *t = nr_xstrdup(s);
+	char *t = nrc_xstrdup(s);
 	for (char *c = t; *c; c++)
 		if (*c == '#')
 			*c = '_';
-	nr_fputs_safe(f, t, NULL);
+	nrc_fputs_safe(f, t, NULL);
 	free(t);
 }
 
-int nr_report_tap(const cJSON *results, const char *path, char *err,
+int nrc_report_tap(const cJSON *results, const char *path, char *err,
 		  size_t errlen)
 {
 	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(results, "tasks");
@@ -380,26 +380,26 @@ static int write_one(writer w, const cJSON *results, const char *path,
 {
 	char err[4200];
 	if (w(results, path, err, sizeof err) < 0) {
-		nr_error("%s", err);
+		nrc_error("%s", err);
 		return 1;
 	}
 	free(*written);
-	*written = nr_xstrdup(path);
+	*written = nrc_xstrdup(path);
 	return 0;
 }
 
-int nr_report_write_set(const cJSON *results, const char *dir,
+int nrc_report_write_set(const cJSON *results, const char *dir,
 			const char *junit, const char *tap, char *paths[3])
 {
 	static const char *const names[3] = {"results.json", "junit.xml",
 					     "results.tap"};
-	static const writer writers[3] = {nr_report_json, nr_report_junit,
-					  nr_report_tap};
+	static const writer writers[3] = {nrc_report_json, nrc_report_junit,
+					  nrc_report_tap};
 	const char *copies[3] = {NULL, junit, tap};
 	int failed = 0;
 	for (int i = 0; i < 3; i++) {
 		paths[i] = NULL;
-		char *path = nr_xasprintf("%s/%s", dir, names[i]);
+		char *path = nrc_xasprintf("%s/%s", dir, names[i]);
 		failed += write_one(writers[i], results, path, &paths[i]);
 		free(path);
 		if (copies[i])
@@ -424,22 +424,22 @@ static void shift_worker(cJSON *t, double by)
 		cJSON_SetNumberValue(w, w->valuedouble + by);
 }
 
-cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
+cJSON *nrc_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
 {
 	cJSON **all = NULL;
 	size_t count = 0;
 	double start = 0, end = 0, jobs = 0;
 	int interrupted = 0;
 	cJSON *merged = NULL;
-	cJSON **docs = nr_xcalloc(n, sizeof *docs);
+	cJSON **docs = nrc_xcalloc(n, sizeof *docs);
 	for (size_t i = 0; i < n; i++) {
-		char *text = nr_read_file(paths[i], NULL);
+		char *text = nrc_read_file(paths[i], NULL);
 		if (!text) {
 			snprintf(err, errlen, "%s: cannot read results: %s", paths[i],
 				 strerror(errno));
 			goto out;
 		}
-		docs[i] = nr_json_parse(text, paths[i], err, errlen);
+		docs[i] = nrc_json_parse(text, paths[i], err, errlen);
 		free(text);
 		if (!docs[i])
 			goto out;
@@ -471,7 +471,7 @@ cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen)
 			const cJSON *try;
 			cJSON_ArrayForEach(try, cJSON_GetObjectItemCaseSensitive(t, "tries"))
 				shift_worker((cJSON *)try, jobs - num(docs[i], "jobs"));
-			all = nr_xrealloc(all, (count + 1) * sizeof *all);
+			all = nrc_xrealloc(all, (count + 1) * sizeof *all);
 			all[count++] = t;
 			k++;
 		}

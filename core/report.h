@@ -9,17 +9,17 @@
 /* A report file written beside its place and renamed into it at close,
  * so that a reader never sees half of one.  open and close return NULL
  * or -1 with a one-line reason; close frees r either way. */
-typedef struct nr_report_file nr_report_file;
-nr_report_file *nr_report_file_open(const char *path, char *err, size_t errlen);
-FILE *nr_report_file_stream(nr_report_file *r);
-int nr_report_file_close(nr_report_file *r, char *err, size_t errlen);
+typedef struct nrc_report_file nrc_report_file;
+nrc_report_file *nrc_report_file_open(const char *path, char *err, size_t errlen);
+FILE *nrc_report_file_stream(nrc_report_file *r);
+int nrc_report_file_close(nrc_report_file *r, char *err, size_t errlen);
 
 /* Each writes to path and returns 0, or -1 with a one-line reason. */
-int nr_report_json(const cJSON *results, const char *path, char *err,
+int nrc_report_json(const cJSON *results, const char *path, char *err,
 		   size_t errlen);
-int nr_report_junit(const cJSON *results, const char *path, char *err,
+int nrc_report_junit(const cJSON *results, const char *path, char *err,
 		    size_t errlen);
-int nr_report_tap(const cJSON *results, const char *path, char *err,
+int nrc_report_tap(const cJSON *results, const char *path, char *err,
 		  size_t errlen);
 
 /* The set a job leaves: DIR/results.json, DIR/junit.xml and
@@ -28,11 +28,11 @@ int nr_report_tap(const cJSON *results, const char *path, char *err,
  * is one line on stderr.  paths[3] receives, for each report, the path
  * written last, or NULL if none was (free them).  Returns the number of
  * files that could not be written. */
-int nr_report_write_set(const cJSON *results, const char *dir,
+int nrc_report_write_set(const cJSON *results, const char *dir,
 			const char *junit, const char *tap, char *paths[3]);
 
 /* Reads several results.json files into one results object, tasks in
  * input order.  Overlapping shards (a task index twice) are an error. */
-cJSON *nr_report_merge(char *const *paths, size_t n, char *err, size_t errlen);
+cJSON *nrc_report_merge(char *const *paths, size_t n, char *err, size_t errlen);
 
 #endif

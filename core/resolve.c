@@ -16,11 +16,11 @@
 #define RESULTS_DIR_NAME "nrunner-results"
 #define IGNORE_MARKER ".nrunnerignore"
 
-int nr_resolver_add(nr_resolver *r, const char *kind, const char *uri,
+int nrc_resolver_add(nr_resolver *r, const char *kind, const char *uri,
 		    const char *identifier)
 {
 	if (!kind || !*kind) {
-		nr_resolver_error(r, "kind %s added a runnable with no kind",
+		nrc_resolver_error(r, "kind %s added a runnable with no kind",
 				  r->kind);
 		return -1;
 	}
@@ -32,36 +32,36 @@ int nr_resolver_add(nr_resolver *r, const char *kind, const char *uri,
 		cJSON_AddStringToObject(o, "identifier", identifier);
 	char *text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	int rc = nr_resolver_add_json(r, text);
+	int rc = nrc_resolver_add_json(r, text);
 	free(text);
 	return rc;
 }
 
-int nr_resolver_add_json(nr_resolver *r, const char *recipe_json)
+int nrc_resolver_add_json(nr_resolver *r, const char *recipe_json)
 {
 	char err[8192], where[4096];
 	snprintf(where, sizeof where, "%s (as kind %s)", r->path, r->kind);
 	cJSON *obj = recipe_json ? cJSON_Parse(recipe_json) : NULL;
-	nr_runnable *rn = NULL;
+	nrc_runnable *rn = NULL;
 	if (!obj)
 		snprintf(err, sizeof err, "%s: the plugin made a runnable that "
 			 "is not valid JSON", where);
 	else
-		rn = nr_runnable_from_json(obj, where, err, sizeof err);
+		rn = nrc_runnable_from_json(obj, where, err, sizeof err);
 	cJSON_Delete(obj);
 	if (!rn) {
 		if (!r->error)
-			r->error = nr_xstrdup(err);
+			r->error = nrc_xstrdup(err);
 		return -1;
 	}
-	r->out->items = nr_xrealloc(r->out->items,
+	r->out->items = nrc_xrealloc(r->out->items,
 				    (r->out->n + 1) * sizeof *r->out->items);
 	r->out->items[r->out->n++] = rn;
 	r->added++;
 	return 0;
 }
 
-void nr_resolver_error(nr_resolver *r, const char *fmt, ...)
+void nrc_resolver_error(nr_resolver *r, const char *fmt, ...)
 {
 	if (r->error)
 		return;
@@ -74,9 +74,9 @@ void nr_resolver_error(nr_resolver *r, const char *fmt, ...)
 	 * "file:line:col: ...") is taken as it is. */
 	size_t pl = strlen(r->path);
 	if (!strncmp(msg, r->path, pl) && (msg[pl] == ':' || msg[pl] == ' '))
-		r->error = nr_xstrdup(msg);
+		r->error = nrc_xstrdup(msg);
 	else
-		r->error = nr_xasprintf("%s: %s", r->path, msg);
+		r->error = nrc_xasprintf("%s: %s", r->path, msg);
 }
 
 /* Is this parsed JSON meant as a recipe: an object with "kind", or an
@@ -94,11 +94,11 @@ static int has_suffix(const char *s, const char *suf)
 	return n >= m && !strcmp(s + n - m, suf);
 }
 
-static void list_move(nr_runnable_list *to, nr_runnable_list *from)
+static void list_move(nrc_runnable_list *to, nrc_runnable_list *from)
 {
 	if (!from->n)
 		return;
-	to->items = nr_xrealloc(to->items, (to->n + from->n) * sizeof *to->items);
+	to->items = nrc_xrealloc(to->items, (to->n + from->n) * sizeof *to->items);
 	memcpy(to->items + to->n, from->items, from->n * sizeof *from->items);
 	to->n += from->n;
 	free(from->items);
@@ -108,19 +108,19 @@ static void list_move(nr_runnable_list *to, nr_runnable_list *from)
 
 /* One file.  `explicit`: named on the command line, so a file that nothing
  * takes is an error; found in a directory, it is simply not a test. */
-static int resolve_file(nr_registry *reg, const char *path, int explicit,
-			nr_runnable_list *out, char *err, size_t errlen)
+static int resolve_file(nrc_registry *reg, const char *path, int explicit,
+			nrc_runnable_list *out, char *err, size_t errlen)
 {
-	nr_runnable_list got = {0};
+	nrc_runnable_list got = {0};
 	nr_resolver r = {.path = path, .out = &got};
 	/* A recipe is a recipe: no kind is asked about it. */
 	if (has_suffix(path, ".json")) {
-		char *text = nr_read_file(path, NULL);
+		char *text = nrc_read_file(path, NULL);
 		cJSON *j = text ? cJSON_Parse(text) : NULL;
 		int recipe = looks_like_recipe(j);
 		cJSON_Delete(j);
 		if (recipe) {
-			int rc = nr_recipe_parse(text, path, &got, err, errlen);
+			int rc = nrc_recipe_parse(text, path, &got, err, errlen);
 			free(text);
 			if (rc < 0)
 				return -1;
@@ -129,7 +129,7 @@ static int resolve_file(nr_registry *reg, const char *path, int explicit,
 		}
 		free(text);
 	}
-	int c = nr_registry_claim(reg, path, &r);
+	int c = nrc_registry_claim(reg, path, &r);
 	if (c == NR_RESOLVE_ERROR || r.error) {
 		if (r.error)
 			snprintf(err, errlen, "%s", r.error);
@@ -137,7 +137,7 @@ static int resolve_file(nr_registry *reg, const char *path, int explicit,
 			snprintf(err, errlen, "%s: kind %s could not resolve it "
 				 "(its plugin gave no reason)", path, r.kind);
 		free(r.error);
-		nr_runnable_list_free(&got);
+		nrc_runnable_list_free(&got);
 		return -1;
 	}
 	if (c == NR_RESOLVE_CLAIMED) {
@@ -150,7 +150,7 @@ static int resolve_file(nr_registry *reg, const char *path, int explicit,
 		return 0;
 	}
 	if (has_suffix(path, ".json")) {
-		char *text = nr_read_file(path, NULL);
+		char *text = nrc_read_file(path, NULL);
 		if (!text) {
 			snprintf(err, errlen, "%s: cannot read: %s", path,
 				 strerror(errno));
@@ -164,7 +164,7 @@ static int resolve_file(nr_registry *reg, const char *path, int explicit,
 		 * says what a recipe needs), or broken JSON anywhere: a
 		 * broken recipe must never be skipped in silence. */
 		if (recipe || explicit || broken)
-			rc = nr_recipe_parse(text, path, &got, err, errlen);
+			rc = nrc_recipe_parse(text, path, &got, err, errlen);
 		free(text);
 		if (rc < 0)
 			return -1;
@@ -192,13 +192,13 @@ static int cmp_names(const void *a, const void *b)
  * that are only included by others. */
 static int ignored_dir(const char *dir)
 {
-	char *marker = nr_xasprintf("%s/" IGNORE_MARKER, dir);
+	char *marker = nrc_xasprintf("%s/" IGNORE_MARKER, dir);
 	int ignored = access(marker, F_OK) == 0;
 	free(marker);
 	return ignored;
 }
 
-static int resolve_dir(nr_registry *reg, const char *dir, nr_runnable_list *out,
+static int resolve_dir(nrc_registry *reg, const char *dir, nrc_runnable_list *out,
 		       char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
@@ -213,16 +213,16 @@ static int resolve_dir(nr_registry *reg, const char *dir, nr_runnable_list *out,
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || !strcmp(e->d_name, RESULTS_DIR_NAME))
 			continue;
-		names = nr_xrealloc(names, (n + 1) * sizeof *names);
-		names[n++] = nr_xstrdup(e->d_name);
+		names = nrc_xrealloc(names, (n + 1) * sizeof *names);
+		names[n++] = nrc_xstrdup(e->d_name);
 	}
 	closedir(d);
 	if (n)
 		qsort(names, n, sizeof *names, cmp_names);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
-		char *p = has_suffix(dir, "/") ? nr_xasprintf("%s%s", dir, names[i])
-					       : nr_xasprintf("%s/%s", dir, names[i]);
+		char *p = has_suffix(dir, "/") ? nrc_xasprintf("%s%s", dir, names[i])
+					       : nrc_xasprintf("%s/%s", dir, names[i]);
 		struct stat lst, st;
 		if (rc == 0 && lstat(p, &lst) == 0) {
 			/* Symbolic links to directories are not followed, so
@@ -239,10 +239,10 @@ static int resolve_dir(nr_registry *reg, const char *dir, nr_runnable_list *out,
 	return rc;
 }
 
-int nr_resolve_targets(nr_registry *reg, char *const *targets, size_t n,
-		       nr_runnable_list *out, char *err, size_t errlen)
+int nrc_resolve_targets(nrc_registry *reg, char *const *targets, size_t n,
+		       nrc_runnable_list *out, char *err, size_t errlen)
 {
-	nr_runnable_list all = {0};
+	nrc_runnable_list all = {0};
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		int rc;
@@ -264,7 +264,7 @@ int nr_resolve_targets(nr_registry *reg, char *const *targets, size_t n,
 			rc = resolve_file(reg, targets[i], 1, &all, err, errlen);
 		}
 		if (rc < 0) {
-			nr_runnable_list_free(&all);
+			nrc_runnable_list_free(&all);
 			return -1;
 		}
 	}

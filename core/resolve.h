@@ -10,22 +10,22 @@
 struct nr_resolver {
 	const char *path;       /* the path being resolved */
 	const char *kind;       /* the kind asked */
-	nr_runnable_list *out;
+	nrc_runnable_list *out;
 	size_t added;
 	char *error;            /* the first error, one line */
 };
 
 /* The host functions behind host->resolve_add and host->resolve_error. */
-int nr_resolver_add(nr_resolver *r, const char *kind, const char *uri,
+int nrc_resolver_add(nr_resolver *r, const char *kind, const char *uri,
 		    const char *identifier);
-int nr_resolver_add_json(nr_resolver *r, const char *recipe_json);
-void nr_resolver_error(nr_resolver *r, const char *fmt, ...)
+int nrc_resolver_add_json(nr_resolver *r, const char *recipe_json);
+void nrc_resolver_error(nr_resolver *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Appends the runnables of every target, in order (a directory's files in
  * name order).  On the first bad target returns -1 with one line in err
  * that names the file (and field); nothing is appended then. */
-int nr_resolve_targets(nr_registry *reg, char *const *targets, size_t n,
-		       nr_runnable_list *out, char *err, size_t errlen);
+int nrc_resolve_targets(nrc_registry *reg, char *const *targets, size_t n,
+		       nrc_runnable_list *out, char *err, size_t errlen);
 
 #endif

@@ -42,17 +42,17 @@ static const char *type_name(const cJSON *v)
 	return "invalid";
 }
 
-nr_runnable *nr_runnable_new(const char *kind)
+nrc_runnable *nrc_runnable_new(const char *kind)
 {
-	nr_runnable *r = nr_xcalloc(1, sizeof *r);
-	r->kind = nr_xstrdup(kind);
+	nrc_runnable *r = nrc_xcalloc(1, sizeof *r);
+	r->kind = nrc_xstrdup(kind);
 	r->args = cJSON_CreateArray();
 	r->kwargs = cJSON_CreateObject();
 	r->config = cJSON_CreateObject();
 	return r;
 }
 
-void nr_runnable_free(nr_runnable *r)
+void nrc_runnable_free(nrc_runnable *r)
 {
 	if (!r)
 		return;
@@ -69,15 +69,15 @@ void nr_runnable_free(nr_runnable *r)
 
 /* Appends the text of one "{uri}", "{args}", "{args[N]}", "{kwargs}" or
  * "{kwargs[KEY]}" field; returns 0 if the field is not one of them. */
-static int format_field(const nr_runnable *r, const char *name, size_t len,
-			nr_buf *b)
+static int format_field(const nrc_runnable *r, const char *name, size_t len,
+			nrc_buf *b)
 {
 	const char *idx = memchr(name, '[', len);
 	size_t base = idx ? (size_t)(idx - name) : len;
 	const cJSON *list;
 	if (base == 3 && !strncmp(name, "uri", 3) && !idx) {
 		if (r->uri)
-			nr_buf_append(b, r->uri, strlen(r->uri));
+			nrc_buf_append(b, r->uri, strlen(r->uri));
 		return 1;
 	}
 	if (base == 4 && !strncmp(name, "args", 4))
@@ -98,7 +98,7 @@ static int format_field(const nr_runnable *r, const char *name, size_t len,
 			return 0;
 		char *s = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
 		const char *t = s ? s : v->valuestring;
-		nr_buf_append(b, t, strlen(t));
+		nrc_buf_append(b, t, strlen(t));
 		free(s);
 		return 1;
 	}
@@ -109,8 +109,8 @@ static int format_field(const nr_runnable *r, const char *name, size_t len,
 		char *s = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
 		const char *t = s ? s : v->valuestring;
 		if (!first)
-			nr_buf_append(b, "-", 1);
-		nr_buf_append(b, t, strlen(t));
+			nrc_buf_append(b, "-", 1);
+		nrc_buf_append(b, t, strlen(t));
 		free(s);
 		first = 0;
 	}
@@ -118,9 +118,9 @@ static int format_field(const nr_runnable *r, const char *name, size_t len,
 }
 
 /* Avocado's config "runner.identifier_format": "{uri}" by default. */
-static char *format_identifier(const nr_runnable *r, const char *fmt)
+static char *format_identifier(const nrc_runnable *r, const char *fmt)
 {
-	nr_buf b = {0};
+	nrc_buf b = {0};
 	const char *p = fmt;
 	while (*p) {
 		const char *close = *p == '{' ? strchr(p, '}') : NULL;
@@ -128,14 +128,14 @@ static char *format_identifier(const nr_runnable *r, const char *fmt)
 			p = close + 1;
 			continue;
 		}
-		nr_buf_append(&b, p, 1);
+		nrc_buf_append(&b, p, 1);
 		p++;
 	}
-	nr_buf_append(&b, "", 1);
+	nrc_buf_append(&b, "", 1);
 	return b.data;
 }
 
-const char *nr_runnable_identifier(const nr_runnable *r)
+const char *nrc_runnable_identifier(const nrc_runnable *r)
 {
 	if (r->identifier)
 		return r->identifier;
@@ -144,7 +144,7 @@ const char *nr_runnable_identifier(const nr_runnable *r)
 	if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "{uri}")) {
 		/* Formatted once, when first asked: the runnable is complete
 		 * by then. */
-		nr_runnable *w = (nr_runnable *)r;
+		nrc_runnable *w = (nrc_runnable *)r;
 		if (!w->formatted)
 			w->formatted = format_identifier(r, fmt->valuestring);
 		if (*w->formatted)
@@ -153,13 +153,13 @@ const char *nr_runnable_identifier(const nr_runnable *r)
 	return r->uri ? r->uri : r->kind;
 }
 
-const char *nr_runnable_output_dir(const nr_runnable *r)
+const char *nrc_runnable_output_dir(const nrc_runnable *r)
 {
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(r->kwargs, "output_dir");
 	return cJSON_IsString(d) && d->valuestring[0] ? d->valuestring : NULL;
 }
 
-nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
+nrc_runnable *nrc_runnable_from_json(const cJSON *obj, const char *where,
 				   char *err, size_t errlen)
 {
 	if (!cJSON_IsObject(obj)) {
@@ -242,14 +242,14 @@ nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
 		}
 	}
 
-	nr_runnable *r = nr_runnable_new(kind->valuestring);
-	r->source = nr_xstrdup(where);
+	nrc_runnable *r = nrc_runnable_new(kind->valuestring);
+	r->source = nrc_xstrdup(where);
 	f = cJSON_GetObjectItemCaseSensitive(obj, "uri");
 	if (cJSON_IsString(f))
-		r->uri = nr_xstrdup(f->valuestring);
+		r->uri = nrc_xstrdup(f->valuestring);
 	f = cJSON_GetObjectItemCaseSensitive(obj, "identifier");
 	if (cJSON_IsString(f))
-		r->identifier = nr_xstrdup(f->valuestring);
+		r->identifier = nrc_xstrdup(f->valuestring);
 	if (cJSON_IsArray(args)) {
 		cJSON_Delete(r->args);
 		r->args = cJSON_Duplicate(args, 1);
@@ -267,16 +267,16 @@ nr_runnable *nr_runnable_from_json(const cJSON *obj, const char *where,
 	return r;
 }
 
-static void list_push(nr_runnable_list *l, nr_runnable *r)
+static void list_push(nrc_runnable_list *l, nrc_runnable *r)
 {
-	l->items = nr_xrealloc(l->items, (l->n + 1) * sizeof *l->items);
+	l->items = nrc_xrealloc(l->items, (l->n + 1) * sizeof *l->items);
 	l->items[l->n++] = r;
 }
 
-void nr_runnable_list_free(nr_runnable_list *l)
+void nrc_runnable_list_free(nrc_runnable_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		nr_runnable_free(l->items[i]);
+		nrc_runnable_free(l->items[i]);
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
@@ -294,7 +294,7 @@ static void position(const char *text, size_t off, int *line, int *col)
 	}
 }
 
-cJSON *nr_json_parse(const char *text, const char *path, char *err,
+cJSON *nrc_json_parse(const char *text, const char *path, char *err,
 		     size_t errlen)
 {
 	const char *end = NULL;
@@ -322,35 +322,35 @@ cJSON *nr_json_parse(const char *text, const char *path, char *err,
 	return NULL;
 }
 
-size_t nr_json_fix_utf8(cJSON *j)
+size_t nrc_json_fix_utf8(cJSON *j)
 {
 	size_t n = 0;
 	for (; j; j = j->next) {
 		char *fixed;
 		if (j->string && !(j->type & cJSON_StringIsConst) &&
-		    (fixed = nr_utf8_fix(j->string))) {
+		    (fixed = nrc_utf8_fix(j->string))) {
 			cJSON_free(j->string);
 			j->string = fixed;
 			n++;
 		}
 		if (cJSON_IsString(j) && j->valuestring &&
-		    (fixed = nr_utf8_fix(j->valuestring))) {
+		    (fixed = nrc_utf8_fix(j->valuestring))) {
 			cJSON_free(j->valuestring);
 			j->valuestring = fixed;
 			n++;
 		}
-		n += nr_json_fix_utf8(j->child);
+		n += nrc_json_fix_utf8(j->child);
 	}
 	return n;
 }
 
-int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
+int nrc_recipe_parse(const char *text, const char *path, nrc_runnable_list *out,
 		    char *err, size_t errlen)
 {
-	cJSON *root = nr_json_parse(text, path, err, errlen);
+	cJSON *root = nrc_json_parse(text, path, err, errlen);
 	if (!root)
 		return -1;
-	nr_runnable_list l = {0};
+	nrc_runnable_list l = {0};
 	char where[4096];
 	if (cJSON_IsArray(root)) {
 		int i = 0;
@@ -363,17 +363,17 @@ int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
 		cJSON_ArrayForEach(item, root)
 		{
 			snprintf(where, sizeof where, "%s: [%d]", path, i++);
-			nr_runnable *r =
-				nr_runnable_from_json(item, where, err, errlen);
+			nrc_runnable *r =
+				nrc_runnable_from_json(item, where, err, errlen);
 			if (!r) {
-				nr_runnable_list_free(&l);
+				nrc_runnable_list_free(&l);
 				cJSON_Delete(root);
 				return -1;
 			}
 			list_push(&l, r);
 		}
 	} else {
-		nr_runnable *r = nr_runnable_from_json(root, path, err, errlen);
+		nrc_runnable *r = nrc_runnable_from_json(root, path, err, errlen);
 		if (!r) {
 			cJSON_Delete(root);
 			return -1;
@@ -385,19 +385,19 @@ int nr_recipe_parse(const char *text, const char *path, nr_runnable_list *out,
 	return 0;
 }
 
-int nr_recipe_read(const char *path, nr_runnable_list *out, char *err,
+int nrc_recipe_read(const char *path, nrc_runnable_list *out, char *err,
 		   size_t errlen)
 {
-	char *text = nr_read_file(path, NULL);
+	char *text = nrc_read_file(path, NULL);
 	if (!text)
 		return fail(err, errlen, "%s: cannot read recipe: %s", path,
 			    strerror(errno));
-	int r = nr_recipe_parse(text, path, out, err, errlen);
+	int r = nrc_recipe_parse(text, path, out, err, errlen);
 	free(text);
 	return r;
 }
 
-cJSON *nr_runnable_to_json(const nr_runnable *r)
+cJSON *nrc_runnable_to_json(const nrc_runnable *r)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "kind", r->kind);
@@ -411,19 +411,19 @@ cJSON *nr_runnable_to_json(const nr_runnable *r)
 	return o;
 }
 
-int nr_runnable_add_arg(nr_runnable *r, const char *arg, char *err,
+int nrc_runnable_add_arg(nrc_runnable *r, const char *arg, char *err,
 			size_t errlen)
 {
 	static const char prefix[] = "base64:";
 	if (!strncmp(arg, prefix, sizeof prefix - 1)) {
 		size_t n;
-		unsigned char *dec = nr_base64_decode(arg + sizeof prefix - 1, &n);
+		unsigned char *dec = nrc_base64_decode(arg + sizeof prefix - 1, &n);
 		if (!dec)
 			return fail(err, errlen,
 				    "-a %s: invalid base64 after \"base64:\"",
 				    arg);
 		if (memchr(dec, '\0', n) ||
-		    nr_utf8_valid_prefix(dec, n) != n) {
+		    nrc_utf8_valid_prefix(dec, n) != n) {
 			free(dec);
 			return fail(err, errlen,
 				    "-a %s: the decoded argument is not text "
@@ -438,7 +438,7 @@ int nr_runnable_add_arg(nr_runnable *r, const char *arg, char *err,
 	return 0;
 }
 
-int nr_runnable_add_kwarg(nr_runnable *r, const char *keyval, char *err,
+int nrc_runnable_add_kwarg(nrc_runnable *r, const char *keyval, char *err,
 			  size_t errlen)
 {
 	const char *eq = strchr(keyval, '=');
@@ -470,7 +470,7 @@ int nr_runnable_add_kwarg(nr_runnable *r, const char *keyval, char *err,
 	return 0;
 }
 
-int nr_runnable_set_config(nr_runnable *r, const char *json, char *err,
+int nrc_runnable_set_config(nrc_runnable *r, const char *json, char *err,
 			   size_t errlen)
 {
 	cJSON *c = cJSON_Parse(json);
@@ -487,18 +487,18 @@ int nr_runnable_set_config(nr_runnable *r, const char *json, char *err,
 
 static char *opt_string(const cJSON *v)
 {
-	return cJSON_IsString(v) ? nr_xstrdup(v->valuestring) : NULL;
+	return cJSON_IsString(v) ? nrc_xstrdup(v->valuestring) : NULL;
 }
 
-int nr_task_recipe_read(const char *path, nr_task_recipe *out, char *err,
+int nrc_task_recipe_read(const char *path, nrc_task_recipe *out, char *err,
 			size_t errlen)
 {
 	memset(out, 0, sizeof *out);
-	char *text = nr_read_file(path, NULL);
+	char *text = nrc_read_file(path, NULL);
 	if (!text)
 		return fail(err, errlen, "%s: cannot read task recipe: %s", path,
 			    strerror(errno));
-	cJSON *root = nr_json_parse(text, path, err, errlen);
+	cJSON *root = nrc_json_parse(text, path, err, errlen);
 	free(text);
 	if (!root)
 		return -1;
@@ -539,12 +539,12 @@ int nr_task_recipe_read(const char *path, nr_task_recipe *out, char *err,
 		fail(err, errlen, "%s: \"runnable\": missing; it holds the "
 		     "runnable recipe, e.g. {\"kind\": \"noop\"}", path);
 	} else {
-		char *where = nr_xasprintf("%s: \"runnable\"", path);
-		out->runnable = nr_runnable_from_json(rn, where, err, errlen);
+		char *where = nrc_xasprintf("%s: \"runnable\"", path);
+		out->runnable = nrc_runnable_from_json(rn, where, err, errlen);
 		free(where);
 		if (!out->runnable)
 			goto out;
-		out->uris = nr_xcalloc((size_t)cJSON_GetArraySize(uris) + 1,
+		out->uris = nrc_xcalloc((size_t)cJSON_GetArraySize(uris) + 1,
 				       sizeof *out->uris);
 		const cJSON *u;
 		cJSON_ArrayForEach(u, uris)
@@ -554,9 +554,9 @@ int nr_task_recipe_read(const char *path, nr_task_recipe *out, char *err,
 				     "be a string", path, out->nuris);
 				goto out;
 			}
-			out->uris[out->nuris++] = nr_xstrdup(u->valuestring);
+			out->uris[out->nuris++] = nrc_xstrdup(u->valuestring);
 		}
-		out->id = nr_xstrdup(id->valuestring);
+		out->id = nrc_xstrdup(id->valuestring);
 		out->job_id = opt_string(job);
 		out->category = opt_string(cat);
 		rc = 0;
@@ -564,13 +564,13 @@ int nr_task_recipe_read(const char *path, nr_task_recipe *out, char *err,
 out:
 	cJSON_Delete(root);
 	if (rc < 0)
-		nr_task_recipe_free(out);
+		nrc_task_recipe_free(out);
 	return rc;
 }
 
-void nr_task_recipe_free(nr_task_recipe *t)
+void nrc_task_recipe_free(nrc_task_recipe *t)
 {
-	nr_runnable_free(t->runnable);
+	nrc_runnable_free(t->runnable);
 	for (size_t i = 0; i < t->nuris; i++)
 		free(t->uris[i]);
 	free(t->uris);

@@ -41,7 +41,7 @@ static int parse_ulong(const char *s, unsigned long *out)
 	return 0;
 }
 
-static int from_contract(const contract *c, nr_shard *out, char *err,
+static int from_contract(const contract *c, nrc_shard *out, char *err,
 			 size_t errlen)
 {
 	const char *is = getenv(c->index), *ts = getenv(c->total);
@@ -80,7 +80,7 @@ static int from_contract(const contract *c, nr_shard *out, char *err,
 	return 0;
 }
 
-int nr_shard_parse(const char *arg, nr_shard *out, char *err, size_t errlen)
+int nrc_shard_parse(const char *arg, nrc_shard *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	const char *bazel = getenv(contracts[0].total);
@@ -127,7 +127,7 @@ int nr_shard_parse(const char *arg, nr_shard *out, char *err, size_t errlen)
 	return 0;
 }
 
-int nr_shard_ack(const nr_shard *s, char *err, size_t errlen)
+int nrc_shard_ack(const nrc_shard *s, char *err, size_t errlen)
 {
 	if (!s->status_file)
 		return 0;
@@ -167,7 +167,7 @@ static void pack_us(item *items, size_t n, unsigned long shards,
 		    unsigned long *bin)
 {
 	qsort(items, n, sizeof *items, longest_first);
-	long long *load = nr_xcalloc(shards, sizeof *load);
+	long long *load = nrc_xcalloc(shards, sizeof *load);
 	for (size_t i = 0; i < n; i++) {
 		unsigned long best = 0;
 		for (unsigned long b = 1; b < shards; b++)
@@ -179,10 +179,10 @@ static void pack_us(item *items, size_t n, unsigned long shards,
 	free(load);
 }
 
-void nr_shard_pack(const double *dur, size_t n, unsigned long shards,
+void nrc_shard_pack(const double *dur, size_t n, unsigned long shards,
 		   unsigned long *bin)
 {
-	item *items = nr_xcalloc(n + 1, sizeof *items);
+	item *items = nrc_xcalloc(n + 1, sizeof *items);
 	for (size_t i = 0; i < n; i++)
 		items[i] = (item){to_us(dur[i]), i};
 	pack_us(items, n, shards, bin);
@@ -244,7 +244,7 @@ static const char *task_name(const cJSON *t)
 	return p > v->valuestring && *p == '-' ? p + 1 : v->valuestring;
 }
 
-int nr_shard_assign(const nr_shard *s, const char *const *ids, size_t n,
+int nrc_shard_assign(const nrc_shard *s, const char *const *ids, size_t n,
 		    const char *balance, unsigned char *take, char *err,
 		    size_t errlen)
 {
@@ -257,13 +257,13 @@ int nr_shard_assign(const nr_shard *s, const char *const *ids, size_t n,
 			take[i] = i % s->n == s->k - 1;
 		return 0;
 	}
-	char *text = nr_read_file(balance, NULL);
+	char *text = nrc_read_file(balance, NULL);
 	if (!text) {
 		snprintf(err, errlen, "--balance %s: cannot read: %s", balance,
 			 strerror(errno));
 		return -1;
 	}
-	cJSON *doc = nr_json_parse(text, balance, err, errlen);
+	cJSON *doc = nrc_json_parse(text, balance, err, errlen);
 	free(text);
 	if (!doc)
 		return -1;
@@ -275,8 +275,8 @@ int nr_shard_assign(const nr_shard *s, const char *const *ids, size_t n,
 		return -1;
 	}
 	size_t nk = 0, cap = (size_t)cJSON_GetArraySize(tasks);
-	known *k = nr_xcalloc(cap + 1, sizeof *k);
-	long long *sorted = nr_xcalloc(cap + 1, sizeof *sorted);
+	known *k = nrc_xcalloc(cap + 1, sizeof *k);
+	long long *sorted = nrc_xcalloc(cap + 1, sizeof *sorted);
 	const cJSON *t;
 	cJSON_ArrayForEach(t, tasks)
 	{
@@ -295,12 +295,12 @@ int nr_shard_assign(const nr_shard *s, const char *const *ids, size_t n,
 	if (median <= 0)
 		median = 1;
 
-	known *mine = nr_xcalloc(n + 1, sizeof *mine);
-	size_t *pos = nr_xcalloc(n + 1, sizeof *pos);
+	known *mine = nrc_xcalloc(n + 1, sizeof *mine);
+	size_t *pos = nrc_xcalloc(n + 1, sizeof *pos);
 	for (size_t i = 0; i < n; i++)
 		mine[i].name = ids[i];
 	number_occurrences(mine, n, pos);
-	item *items = nr_xcalloc(n + 1, sizeof *items);
+	item *items = nrc_xcalloc(n + 1, sizeof *items);
 	size_t unknown = 0;
 	for (size_t i = 0; i < n; i++) {
 		const known *hit = nk ? bsearch(&mine[i], k, nk, sizeof *k,
@@ -314,7 +314,7 @@ int nr_shard_assign(const nr_shard *s, const char *const *ids, size_t n,
 		fprintf(stderr, "nrunner: --balance %s: %zu of %zu tests are not "
 			"in it; each counts as the median, %.3f s\n", balance,
 			unknown, n, (double)median / 1e6);
-	unsigned long *bin = nr_xcalloc(n + 1, sizeof *bin);
+	unsigned long *bin = nrc_xcalloc(n + 1, sizeof *bin);
 	pack_us(items, n, s->n, bin);
 	for (size_t i = 0; i < n; i++)
 		take[i] = bin[i] == s->k - 1;

@@ -21,12 +21,12 @@ static void on_signal(int sig)
 	errno = e;
 }
 
-int nr_signals_fd(void)
+int nrc_signals_fd(void)
 {
 	if (sig_pipe[0] >= 0)
 		return sig_pipe[0];
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		nr_error("cannot create a pipe: %s", strerror(errno));
+		nrc_error("cannot create a pipe: %s", strerror(errno));
 		exit(NR_EXIT_RUNNER_FAIL);
 	}
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
@@ -43,7 +43,7 @@ int nr_signals_fd(void)
 	return sig_pipe[0];
 }
 
-size_t nr_signals_read(int *sigs, size_t max)
+size_t nrc_signals_read(int *sigs, size_t max)
 {
 	unsigned char buf[64];
 	if (max > sizeof buf)
@@ -56,7 +56,7 @@ size_t nr_signals_read(int *sigs, size_t max)
 	return (size_t)n;
 }
 
-void nr_signals_forget(void)
+void nrc_signals_forget(void)
 {
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigemptyset(&sa.sa_mask);

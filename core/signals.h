@@ -8,12 +8,12 @@
 
 /* Installs the handlers (once) and returns the pipe's read end.  Also
  * makes nrunner a child subreaper and ignores SIGPIPE. */
-int nr_signals_fd(void);
+int nrc_signals_fd(void);
 /* Reads pending signal numbers; returns how many (0 if none). */
-size_t nr_signals_read(int *sigs, size_t max);
+size_t nrc_signals_read(int *sigs, size_t max);
 /* In a child that runs plugin code: the handlers back to their defaults
  * and the pipe closed, so that neither a signal to the child nor a write
  * by the plugin can pose as a signal to nrunner. */
-void nr_signals_forget(void);
+void nrc_signals_forget(void);
 
 #endif

@@ -22,7 +22,7 @@
 
 extern char **environ;
 
-int nr_spawner_parse(const char *arg, nr_spawner *out, char *err,
+int nrc_spawner_parse(const char *arg, nrc_spawner *out, char *err,
 		     size_t errlen)
 {
 	if (!strcmp(arg, "process"))
@@ -71,7 +71,7 @@ static void keep(keeper *kp, const char *base, const char *name, size_t len)
 	k->base = base;
 	memcpy(k->name, name, len);
 	k->name[len] = '\0';
-	char *path = nr_xasprintf("%s/%s", base, k->name);
+	char *path = nrc_xasprintf("%s/%s", base, k->name);
 	k->fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	free(path);
 	if (k->fd >= 0)
@@ -106,7 +106,7 @@ static void scan_json(keeper *kp, const cJSON *v)
 	cJSON_ArrayForEach(e, v) scan_json(kp, e);
 }
 
-static void find_kept(keeper *kp, const nr_task_spec *spec)
+static void find_kept(keeper *kp, const nrc_task_spec *spec)
 {
 	char cwd[4096];
 	if (getcwd(cwd, sizeof cwd))
@@ -115,7 +115,7 @@ static void find_kept(keeper *kp, const nr_task_spec *spec)
 		return;
 	if (spec->output_dir)
 		scan(kp, spec->output_dir);
-	const nr_runnable *r = spec->runnable;
+	const nrc_runnable *r = spec->runnable;
 	if (r) {
 		if (r->uri)
 			scan(kp, r->uri);
@@ -125,7 +125,7 @@ static void find_kept(keeper *kp, const nr_task_spec *spec)
 	}
 	for (char **e = environ; *e; e++)
 		scan(kp, *e);
-	scan_json(kp, nr_job_data());
+	scan_json(kp, nrc_job_data());
 }
 
 /* Covers base with a fresh tmpfs, and binds the kept entries back. */
@@ -141,7 +141,7 @@ static int private_dir(const char *base, keeper *kp, const char **what)
 		kept *k = &kp->k[i];
 		if (k->base != base)
 			continue;
-		char *dst = nr_xasprintf("%s/%s", base, k->name);
+		char *dst = nrc_xasprintf("%s/%s", base, k->name);
 		char src[64];
 		snprintf(src, sizeof src, "/proc/self/fd/%d", k->fd);
 		struct stat ks;
@@ -243,7 +243,7 @@ static void __attribute__((noreturn)) wait_for_init(pid_t init)
 	_exit(WEXITSTATUS(status));
 }
 
-int nr_spawner_enter(nr_spawner s, const nr_task_spec *spec, const char **what)
+int nrc_spawner_enter(nrc_spawner s, const nrc_task_spec *spec, const char **what)
 {
 	static const char *dummy;
 	if (!what)
@@ -298,7 +298,7 @@ out:
 	return rc;
 }
 
-int nr_spawner_check(nr_spawner s, char *err, size_t errlen)
+int nrc_spawner_check(nrc_spawner s, char *err, size_t errlen)
 {
 	if (s == NR_SPAWN_PROCESS)
 		return 0;
@@ -312,7 +312,7 @@ int nr_spawner_check(nr_spawner s, char *err, size_t errlen)
 	if (pid == 0) {
 		close(p[0]);
 		const char *what = "";
-		if (nr_spawner_enter(s, NULL, &what) < 0) {
+		if (nrc_spawner_enter(s, NULL, &what) < 0) {
 			char line[256];
 			int n = snprintf(line, sizeof line, "%s: %s", what,
 					 strerror(errno));

@@ -14,24 +14,24 @@ typedef enum {
 	NR_SPAWN_PROCESS = 0,
 	NR_SPAWN_NAMESPACE,
 	NR_SPAWN_NAMESPACE_NET,
-} nr_spawner;
+} nrc_spawner;
 
-struct nr_task_spec;
+struct nrc_task_spec;
 
 /* "process", "namespace" or "namespace:net".  -1 with one line in err. */
-int nr_spawner_parse(const char *arg, nr_spawner *out, char *err,
+int nrc_spawner_parse(const char *arg, nrc_spawner *out, char *err,
 		     size_t errlen);
 
 /* Tries the spawner once, in a throwaway process, so that a machine
  * where it cannot work says why before anything runs.  Returns 0, or -1
  * with one line in err. */
-int nr_spawner_check(nr_spawner s, char *err, size_t errlen);
+int nrc_spawner_check(nrc_spawner s, char *err, size_t errlen);
 
 /* In a task's process, before the kind runs: enters the namespaces and
  * returns 0 in the process that is to run the kind; the calling process
  * stays outside, waits for it, and exits as it did.  -1 with errno (and
  * *what naming the step) if the namespaces cannot be made. */
-int nr_spawner_enter(nr_spawner s, const struct nr_task_spec *spec,
+int nrc_spawner_enter(nrc_spawner s, const struct nrc_task_spec *spec,
 		     const char **what);
 
 #endif

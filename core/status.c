@@ -21,18 +21,18 @@ typedef struct sink {
 	int fd;
 } sink;
 
-struct nr_status_out {
+struct nrc_status_out {
 	char *id, *job_id;
 	sink *sinks;
 	size_t nsinks;
 	int no_stdout;
 };
 
-nr_status_out *nr_status_out_new(const char *id, const char *job_id)
+nrc_status_out *nrc_status_out_new(const char *id, const char *job_id)
 {
-	nr_status_out *s = nr_xcalloc(1, sizeof *s);
-	s->id = id ? nr_xstrdup(id) : NULL;
-	s->job_id = job_id ? nr_xstrdup(job_id) : NULL;
+	nrc_status_out *s = nrc_xcalloc(1, sizeof *s);
+	s->id = id ? nrc_xstrdup(id) : NULL;
+	s->job_id = job_id ? nrc_xstrdup(job_id) : NULL;
 	return s;
 }
 
@@ -121,26 +121,26 @@ static int open_uri(const char *uri, int timeout_ms, char *why, size_t whylen)
 	return fd;
 }
 
-int nr_status_out_connect(nr_status_out *s, const char *uri, int timeout_ms)
+int nrc_status_out_connect(nrc_status_out *s, const char *uri, int timeout_ms)
 {
 	char why[256] = "unknown error";
 	int fd = open_uri(uri, timeout_ms, why, sizeof why);
 	if (fd < 0) {
-		nr_error("status URI %s: cannot connect: %s; messages go to "
+		nrc_error("status URI %s: cannot connect: %s; messages go to "
 			 "stdout only (is the status server running?)",
 			 uri, why);
 		return -1;
 	}
-	s->sinks = nr_xrealloc(s->sinks, (s->nsinks + 1) * sizeof *s->sinks);
-	s->sinks[s->nsinks].uri = nr_xstrdup(uri);
+	s->sinks = nrc_xrealloc(s->sinks, (s->nsinks + 1) * sizeof *s->sinks);
+	s->sinks[s->nsinks].uri = nrc_xstrdup(uri);
 	s->sinks[s->nsinks].fd = fd;
 	s->nsinks++;
 	return 0;
 }
 
-void nr_status_out_servers_only(nr_status_out *s) { s->no_stdout = 1; }
+void nrc_status_out_servers_only(nrc_status_out *s) { s->no_stdout = 1; }
 
-cJSON *nr_status_avocado_form(const cJSON *msg)
+cJSON *nrc_status_avocado_form(const cJSON *msg)
 {
 	cJSON *m = cJSON_Duplicate(msg, 1);
 	const cJSON *log = cJSON_GetObjectItemCaseSensitive(m, "log");
@@ -153,7 +153,7 @@ cJSON *nr_status_avocado_form(const cJSON *msg)
 		cJSON_AddStringToObject(bytes, "__base64_encoded__", log->valuestring);
 		cJSON_DeleteItemFromObjectCaseSensitive(m, "encoding");
 	} else {
-		char *b = nr_base64_encode(log->valuestring, strlen(log->valuestring));
+		char *b = nrc_base64_encode(log->valuestring, strlen(log->valuestring));
 		cJSON_AddStringToObject(bytes, "__base64_encoded__", b);
 		free(b);
 	}
@@ -169,7 +169,7 @@ static char *json_line(const cJSON *m, size_t *len)
 	return line;
 }
 
-void nr_status_out_send(nr_status_out *s, cJSON *msg)
+void nrc_status_out_send(nrc_status_out *s, cJSON *msg)
 {
 	if (s->id) {
 		cJSON_DeleteItemFromObjectCaseSensitive(msg, "id");
@@ -179,13 +179,13 @@ void nr_status_out_send(nr_status_out *s, cJSON *msg)
 		cJSON_DeleteItemFromObjectCaseSensitive(msg, "job_id");
 		cJSON_AddStringToObject(msg, "job_id", s->job_id);
 	}
-	nr_json_fix_utf8(msg); /* the ids come from the command line */
+	nrc_json_fix_utf8(msg); /* the ids come from the command line */
 	size_t n;
 	char *line;
 	if (!s->no_stdout) {
 		line = json_line(msg, &n);
 		/* stdout closed (| head): nothing more to say there. */
-		(void)nr_write_all(STDOUT_FILENO, line, n);
+		(void)nrc_write_all(STDOUT_FILENO, line, n);
 		free(line);
 	}
 	int live = 0;
@@ -195,7 +195,7 @@ void nr_status_out_send(nr_status_out *s, cJSON *msg)
 		return;
 	/* Status servers read Avocado's form (DESIGN.md, "Avocado
 	 * interoperability"). */
-	cJSON *a = nr_status_avocado_form(msg);
+	cJSON *a = nrc_status_avocado_form(msg);
 	line = json_line(a, &n);
 	cJSON_Delete(a);
 	for (size_t i = 0; i < s->nsinks; i++) {
@@ -203,7 +203,7 @@ void nr_status_out_send(nr_status_out *s, cJSON *msg)
 			continue;
 		if (send(s->sinks[i].fd, line, n, MSG_NOSIGNAL) == (ssize_t)n)
 			continue;
-		nr_error("status URI %s: sending failed: %s; no more messages "
+		nrc_error("status URI %s: sending failed: %s; no more messages "
 			 "go there",
 			 s->sinks[i].uri, strerror(errno));
 		close(s->sinks[i].fd);
@@ -212,7 +212,7 @@ void nr_status_out_send(nr_status_out *s, cJSON *msg)
 	free(line);
 }
 
-void nr_status_out_free(nr_status_out *s)
+void nrc_status_out_free(nrc_status_out *s)
 {
 	if (!s)
 		return;
@@ -227,7 +227,7 @@ void nr_status_out_free(nr_status_out *s)
 	free(s);
 }
 
-int nr_result_known(const char *result)
+int nrc_result_known(const char *result)
 {
 	static const char *const results[] = {
 		NR_RESULT_PASS, NR_RESULT_FAIL, NR_RESULT_ERROR, NR_RESULT_SKIP,

@@ -33,28 +33,28 @@
 
 /* --- what a person sees, shared by the server and collect ------------- */
 
-static void show_task(nr_progress *p, const cJSON *task)
+static void show_task(nrc_progress *p, const cJSON *task)
 {
 	const cJSON *why = cJSON_GetObjectItemCaseSensitive(task, "fail_reason");
-	nr_job_task t = {
+	nrc_job_task t = {
 		.id = cJSON_GetObjectItemCaseSensitive(task, "id")->valuestring,
 		.result = cJSON_GetObjectItemCaseSensitive(task, "result")->valuestring,
 		.fail_reason = cJSON_IsString(why) ? why->valuestring : NULL,
 		.duration = cJSON_GetObjectItemCaseSensitive(task, "duration")->valuedouble,
 	};
-	nr_progress_finished(p, &t);
+	nrc_progress_finished(p, &t);
 }
 
 /* The summary nrunner run prints, from a results object. */
-static void show_summary(nr_progress *p, const cJSON *results, int at_a_time,
+static void show_summary(nrc_progress *p, const cJSON *results, int at_a_time,
 			 const char *interrupt_reason, char *paths[3])
 {
 	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(results, "tasks");
-	nr_job job = {.n = (size_t)cJSON_GetArraySize(tasks),
+	nrc_job job = {.n = (size_t)cJSON_GetArraySize(tasks),
 		      .duration = cJSON_GetObjectItemCaseSensitive(results, "duration")->valuedouble,
 		      .interrupt_reason = (char *)interrupt_reason,
 		      .opts = {.jobs = at_a_time}};
-	job.tasks = nr_xcalloc(job.n + 1, sizeof *job.tasks);
+	job.tasks = nrc_xcalloc(job.n + 1, sizeof *job.tasks);
 	size_t i = 0;
 	const cJSON *t;
 	cJSON_ArrayForEach(t, tasks)
@@ -69,7 +69,7 @@ static void show_summary(nr_progress *p, const cJSON *results, int at_a_time,
 	}
 	const char *files[] = {"RESULTS", paths[0], "JUNIT", paths[1],
 			       "TAP", paths[2], NULL, NULL};
-	nr_progress_summary(p, &job, paths[0] || paths[1] || paths[2] ? files : NULL);
+	nrc_progress_summary(p, &job, paths[0] || paths[1] || paths[2] ? files : NULL);
 	free(job.tasks);
 }
 
@@ -79,10 +79,10 @@ static int write_results(const cJSON *results, const char *dir,
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
 	/* Each file that cannot be written is one line on stderr. */
-	int bad = nr_report_write_set(results, dir, junit, tap, paths);
+	int bad = nrc_report_write_set(results, dir, junit, tap, paths);
 	char err[2048], *html = NULL;
-	if (nr_report_html_set(results, dir, NULL, &html, err, sizeof err) < 0) {
-		nr_error("%s", err);
+	if (nrc_report_html_set(results, dir, NULL, &html, err, sizeof err) < 0) {
+		nrc_error("%s", err);
 		bad++;
 	}
 	free(html);
@@ -99,8 +99,8 @@ static void show_dropped(FILE *out, size_t invalid, size_t cut, size_t dups)
 
 static int make_results_dir(const char *dir, char *abs)
 {
-	if (nr_mkdir_p(dir, 0755) < 0 || !realpath(dir, abs)) {
-		nr_error("%s: cannot create the results directory: %s", dir,
+	if (nrc_mkdir_p(dir, 0755) < 0 || !realpath(dir, abs)) {
+		nrc_error("%s: cannot create the results directory: %s", dir,
 			 strerror(errno));
 		return -1;
 	}
@@ -119,7 +119,7 @@ static int listen_unix(const char *path, listener *l)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof sun.sun_path) {
-		nr_error("--listen %s: the socket path is too long (at most %zu "
+		nrc_error("--listen %s: the socket path is too long (at most %zu "
 			 "bytes)", path, sizeof sun.sun_path - 1);
 		return -1;
 	}
@@ -134,7 +134,7 @@ static int listen_unix(const char *path, listener *l)
 			   connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
 		close(probe);
 		if (!S_ISSOCK(st.st_mode) || live) {
-			nr_error("--listen %s: %s; choose another path", path,
+			nrc_error("--listen %s: %s; choose another path", path,
 				 live ? "a status server already listens there"
 				      : "a file that is not a socket is there");
 			close(fd);
@@ -144,13 +144,13 @@ static int listen_unix(const char *path, listener *l)
 	}
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
 	    listen(fd, 128) < 0) {
-		nr_error("--listen %s: %s", path, strerror(errno));
+		nrc_error("--listen %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	l->fd = fd;
-	l->uri = nr_xstrdup(path);
+	l->uri = nrc_xstrdup(path);
 	l->unix_path = 1;
 	return 0;
 }
@@ -167,7 +167,7 @@ static int listen_tcp(const char *uri, const char *colon, listener *l)
 	int g = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);
 	free(host);
 	if (g) {
-		nr_error("--listen %s: %s; give HOST:PORT or a socket path", uri,
+		nrc_error("--listen %s: %s; give HOST:PORT or a socket path", uri,
 			 gai_strerror(g));
 		return -1;
 	}
@@ -187,7 +187,7 @@ static int listen_tcp(const char *uri, const char *colon, listener *l)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		nr_error("--listen %s: %s", uri, why);
+		nrc_error("--listen %s: %s", uri, why);
 		return -1;
 	}
 	struct sockaddr_storage ss;
@@ -197,8 +197,8 @@ static int listen_tcp(const char *uri, const char *colon, listener *l)
 	getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p,
 		    NI_NUMERICHOST | NI_NUMERICSERV);
 	l->fd = fd;
-	l->uri = ss.ss_family == AF_INET6 ? nr_xasprintf("[%s]:%s", h, p)
-					  : nr_xasprintf("%s:%s", h, p);
+	l->uri = ss.ss_family == AF_INET6 ? nrc_xasprintf("[%s]:%s", h, p)
+					  : nrc_xasprintf("%s:%s", h, p);
 	return 0;
 }
 
@@ -212,7 +212,7 @@ static int open_listener(const char *uri, listener *l)
 
 static int write_port_file(const char *path, const listener *ls, size_t n)
 {
-	char *tmp = nr_xasprintf("%s.tmp.%ld", path, (long)getpid());
+	char *tmp = nrc_xasprintf("%s.tmp.%ld", path, (long)getpid());
 	FILE *f = fopen(tmp, "w");
 	int ok = f != NULL;
 	for (size_t i = 0; ok && i < n; i++)
@@ -220,7 +220,7 @@ static int write_port_file(const char *path, const listener *ls, size_t n)
 	if (f && fclose(f) != 0)
 		ok = 0;
 	if (!ok || rename(tmp, path) < 0) {
-		nr_error("--port-file %s: cannot write: %s", path, strerror(errno));
+		nrc_error("--port-file %s: cannot write: %s", path, strerror(errno));
 		unlink(tmp);
 		free(tmp);
 		return -1;
@@ -233,13 +233,13 @@ static int write_port_file(const char *path, const listener *ls, size_t n)
 
 typedef struct client {
 	int fd;
-	nr_buf buf;
+	nrc_buf buf;
 } client;
 
 typedef struct server {
-	const nr_status_server_opts *opts;
-	nr_collector *col;
-	nr_progress *progress;
+	const nrc_status_server_opts *opts;
+	nrc_collector *col;
+	nrc_progress *progress;
 	size_t invalid, cut;
 	int done, dirty;
 	size_t live, max_live;
@@ -247,16 +247,16 @@ typedef struct server {
 
 static void feed(server *s, const char *line, size_t len)
 {
-	nr_line_kind k = nr_collector_line(s->col, line, len, NULL, NULL);
+	nrc_line_kind k = nrc_collector_line(s->col, line, len, NULL, NULL);
 	if (k == NR_LINE_INVALID) {
 		s->invalid++;
 		return;
 	}
 	if (k != NR_LINE_FINISHED)
 		return;
-	show_task(s->progress, nr_collector_last(s->col));
+	show_task(s->progress, nrc_collector_last(s->col));
 	s->dirty = 1;
-	if (s->opts->tasks && nr_collector_finished(s->col) >= s->opts->tasks)
+	if (s->opts->tasks && nrc_collector_finished(s->col) >= s->opts->tasks)
 		s->done = 1;
 }
 
@@ -277,7 +277,7 @@ static int serve_client(server *s, client *c)
 			return -1;
 		}
 		size_t old = c->buf.len;
-		nr_buf_append(&c->buf, chunk, (size_t)r);
+		nrc_buf_append(&c->buf, chunk, (size_t)r);
 		size_t start = 0;
 		for (size_t i = old; i < c->buf.len; i++) {
 			if (c->buf.data[i] != '\n')
@@ -286,7 +286,7 @@ static int serve_client(server *s, client *c)
 				feed(s, c->buf.data + start, i - start);
 			start = i + 1;
 		}
-		nr_buf_consume(&c->buf, start);
+		nrc_buf_consume(&c->buf, start);
 		if (c->buf.len > MAX_LINE) {
 			s->invalid++;
 			return -1;
@@ -299,16 +299,16 @@ static int serve_client(server *s, client *c)
 static void drop_client(client *c)
 {
 	close(c->fd);
-	nr_buf_free(&c->buf);
+	nrc_buf_free(&c->buf);
 }
 
-int nr_status_server_run(const nr_status_server_opts *o)
+int nrc_status_server_run(const nrc_status_server_opts *o)
 {
 	char abs[PATH_MAX];
 	const char *dir = o->results_dir ? o->results_dir : "nrunner-results/status-server";
 	if (make_results_dir(dir, abs) < 0)
 		return NR_EXIT_JOB_ERROR;
-	listener *ls = nr_xcalloc(o->nlisten, sizeof *ls);
+	listener *ls = nrc_xcalloc(o->nlisten, sizeof *ls);
 	size_t nl = 0;
 	int rc = 0;
 	for (; nl < o->nlisten; nl++)
@@ -318,16 +318,16 @@ int nr_status_server_run(const nr_status_server_opts *o)
 		}
 	if (!rc && o->port_file && write_port_file(o->port_file, ls, nl) < 0)
 		rc = NR_EXIT_JOB_ERROR;
-	int sigfd = nr_signals_fd();
-	server s = {.opts = o, .col = nr_collector_new()};
-	s.progress = nr_progress_new(stdout, 0, 0,
+	int sigfd = nrc_signals_fd();
+	server s = {.opts = o, .col = nrc_collector_new()};
+	s.progress = nrc_progress_new(stdout, 0, 0,
 				     o->quiet ? NR_SHOW_FAILURES : NR_SHOW_ALL);
 	client *cl = NULL;
 	size_t ncl = 0, capcl = 0;
 	struct pollfd *fds = NULL;
 	char *paths[3] = {NULL, NULL, NULL};
-	double start = nr_now();
-	long long t0 = nr_monotonic_ms(), last_write = 0;
+	double start = nrc_now();
+	long long t0 = nrc_monotonic_ms(), last_write = 0;
 	const char *stop = NULL;
 	char stopbuf[64];
 	if (rc)
@@ -339,7 +339,7 @@ int nr_status_server_run(const nr_status_server_opts *o)
 	fflush(stdout);
 
 	while (!s.done) {
-		fds = nr_xrealloc(fds, (1 + nl + ncl) * sizeof *fds);
+		fds = nrc_xrealloc(fds, (1 + nl + ncl) * sizeof *fds);
 		size_t n = 0;
 		fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
 		for (size_t i = 0; i < nl; i++)
@@ -348,21 +348,21 @@ int nr_status_server_run(const nr_status_server_opts *o)
 			fds[n++] = (struct pollfd){.fd = cl[i].fd, .events = POLLIN};
 		int timeout = -1;
 		if (s.dirty) {
-			long long left = last_write + WRITE_EVERY_MS - nr_monotonic_ms();
+			long long left = last_write + WRITE_EVERY_MS - nrc_monotonic_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
 		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
-			nr_error("poll: %s", strerror(errno));
+			nrc_error("poll: %s", strerror(errno));
 			rc |= NR_EXIT_RUNNER_FAIL;
 			break;
 		}
 		if (fds[0].revents) {
 			int sigs[64];
-			size_t k = nr_signals_read(sigs, 64);
+			size_t k = nrc_signals_read(sigs, 64);
 			for (size_t i = 0; i < k; i++)
 				if (sigs[i] != SIGCHLD) {
 					snprintf(stopbuf, sizeof stopbuf, "stopped by %s",
-						 nr_signal_name(sigs[i]));
+						 nrc_signal_name(sigs[i]));
 					stop = stopbuf;
 					s.done = 1;
 				}
@@ -388,19 +388,19 @@ int nr_status_server_run(const nr_status_server_opts *o)
 					     SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
 				if (ncl == capcl) {
 					capcl = capcl ? capcl * 2 : 16;
-					cl = nr_xrealloc(cl, capcl * sizeof *cl);
+					cl = nrc_xrealloc(cl, capcl * sizeof *cl);
 				}
 				cl[ncl++] = (client){.fd = fd};
 			}
 		}
 		if (ncl > s.max_live)
 			s.max_live = ncl;
-		if (s.dirty && nr_monotonic_ms() - last_write >= WRITE_EVERY_MS) {
-			cJSON *res = nr_collector_results(s.col, "status-server", abs,
-							  start, nr_now() - start, 0);
+		if (s.dirty && nrc_monotonic_ms() - last_write >= WRITE_EVERY_MS) {
+			cJSON *res = nrc_collector_results(s.col, "status-server", abs,
+							  start, nrc_now() - start, 0);
 			rc |= write_results(res, abs, NULL, NULL, paths);
 			cJSON_Delete(res);
-			last_write = nr_monotonic_ms();
+			last_write = nrc_monotonic_ms();
 			s.dirty = 0;
 		}
 	}
@@ -410,11 +410,11 @@ int nr_status_server_run(const nr_status_server_opts *o)
 			s.cut++;
 		drop_client(&cl[i]);
 	}
-	size_t open_tasks = nr_collector_close(s.col);
+	size_t open_tasks = nrc_collector_close(s.col);
 	int interrupted = open_tasks > 0 ||
-			  (o->tasks && nr_collector_finished(s.col) - open_tasks < o->tasks);
-	cJSON *res = nr_collector_results(s.col, "status-server", abs, start,
-					  nr_now() - start, interrupted);
+			  (o->tasks && nrc_collector_finished(s.col) - open_tasks < o->tasks);
+	cJSON *res = nrc_collector_results(s.col, "status-server", abs, start,
+					  nrc_now() - start, interrupted);
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		cJSON_AddNumberToObject(res, "runner_max_rss_kb", (double)ru.ru_maxrss);
@@ -424,8 +424,8 @@ int nr_status_server_run(const nr_status_server_opts *o)
 		cJSON_AddStringToObject(res, "interrupt_reason", stop);
 	rc |= write_results(res, abs, NULL, NULL, paths);
 	show_summary(s.progress, res, (int)s.max_live, stop, paths);
-	show_dropped(stdout, s.invalid, s.cut, nr_collector_duplicates(s.col));
-	rc |= nr_results_exit_bits(res, NULL);
+	show_dropped(stdout, s.invalid, s.cut, nrc_collector_duplicates(s.col));
+	rc |= nrc_results_exit_bits(res, NULL);
 	cJSON_Delete(res);
 out:
 	for (size_t i = 0; i < nl; i++) {
@@ -439,8 +439,8 @@ out:
 	free(ls);
 	free(cl);
 	free(fds);
-	nr_progress_free(s.progress);
-	nr_collector_free(s.col);
+	nrc_progress_free(s.progress);
+	nrc_collector_free(s.col);
 	return rc;
 }
 
@@ -449,16 +449,16 @@ out:
 /* Bounded so that a server that drops packets cannot hold up the job. */
 #define FANOUT_CONNECT_MS 5000
 
-nr_status_out *nr_status_fanout_new(const char *const *uris, size_t n)
+nrc_status_out *nrc_status_fanout_new(const char *const *uris, size_t n)
 {
-	nr_status_out *out = nr_status_out_new(NULL, NULL);
-	nr_status_out_servers_only(out);
+	nrc_status_out *out = nrc_status_out_new(NULL, NULL);
+	nrc_status_out_servers_only(out);
 	for (size_t i = 0; i < n; i++)
-		nr_status_out_connect(out, uris[i], FANOUT_CONNECT_MS);
+		nrc_status_out_connect(out, uris[i], FANOUT_CONNECT_MS);
 	return out;
 }
 
-void nr_status_fanout_observe(void *ctx, const nr_job_task *t, cJSON *msg)
+void nrc_status_fanout_observe(void *ctx, const nrc_job_task *t, cJSON *msg)
 {
 	cJSON *m = cJSON_Duplicate(msg, 1);
 	cJSON_DeleteItemFromObjectCaseSensitive(m, "id");
@@ -472,24 +472,24 @@ void nr_status_fanout_observe(void *ctx, const nr_job_task *t, cJSON *msg)
 		if (t->runnable->uri && !cJSON_GetObjectItemCaseSensitive(m, "uri"))
 			cJSON_AddStringToObject(m, "uri", t->runnable->uri);
 	}
-	nr_status_out_send(ctx, m);
+	nrc_status_out_send(ctx, m);
 	cJSON_Delete(m);
 }
 
 /* --- report collect ------------------------------------------------------ */
 
 typedef struct collect_ctx {
-	nr_collector *col;
+	nrc_collector *col;
 	size_t invalid, files;
-	nr_progress *progress;
+	nrc_progress *progress;
 } collect_ctx;
 
 static void collect_file(collect_ctx *x, const char *path)
 {
 	size_t len;
-	char *text = nr_read_file(path, &len);
+	char *text = nrc_read_file(path, &len);
 	if (!text) {
-		nr_error("%s: cannot read: %s; skipped", path, strerror(errno));
+		nrc_error("%s: cannot read: %s; skipped", path, strerror(errno));
 		return;
 	}
 	x->files++;
@@ -497,13 +497,13 @@ static void collect_file(collect_ctx *x, const char *path)
 	 * job in its messages: they are in its path, job-<id>/tasks/<id>/.
 	 * Any other log is named after its file, less the extension. */
 	char real[PATH_MAX];
-	char *copy = nr_xstrdup(realpath(path, real) ? real : path), *id, *job = NULL;
+	char *copy = nrc_xstrdup(realpath(path, real) ? real : path), *id, *job = NULL;
 	char *slash = strrchr(copy, '/');
 	const char *base = slash ? slash + 1 : copy;
 	if (!strcmp(base, "status.jsonl") && slash) {
 		*slash = '\0';
 		char *up = strrchr(copy, '/');
-		id = nr_xstrdup(up ? up + 1 : copy);
+		id = nrc_xstrdup(up ? up + 1 : copy);
 		if (up) {
 			*up = '\0';
 			char *tasks = strrchr(copy, '/');
@@ -512,11 +512,11 @@ static void collect_file(collect_ctx *x, const char *path)
 				char *jd = strrchr(copy, '/');
 				jd = jd ? jd + 1 : copy;
 				if (!strncmp(jd, "job-", 4))
-					job = nr_xstrdup(jd + 4);
+					job = nrc_xstrdup(jd + 4);
 			}
 		}
 	} else {
-		id = nr_xstrdup(base);
+		id = nrc_xstrdup(base);
 		char *dot = strrchr(id, '.');
 		if (dot && dot != id)
 			*dot = '\0';
@@ -526,12 +526,12 @@ static void collect_file(collect_ctx *x, const char *path)
 		if (i < len && text[i] != '\n')
 			continue;
 		if (i > start) {
-			nr_line_kind k = nr_collector_line(x->col, text + start, i - start,
+			nrc_line_kind k = nrc_collector_line(x->col, text + start, i - start,
 							   id, job);
 			if (k == NR_LINE_INVALID)
 				x->invalid++;
 			else if (k == NR_LINE_FINISHED)
-				show_task(x->progress, nr_collector_last(x->col));
+				show_task(x->progress, nrc_collector_last(x->col));
 		}
 		start = i + 1;
 	}
@@ -553,13 +553,13 @@ static void collect_dir(collect_ctx *x, const char *path)
 	struct dirent **ents;
 	int n = scandir(path, &ents, NULL, alphasort);
 	if (n < 0) {
-		nr_error("%s: cannot read: %s; skipped", path, strerror(errno));
+		nrc_error("%s: cannot read: %s; skipped", path, strerror(errno));
 		return;
 	}
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
 		if (name[0] != '.') {
-			char *p = nr_xasprintf("%s/%s", path, name);
+			char *p = nrc_xasprintf("%s/%s", path, name);
 			struct stat st;
 			if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
 				collect_dir(x, p);
@@ -572,23 +572,23 @@ static void collect_dir(collect_ctx *x, const char *path)
 	free(ents);
 }
 
-int nr_report_collect(char *const *paths, size_t n, const char *results_dir,
+int nrc_report_collect(char *const *paths, size_t n, const char *results_dir,
 		      const char *junit, const char *tap, int quiet)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		if (stat(paths[i], &st) < 0) {
-			nr_error("%s: cannot read: %s", paths[i], strerror(errno));
+			nrc_error("%s: cannot read: %s", paths[i], strerror(errno));
 			return NR_EXIT_JOB_ERROR;
 		}
 	}
 	char abs[PATH_MAX];
 	if (make_results_dir(results_dir, abs) < 0)
 		return NR_EXIT_JOB_ERROR;
-	collect_ctx x = {.col = nr_collector_new()};
-	x.progress = nr_progress_new(stdout, 0, 0,
+	collect_ctx x = {.col = nrc_collector_new()};
+	x.progress = nrc_progress_new(stdout, 0, 0,
 				     quiet ? NR_SHOW_FAILURES : NR_SHOW_ALL);
-	double t0 = nr_now();
+	double t0 = nrc_now();
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
@@ -596,18 +596,18 @@ int nr_report_collect(char *const *paths, size_t n, const char *results_dir,
 		else
 			collect_file(&x, paths[i]);
 	}
-	size_t cut = nr_collector_close(x.col);
+	size_t cut = nrc_collector_close(x.col);
 	int rc = 0;
 	char *out[3] = {NULL, NULL, NULL};
-	if (!nr_collector_finished(x.col)) {
-		nr_error("no status messages in %zu files; give the output of "
+	if (!nrc_collector_finished(x.col)) {
+		nrc_error("no status messages in %zu files; give the output of "
 			 "task-run or runnable-run, or tasks' status.jsonl",
 			 x.files);
 		rc = NR_EXIT_JOB_ERROR;
 		goto out;
 	}
 	/* The tasks' own times: from the first start to the last end. */
-	cJSON *res = nr_collector_results(x.col, "collected", abs, t0, 0, cut > 0);
+	cJSON *res = nrc_collector_results(x.col, "collected", abs, t0, 0, cut > 0);
 	double first = 0, last = 0;
 	const cJSON *t;
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(res, "tasks"))
@@ -626,16 +626,16 @@ int nr_report_collect(char *const *paths, size_t n, const char *results_dir,
 	cJSON_AddNumberToObject(res, "cut_logs", (double)cut);
 	rc |= write_results(res, abs, junit, tap, out);
 	show_summary(x.progress, res, 0, NULL, out);
-	show_dropped(stdout, x.invalid, 0, nr_collector_duplicates(x.col));
+	show_dropped(stdout, x.invalid, 0, nrc_collector_duplicates(x.col));
 	if (cut)
 		printf("CUT SHORT  : %zu tasks have no finished message "
 		       "(interrupted)\n", cut);
-	rc |= nr_results_exit_bits(res, NULL);
+	rc |= nrc_results_exit_bits(res, NULL);
 	cJSON_Delete(res);
 out:
 	for (int i = 0; i < 3; i++)
 		free(out[i]);
-	nr_progress_free(x.progress);
-	nr_collector_free(x.col);
+	nrc_progress_free(x.progress);
+	nrc_collector_free(x.col);
 	return rc;
 }

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-typedef struct nr_status_server_opts {
+typedef struct nrc_status_server_opts {
 	const char *const *listen; /* URIs: HOST:PORT (port 0 picks one), or
 				      a Unix socket's path */
 	size_t nlisten;
@@ -20,22 +20,22 @@ typedef struct nr_status_server_opts {
 	unsigned long tasks;       /* end after this many; 0: on a signal */
 	const char *port_file;     /* the URIs listened on, one a line */
 	int quiet;                 /* lines only for tasks that did not pass */
-} nr_status_server_opts;
+} nrc_status_server_opts;
 
 /* Serves until opts->tasks tasks have finished, or SIGINT/SIGTERM, then
  * writes the results and a summary.  Returns the exit status. */
-int nr_status_server_run(const nr_status_server_opts *opts);
+int nrc_status_server_run(const nrc_status_server_opts *opts);
 
 /* Builds results_dir from status logs: files, or directories searched
  * for *.jsonl and *.log.  Returns the exit status. */
-int nr_report_collect(char *const *paths, size_t n, const char *results_dir,
+int nrc_report_collect(char *const *paths, size_t n, const char *results_dir,
 		      const char *junit, const char *tap, int quiet);
 
 /* run -s: a job's status servers.  Connects to each URI (one that cannot
  * be reached is reported once, and the job goes on without it). */
-nr_status_out *nr_status_fanout_new(const char *const *uris, size_t n);
-/* An nr_job_opts observer (ctx: the fanout): sends the message with the
+nrc_status_out *nrc_status_fanout_new(const char *const *uris, size_t n);
+/* An nrc_job_opts observer (ctx: the fanout): sends the message with the
  * job's and the task's ids; "started" also names the kind and uri. */
-void nr_status_fanout_observe(void *ctx, const nr_job_task *t, cJSON *msg);
+void nrc_status_fanout_observe(void *ctx, const nrc_job_task *t, cJSON *msg);
 
 #endif

@@ -21,13 +21,13 @@
 
 enum { FD_MSG, FD_OUT, FD_ERR, NFDS };
 
-struct nr_task_proc {
-	nr_task_spec spec;
-	nr_message_fn fn;
+struct nrc_task_proc {
+	nrc_task_spec spec;
+	nrc_message_fn fn;
 	void *ctx;
 	pid_t pid;
 	int fds[NFDS];   /* read ends; -1 once closed */
-	nr_buf bufs[NFDS]; /* partial line (msg) or cut UTF-8 (out, err) */
+	nrc_buf bufs[NFDS]; /* partial line (msg) or cut UTF-8 (out, err) */
 	cJSON *finished; /* held back until the output is drained */
 	int exited;
 	int interrupted;
@@ -37,12 +37,12 @@ struct nr_task_proc {
 	char *breach;    /* the first way the kind broke the status contract */
 	long *groups;    /* other process groups the task owns (ABI 1.3) */
 	size_t ngroups;
-	nr_task_proc *next_live;
+	nrc_task_proc *next_live;
 };
 
 /* Tasks whose process is not reaped yet: the orphan reaper leaves them
- * to nr_task_check_exit. */
-static nr_task_proc *live;
+ * to nrc_task_check_exit. */
+static nrc_task_proc *live;
 
 /* Process groups killed at the end of their task whose members came to
  * nrunner (a child subreaper) and may not be dead yet.  They are reaped as
@@ -58,7 +58,7 @@ static const char *const fd_type[NFDS] = {NULL, "stdout", "stderr"};
 static void on_sigterm(int sig)
 {
 	(void)sig;
-	nr_task_interrupted = 1;
+	nrc_task_interrupted = 1;
 }
 
 static void child_fail(const char *what)
@@ -70,13 +70,13 @@ static void child_fail(const char *what)
 	_exit(127);
 }
 
-static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
+static void child_main(const nrc_task_spec *spec, int msg_w, int out_w,
 		       int err_w)
 {
 	/* Its own process group, so that a timeout or Ctrl-C can end the
 	 * task and everything it started with one kill(-pgid). */
 	setpgid(0, 0);
-	nr_signals_forget();
+	nrc_signals_forget();
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -103,7 +103,7 @@ static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
 		close(err_w);
 
 	const char *what = NULL;
-	if (nr_spawner_enter(spec->spawner, spec, &what) < 0)
+	if (nrc_spawner_enter(spec->spawner, spec, &what) < 0)
 		child_fail(what);
 
 	nr_task t = {.runnable = spec->runnable,
@@ -113,23 +113,23 @@ static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
 	cJSON_AddStringToObject(started, "status", "started");
 	if (spec->output_dir)
 		cJSON_AddStringToObject(started, "output_dir", spec->output_dir);
-	nr_task_send(&t, started);
+	nrc_task_send(&t, started);
 
-	int r = spec->kind->run(&nr_host_table, &t);
-	if (!t.finished && nr_task_interrupted) {
-		nr_host_table.finish(&t, NR_RESULT_INTERRUPTED,
+	int r = spec->kind->run(&nrc_host_table, &t);
+	if (!t.finished && nrc_task_interrupted) {
+		nrc_host_table.finish(&t, NR_RESULT_INTERRUPTED,
 				     "interrupted before the kind finished");
 	} else if (!t.finished) {
 		const char *plugin = spec->plugin_file ? spec->plugin_file : "?";
-		char *why = r ? nr_xasprintf("the runner of kind '%s' failed "
+		char *why = r ? nrc_xasprintf("the runner of kind '%s' failed "
 					     "(run() returned %d) without a "
 					     "finished message (plugin %s)",
 					     spec->kind->name, r, plugin)
-			      : nr_xasprintf("the runner of kind '%s' returned "
+			      : nrc_xasprintf("the runner of kind '%s' returned "
 					     "without a finished message; this "
 					     "is a bug in plugin %s",
 					     spec->kind->name, plugin);
-		nr_host_table.finish(&t, NR_RESULT_ERROR, why);
+		nrc_host_table.finish(&t, NR_RESULT_ERROR, why);
 		free(why);
 		fflush(NULL);
 		_exit(3);
@@ -140,61 +140,61 @@ static void child_main(const nr_task_spec *spec, int msg_w, int out_w,
 
 /* --- parent ---------------------------------------------------------- */
 
-static void close_fd(nr_task_proc *p, int i)
+static void close_fd(nrc_task_proc *p, int i)
 {
 	if (p->fds[i] >= 0)
 		close(p->fds[i]);
 	p->fds[i] = -1;
 }
 
-static void emit(nr_task_proc *p, cJSON *msg)
+static void emit(nrc_task_proc *p, cJSON *msg)
 {
 	p->fn(p->ctx, msg);
 	cJSON_Delete(msg);
 }
 
-static void emit_output(nr_task_proc *p, int i, const char *buf, size_t len)
+static void emit_output(nrc_task_proc *p, int i, const char *buf, size_t len)
 {
 	if (!len)
 		return;
 	cJSON *m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "status", "running");
 	cJSON_AddStringToObject(m, "type", fd_type[i]);
-	size_t ok = nr_utf8_valid_prefix((const unsigned char *)buf, len);
+	size_t ok = nrc_utf8_valid_prefix((const unsigned char *)buf, len);
 	if (ok == len && !memchr(buf, '\0', len)) {
 		char *s = strndup(buf, len);
 		cJSON_AddStringToObject(m, "log", s);
 		cJSON_AddStringToObject(m, "encoding", "utf-8");
 		free(s);
 	} else {
-		char *b = nr_base64_encode(buf, len);
+		char *b = nrc_base64_encode(buf, len);
 		cJSON_AddStringToObject(m, "log", b);
 		cJSON_AddStringToObject(m, "encoding", "base64");
 		free(b);
 	}
-	cJSON_AddNumberToObject(m, "time", nr_now());
+	cJSON_AddNumberToObject(m, "time", nrc_now());
 	emit(p, m);
 }
 
 /* Output chunks are sent as they come, but a UTF-8 sequence cut by the
  * chunk boundary is held back and sent with the next chunk, so that text
  * stays text. */
-static void handle_output(nr_task_proc *p, int i, const char *data, size_t n,
+static void handle_output(nrc_task_proc *p, int i, const char *data, size_t n,
 			  int eof)
 {
-	nr_buf *b = &p->bufs[i];
-	nr_buf_append(b, data, n);
+	nrc_buf *b = &p->bufs[i];
+	nrc_buf_append(b, data, n);
 	size_t send = b->len;
 	if (!eof) {
-		size_t ok = nr_utf8_valid_prefix((unsigned char *)b->data, b->len);
+		size_t ok = nrc_utf8_valid_prefix((unsigned char *)b->data, b->len);
 		if (ok != (size_t)-1 && b->len - ok <= 3)
 			send = ok;
 	}
 	emit_output(p, i, b->data, send);
-	nr_buf_consume(b, send);
+	nrc_buf_consume(b, send);
 }
 
-static void track_group(nr_task_proc *p, const cJSON *m)
+static void track_group(nrc_task_proc *p, const cJSON *m)
 {
 	const cJSON *g = cJSON_GetObjectItemCaseSensitive(m, "pgid");
 	/* In a PID namespace the number is the namespace's, not ours, and
@@ -208,7 +208,7 @@ static void track_group(nr_task_proc *p, const cJSON *m)
 			break;
 		}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "alive"))) {
-		p->groups = nr_xrealloc(p->groups, (p->ngroups + 1) * sizeof *p->groups);
+		p->groups = nrc_xrealloc(p->groups, (p->ngroups + 1) * sizeof *p->groups);
 		p->groups[p->ngroups++] = pgid;
 	}
 }
@@ -233,15 +233,15 @@ static int one_of(const char *s, const char *const *set)
 /* The status contract (DESIGN.md, "Status messages"): what is wrong with
  * message m after those before it, or NULL.  Nothing renders, counts or
  * reports a message that breaks it. */
-static char *breach_of(nr_task_proc *p, const cJSON *m)
+static char *breach_of(nrc_task_proc *p, const cJSON *m)
 {
 	static const char *const statuses[] = {"started", "running", "finished", NULL};
 	static const char *const types[] = {"stdout", "stderr", "log", NULL};
 	if (!cJSON_IsObject(m))
-		return nr_xstrdup("a message that is not a JSON object");
+		return nrc_xstrdup("a message that is not a JSON object");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "status");
 	if (!st)
-		return nr_xstrdup("a message without \"status\"");
+		return nrc_xstrdup("a message without \"status\"");
 	char *v = shown(st), *why = NULL;
 	const char *s = cJSON_IsString(st) ? st->valuestring : "";
 	const cJSON *time = cJSON_GetObjectItemCaseSensitive(m, "time");
@@ -250,35 +250,35 @@ static char *breach_of(nr_task_proc *p, const cJSON *m)
 	const cJSON *why_v = cJSON_GetObjectItemCaseSensitive(m, "fail_reason");
 	const cJSON *rc = cJSON_GetObjectItemCaseSensitive(m, "returncode");
 	if (!cJSON_IsString(st) || !one_of(s, statuses))
-		why = nr_xasprintf("\"status\": %s is not started, running or finished", v);
+		why = nrc_xasprintf("\"status\": %s is not started, running or finished", v);
 	else if (p->seen_finished)
-		why = nr_xasprintf("a \"%s\" message after \"finished\"", s);
+		why = nrc_xasprintf("a \"%s\" message after \"finished\"", s);
 	else if (!strcmp(s, "started") && p->seen_started)
-		why = nr_xstrdup("a second \"started\"");
+		why = nrc_xstrdup("a second \"started\"");
 	else if (strcmp(s, "started") && !p->seen_started)
-		why = nr_xasprintf("a \"%s\" message before \"started\"", s);
+		why = nrc_xasprintf("a \"%s\" message before \"started\"", s);
 	else if (!cJSON_IsNumber(time))
-		why = nr_xasprintf("a \"%s\" message without a number \"time\"", s);
+		why = nrc_xasprintf("a \"%s\" message without a number \"time\"", s);
 	else if (!strcmp(s, "running") && type && (!cJSON_IsString(type) ||
 						   !one_of(type->valuestring, types)))
-		why = nr_xasprintf("\"type\": %s is not stdout, stderr or log",
+		why = nrc_xasprintf("\"type\": %s is not stdout, stderr or log",
 				   (free(v), v = shown(type)));
 	else if (!strcmp(s, "finished") && !res)
-		why = nr_xstrdup("a \"finished\" message without \"result\"");
+		why = nrc_xstrdup("a \"finished\" message without \"result\"");
 	else if (!strcmp(s, "finished") && (!cJSON_IsString(res) ||
-					    !nr_result_known(res->valuestring)))
-		why = nr_xasprintf("\"result\": %s is not " NR_RESULTS_KNOWN,
+					    !nrc_result_known(res->valuestring)))
+		why = nrc_xasprintf("\"result\": %s is not " NR_RESULTS_KNOWN,
 				   (free(v), v = shown(res)));
 	else if (!strcmp(s, "finished") && why_v && !cJSON_IsString(why_v) &&
 		 !cJSON_IsNull(why_v))
-		why = nr_xstrdup("\"fail_reason\" is not a string");
+		why = nrc_xstrdup("\"fail_reason\" is not a string");
 	else if (!strcmp(s, "finished") && rc && !cJSON_IsNumber(rc))
-		why = nr_xstrdup("\"returncode\" is not a number");
+		why = nrc_xstrdup("\"returncode\" is not a number");
 	free(v);
 	return why;
 }
 
-static void breached(nr_task_proc *p, char *why)
+static void breached(nrc_task_proc *p, char *why)
 {
 	if (!p->breach)
 		p->breach = why;
@@ -287,11 +287,11 @@ static void breached(nr_task_proc *p, char *why)
 	p->runner_failed = 1;
 }
 
-static void handle_line(nr_task_proc *p, char *line)
+static void handle_line(nrc_task_proc *p, char *line)
 {
 	cJSON *m = cJSON_Parse(line);
 	if (!m) {
-		breached(p, nr_xstrdup("a line that is not JSON"));
+		breached(p, nrc_xstrdup("a line that is not JSON"));
 		return;
 	}
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
@@ -314,7 +314,7 @@ static void handle_line(nr_task_proc *p, char *line)
 	}
 	/* JSON is UTF-8: a kind's bytes that are not become U+FFFD, so that
 	 * every file and stream made from the messages parses. */
-	nr_json_fix_utf8(m);
+	nrc_json_fix_utf8(m);
 	if (p->seen_finished) {
 		p->finished = m; /* held back until the output is drained */
 		return;
@@ -322,10 +322,10 @@ static void handle_line(nr_task_proc *p, char *line)
 	emit(p, m);
 }
 
-static void handle_messages(nr_task_proc *p, const char *data, size_t n)
+static void handle_messages(nrc_task_proc *p, const char *data, size_t n)
 {
-	nr_buf *b = &p->bufs[FD_MSG];
-	nr_buf_append(b, data, n);
+	nrc_buf *b = &p->bufs[FD_MSG];
+	nrc_buf_append(b, data, n);
 	size_t start = 0;
 	for (size_t i = 0; i < b->len; i++) {
 		if (b->data[i] != '\n')
@@ -334,11 +334,11 @@ static void handle_messages(nr_task_proc *p, const char *data, size_t n)
 		handle_line(p, b->data + start);
 		start = i + 1;
 	}
-	nr_buf_consume(b, start);
+	nrc_buf_consume(b, start);
 }
 
 /* Reads one fd until it would block (or to EOF when draining). */
-static void read_fd(nr_task_proc *p, int i)
+static void read_fd(nrc_task_proc *p, int i)
 {
 	char buf[CHUNK];
 	while (p->fds[i] >= 0) {
@@ -363,7 +363,7 @@ static void read_fd(nr_task_proc *p, int i)
 	}
 }
 
-nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
+nrc_task_proc *nrc_task_start(const nrc_task_spec *spec, nrc_message_fn fn,
 			    void *ctx, char *err, size_t errlen)
 {
 	int msg[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -388,8 +388,8 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 		if (out[0] >= 0)
 			close(out[0]), close(errp[0]);
 		if (spec->output_dir) {
-			char *o = nr_xasprintf("%s/stdout", spec->output_dir);
-			char *e = nr_xasprintf("%s/stderr", spec->output_dir);
+			char *o = nrc_xasprintf("%s/stdout", spec->output_dir);
+			char *e = nrc_xasprintf("%s/stderr", spec->output_dir);
 			if (mkdir(spec->output_dir, 0755) < 0 && errno != EEXIST)
 				child_fail(spec->output_dir);
 			out_file = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -408,7 +408,7 @@ nr_task_proc *nr_task_start(const nr_task_spec *spec, nr_message_fn fn,
 	 * after fork cannot miss the child (libuv and bash do the same). */
 	setpgid(pid, pid);
 
-	nr_task_proc *p = nr_xcalloc(1, sizeof *p);
+	nrc_task_proc *p = nrc_xcalloc(1, sizeof *p);
 	p->spec = *spec;
 	p->fn = fn;
 	p->ctx = ctx;
@@ -440,7 +440,7 @@ error:
 	return NULL;
 }
 
-int nr_task_pollfds(nr_task_proc *p, struct pollfd *fds)
+int nrc_task_pollfds(nrc_task_proc *p, struct pollfd *fds)
 {
 	int n = 0;
 	for (int i = 0; i < NFDS; i++) {
@@ -454,7 +454,7 @@ int nr_task_pollfds(nr_task_proc *p, struct pollfd *fds)
 	return n;
 }
 
-void nr_task_dispatch(nr_task_proc *p, const struct pollfd *fds, int n)
+void nrc_task_dispatch(nrc_task_proc *p, const struct pollfd *fds, int n)
 {
 	for (int k = 0; k < n; k++) {
 		if (!fds[k].revents)
@@ -465,7 +465,7 @@ void nr_task_dispatch(nr_task_proc *p, const struct pollfd *fds, int n)
 	}
 }
 
-static void finish(nr_task_proc *p, int status)
+static void finish(nrc_task_proc *p, int status)
 {
 	cJSON *f = p->finished;
 	p->finished = NULL;
@@ -474,31 +474,31 @@ static void finish(nr_task_proc *p, int status)
 		f = cJSON_CreateObject();
 		cJSON_AddStringToObject(f, "status", "finished");
 		cJSON_AddStringToObject(f, "result", NR_RESULT_ERROR);
-		char *why = nr_xasprintf(
+		char *why = nrc_xasprintf(
 			"the runner of kind '%s' broke the status contract: %s "
 			"(plugin %s)",
 			p->spec.kind->name, p->breach,
 			p->spec.plugin_file ? p->spec.plugin_file : "?");
 		cJSON_AddStringToObject(f, "fail_reason", why);
 		free(why);
-		cJSON_AddNumberToObject(f, "time", nr_now());
+		cJSON_AddNumberToObject(f, "time", nrc_now());
 	} else if (!f) {
 		f = cJSON_CreateObject();
 		cJSON_AddStringToObject(f, "status", "finished");
 		char *why;
 		if (p->interrupted) {
 			cJSON_AddStringToObject(f, "result", NR_RESULT_INTERRUPTED);
-			why = nr_xstrdup(p->interrupt_reason);
+			why = nrc_xstrdup(p->interrupt_reason);
 		} else if (WIFSIGNALED(status)) {
 			cJSON_AddStringToObject(f, "result", NR_RESULT_ERROR);
-			why = nr_xasprintf(
+			why = nrc_xasprintf(
 				"the runner of kind '%s' crashed: %s (plugin %s)",
-				p->spec.kind->name, nr_signal_name(WTERMSIG(status)),
+				p->spec.kind->name, nrc_signal_name(WTERMSIG(status)),
 				p->spec.plugin_file ? p->spec.plugin_file : "?");
 			p->runner_failed = 1;
 		} else {
 			cJSON_AddStringToObject(f, "result", NR_RESULT_ERROR);
-			why = nr_xasprintf(
+			why = nrc_xasprintf(
 				"the runner of kind '%s' exited with status %d "
 				"without a finished message (plugin %s)",
 				p->spec.kind->name, WEXITSTATUS(status),
@@ -507,7 +507,7 @@ static void finish(nr_task_proc *p, int status)
 		}
 		cJSON_AddStringToObject(f, "fail_reason", why);
 		free(why);
-		cJSON_AddNumberToObject(f, "time", nr_now());
+		cJSON_AddNumberToObject(f, "time", nrc_now());
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
 		p->runner_failed = 1; /* the child finished it for the kind */
 	}
@@ -517,29 +517,29 @@ static void finish(nr_task_proc *p, int status)
 
 static int is_live(pid_t pid)
 {
-	for (const nr_task_proc *q = live; q; q = q->next_live)
+	for (const nrc_task_proc *q = live; q; q = q->next_live)
 		if (q->pid == pid)
 			return 1;
 	return 0;
 }
 
-static void unlink_live(nr_task_proc *p)
+static void unlink_live(nrc_task_proc *p)
 {
-	for (nr_task_proc **q = &live; *q; q = &(*q)->next_live)
+	for (nrc_task_proc **q = &live; *q; q = &(*q)->next_live)
 		if (*q == p) {
 			*q = p->next_live;
 			break;
 		}
 }
 
-void nr_task_reap_orphans(void)
+void nrc_task_reap_orphans(void)
 {
 	for (size_t i = 0; i < norphans;) {
 		int gone = 0;
 		for (;;) {
 			siginfo_t si = {0};
 			/* WNOWAIT first: a task's own process (a kind may name
-			 * any group) is reaped by its nr_task_check_exit. */
+			 * any group) is reaped by its nrc_task_check_exit. */
 			if (waitid(P_PGID, (id_t)orphans[i], &si,
 				   WEXITED | WNOHANG | WNOWAIT) < 0) {
 				if (errno == EINTR)
@@ -564,13 +564,13 @@ static void add_orphans(pid_t pgid)
 	for (size_t i = 0; i < norphans; i++)
 		if (orphans[i] == pgid)
 			return;
-	orphans = nr_xrealloc(orphans, (norphans + 1) * sizeof *orphans);
+	orphans = nrc_xrealloc(orphans, (norphans + 1) * sizeof *orphans);
 	orphans[norphans++] = pgid;
 }
 
-int nr_task_check_exit(nr_task_proc *p)
+int nrc_task_check_exit(nrc_task_proc *p)
 {
-	nr_task_reap_orphans();
+	nrc_task_reap_orphans();
 	if (p->exited)
 		return 1;
 	siginfo_t si = {0};
@@ -597,9 +597,9 @@ int nr_task_check_exit(nr_task_proc *p)
 	add_orphans(p->pid);
 	for (size_t i = 0; i < p->ngroups; i++)
 		add_orphans((pid_t)p->groups[i]);
-	nr_task_reap_orphans();
+	nrc_task_reap_orphans();
 	if (p->bufs[FD_MSG].len)
-		breached(p, nr_xstrdup("a message cut short (no newline at its "
+		breached(p, nrc_xstrdup("a message cut short (no newline at its "
 				       "end) when the runner exited"));
 	for (int i = 0; i < NFDS; i++) {
 		if (i != FD_MSG && p->bufs[i].len) {
@@ -613,28 +613,28 @@ int nr_task_check_exit(nr_task_proc *p)
 	return 1;
 }
 
-void nr_task_interrupt(nr_task_proc *p, const char *reason)
+void nrc_task_interrupt(nrc_task_proc *p, const char *reason)
 {
 	if (p->exited)
 		return;
 	if (!p->interrupted) {
 		p->interrupted = 1;
-		p->interrupt_reason = nr_xstrdup(reason);
+		p->interrupt_reason = nrc_xstrdup(reason);
 	}
 	kill(-p->pid, SIGTERM);
 }
 
-void nr_task_kill(nr_task_proc *p)
+void nrc_task_kill(nrc_task_proc *p)
 {
 	if (!p->exited)
 		kill(-p->pid, SIGKILL);
 }
 
-pid_t nr_task_pid(const nr_task_proc *p) { return p->pid; }
-const cJSON *nr_task_finished(const nr_task_proc *p) { return p->finished; }
-int nr_task_runner_failed(const nr_task_proc *p) { return p->runner_failed; }
+pid_t nrc_task_pid(const nrc_task_proc *p) { return p->pid; }
+const cJSON *nrc_task_finished(const nrc_task_proc *p) { return p->finished; }
+int nrc_task_runner_failed(const nrc_task_proc *p) { return p->runner_failed; }
 
-void nr_task_free(nr_task_proc *p)
+void nrc_task_free(nrc_task_proc *p)
 {
 	if (!p)
 		return;
@@ -647,11 +647,11 @@ void nr_task_free(nr_task_proc *p)
 		add_orphans(p->pid);
 		for (size_t i = 0; i < p->ngroups; i++)
 			add_orphans((pid_t)p->groups[i]);
-		nr_task_reap_orphans();
+		nrc_task_reap_orphans();
 	}
 	for (int i = 0; i < NFDS; i++) {
 		close_fd(p, i);
-		nr_buf_free(&p->bufs[i]);
+		nrc_buf_free(&p->bufs[i]);
 	}
 	cJSON_Delete(p->finished);
 	free(p->breach);

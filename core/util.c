@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void nr_error(const char *fmt, ...)
+void nrc_error(const char *fmt, ...)
 {
 	char line[4096];
 	va_list ap;
@@ -24,7 +24,7 @@ void nr_error(const char *fmt, ...)
 	int n = snprintf(out, sizeof out, "nrunner: %s\n", line);
 	if (n > (int)sizeof out - 1)
 		n = sizeof out - 1;
-	(void)nr_write_all(STDERR_FILENO, out, (size_t)n);
+	(void)nrc_write_all(STDERR_FILENO, out, (size_t)n);
 }
 
 static void oom(void)
@@ -34,7 +34,7 @@ static void oom(void)
 	abort();
 }
 
-void *nr_xmalloc(size_t n)
+void *nrc_xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
@@ -42,7 +42,7 @@ void *nr_xmalloc(size_t n)
 	return p;
 }
 
-void *nr_xcalloc(size_t n, size_t size)
+void *nrc_xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
@@ -50,7 +50,7 @@ void *nr_xcalloc(size_t n, size_t size)
 	return p;
 }
 
-void *nr_xrealloc(void *p, size_t n)
+void *nrc_xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
@@ -58,7 +58,7 @@ void *nr_xrealloc(void *p, size_t n)
 	return p;
 }
 
-char *nr_xstrdup(const char *s)
+char *nrc_xstrdup(const char *s)
 {
 	char *p = strdup(s);
 	if (!p)
@@ -66,7 +66,7 @@ char *nr_xstrdup(const char *s)
 	return p;
 }
 
-char *nr_xasprintf(const char *fmt, ...)
+char *nrc_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	char *p;
@@ -78,21 +78,21 @@ char *nr_xasprintf(const char *fmt, ...)
 	return p;
 }
 
-double nr_now(void)
+double nrc_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6;
 }
 
-long long nr_monotonic_ms(void)
+long long nrc_monotonic_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-size_t nr_utf8_valid_prefix(const unsigned char *s, size_t len)
+size_t nrc_utf8_valid_prefix(const unsigned char *s, size_t len)
 {
 	size_t i = 0;
 	while (i < len) {
@@ -129,7 +129,7 @@ size_t nr_utf8_valid_prefix(const unsigned char *s, size_t len)
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-size_t nr_utf8_char_len(const unsigned char *s, size_t len)
+size_t nrc_utf8_char_len(const unsigned char *s, size_t len)
 {
 	if (!len)
 		return 0;
@@ -138,36 +138,36 @@ size_t nr_utf8_char_len(const unsigned char *s, size_t len)
 		 : (c & 0xF8) == 0xF0 ? 4 : 0;
 	if (!n || n > len)
 		return 0;
-	return nr_utf8_valid_prefix(s, n) == n ? n : 0;
+	return nrc_utf8_valid_prefix(s, n) == n ? n : 0;
 }
 
-char *nr_utf8_fix(const char *s)
+char *nrc_utf8_fix(const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t len = strlen(s);
-	if (nr_utf8_valid_prefix(u, len) == len)
+	if (nrc_utf8_valid_prefix(u, len) == len)
 		return NULL;
-	nr_buf b = {0};
+	nrc_buf b = {0};
 	for (size_t i = 0; i < len;) {
-		size_t n = nr_utf8_char_len(u + i, len - i);
+		size_t n = nrc_utf8_char_len(u + i, len - i);
 		if (n) {
-			nr_buf_append(&b, u + i, n);
+			nrc_buf_append(&b, u + i, n);
 			i += n;
 		} else {
-			nr_buf_append(&b, "\xEF\xBF\xBD", 3); /* U+FFFD */
+			nrc_buf_append(&b, "\xEF\xBF\xBD", 3); /* U+FFFD */
 			i++;
 		}
 	}
-	nr_buf_append(&b, "", 1);
+	nrc_buf_append(&b, "", 1);
 	return b.data;
 }
 
-void nr_fputs_safe(FILE *f, const char *s, const char *indent)
+void nrc_fputs_safe(FILE *f, const char *s, const char *indent)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t len = strlen(s);
 	for (size_t i = 0; i < len;) {
-		size_t n = nr_utf8_char_len(u + i, len - i);
+		size_t n = nrc_utf8_char_len(u + i, len - i);
 		unsigned cp = n == 1 ? u[i] : n == 2 ? ((u[i] & 0x1Fu) << 6) | (u[i + 1] & 0x3Fu) : 0x100;
 		if (!n)
 			fprintf(f, "\\x%02x", u[i]);
@@ -187,10 +187,10 @@ void nr_fputs_safe(FILE *f, const char *s, const char *indent)
 	}
 }
 
-char *nr_base64_encode(const void *buf, size_t len)
+char *nrc_base64_encode(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
-	char *out = nr_xmalloc((len + 2) / 3 * 4 + 1), *o = out;
+	char *out = nrc_xmalloc((len + 2) / 3 * 4 + 1), *o = out;
 	size_t i = 0;
 	for (; i + 2 < len; i += 3) {
 		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
@@ -212,10 +212,10 @@ char *nr_base64_encode(const void *buf, size_t len)
 	return out;
 }
 
-unsigned char *nr_base64_decode(const char *s, size_t *outlen)
+unsigned char *nrc_base64_decode(const char *s, size_t *outlen)
 {
 	size_t len = strlen(s);
-	unsigned char *out = nr_xmalloc(len / 4 * 3 + 3);
+	unsigned char *out = nrc_xmalloc(len / 4 * 3 + 3);
 	size_t n = 0;
 	unsigned acc = 0;
 	int bits = 0, pad = 0;
@@ -250,7 +250,7 @@ unsigned char *nr_base64_decode(const char *s, size_t *outlen)
 	return out;
 }
 
-char *nr_read_tail(const char *path, size_t max, size_t *len, long *before)
+char *nrc_read_tail(const char *path, size_t max, size_t *len, long *before)
 {
 	FILE *in = fopen(path, "rb");
 	if (!in)
@@ -259,7 +259,7 @@ char *nr_read_tail(const char *path, size_t max, size_t *len, long *before)
 	long from = size > (long)max ? size - (long)max : 0;
 	char *buf = NULL;
 	if (size >= 0 && fseek(in, from, SEEK_SET) == 0) {
-		buf = nr_xmalloc(max + 1);
+		buf = nrc_xmalloc(max + 1);
 		*len = fread(buf, 1, max, in);
 		buf[*len] = '\0';
 		*before = from;
@@ -268,7 +268,7 @@ char *nr_read_tail(const char *path, size_t max, size_t *len, long *before)
 	return buf;
 }
 
-char *nr_read_file(const char *path, size_t *lenp)
+char *nrc_read_file(const char *path, size_t *lenp)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -285,7 +285,7 @@ char *nr_read_file(const char *path, size_t *lenp)
 		errno = EISDIR;
 		return NULL;
 	}
-	nr_buf b = {0};
+	nrc_buf b = {0};
 	char chunk[65536];
 	for (;;) {
 		ssize_t r = read(fd, chunk, sizeof chunk);
@@ -293,23 +293,23 @@ char *nr_read_file(const char *path, size_t *lenp)
 			continue;
 		if (r < 0) {
 			int e = errno;
-			nr_buf_free(&b);
+			nrc_buf_free(&b);
 			close(fd);
 			errno = e;
 			return NULL;
 		}
 		if (r == 0)
 			break;
-		nr_buf_append(&b, chunk, (size_t)r);
+		nrc_buf_append(&b, chunk, (size_t)r);
 	}
 	close(fd);
-	nr_buf_append(&b, "", 1);
+	nrc_buf_append(&b, "", 1);
 	if (lenp)
 		*lenp = b.len - 1;
 	return b.data;
 }
 
-int nr_write_all(int fd, const void *buf, size_t len)
+int nrc_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
@@ -324,9 +324,9 @@ int nr_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int nr_mkdir_p(const char *path, mode_t mode)
+int nrc_mkdir_p(const char *path, mode_t mode)
 {
-	char *p = nr_xstrdup(path);
+	char *p = nrc_xstrdup(path);
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')
 			continue;
@@ -342,7 +342,7 @@ int nr_mkdir_p(const char *path, mode_t mode)
 	return r < 0 && errno != EEXIST ? -1 : 0;
 }
 
-void nr_buf_append(nr_buf *b, const void *p, size_t n)
+void nrc_buf_append(nrc_buf *b, const void *p, size_t n)
 {
 	if (!n)
 		return;
@@ -350,14 +350,14 @@ void nr_buf_append(nr_buf *b, const void *p, size_t n)
 		size_t cap = b->cap ? b->cap : 256;
 		while (cap < b->len + n)
 			cap *= 2;
-		b->data = nr_xrealloc(b->data, cap);
+		b->data = nrc_xrealloc(b->data, cap);
 		b->cap = cap;
 	}
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 }
 
-void nr_buf_consume(nr_buf *b, size_t n)
+void nrc_buf_consume(nrc_buf *b, size_t n)
 {
 	if (!n)
 		return;
@@ -365,14 +365,14 @@ void nr_buf_consume(nr_buf *b, size_t n)
 	b->len -= n;
 }
 
-void nr_buf_free(nr_buf *b)
+void nrc_buf_free(nrc_buf *b)
 {
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
 
-const char *nr_signal_name(int sig)
+const char *nrc_signal_name(int sig)
 {
 	static char buf[64];
 	const char *abbrev = sigabbrev_np(sig);

@@ -25,30 +25,30 @@ int main(int argc, char **argv)
 	}
 	int runs = atoi(argv[2]);
 	char err[1024];
-	char *text = nr_read_file(argv[1], NULL);
-	cJSON *res = text ? nr_json_parse(text, argv[1], err, sizeof err) : NULL;
+	char *text = nrc_read_file(argv[1], NULL);
+	cJSON *res = text ? nrc_json_parse(text, argv[1], err, sizeof err) : NULL;
 	free(text);
 	if (!res) {
 		fprintf(stderr, "bench-html: %s: cannot read\n", argv[1]);
 		return 1;
 	}
-	char *html = nr_xasprintf("%s/results.html", argv[3]);
-	char *junit = nr_xasprintf("%s/junit.xml", argv[3]);
-	double *th = nr_xcalloc((size_t)runs, sizeof *th);
-	double *tj = nr_xcalloc((size_t)runs, sizeof *tj);
+	char *html = nrc_xasprintf("%s/results.html", argv[3]);
+	char *junit = nrc_xasprintf("%s/junit.xml", argv[3]);
+	double *th = nrc_xcalloc((size_t)runs, sizeof *th);
+	double *tj = nrc_xcalloc((size_t)runs, sizeof *tj);
 	for (int i = 0; i < runs; i++) {
-		double t0 = nr_now();
-		if (nr_report_html(res, html, err, sizeof err) < 0) {
+		double t0 = nrc_now();
+		if (nrc_report_html(res, html, err, sizeof err) < 0) {
 			fprintf(stderr, "bench-html: %s\n", err);
 			return 1;
 		}
-		double t1 = nr_now();
-		if (nr_report_junit(res, junit, err, sizeof err) < 0) {
+		double t1 = nrc_now();
+		if (nrc_report_junit(res, junit, err, sizeof err) < 0) {
 			fprintf(stderr, "bench-html: %s\n", err);
 			return 1;
 		}
 		th[i] = (t1 - t0) * 1000;
-		tj[i] = (nr_now() - t1) * 1000;
+		tj[i] = (nrc_now() - t1) * 1000;
 	}
 	qsort(th, (size_t)runs, sizeof *th, cmp);
 	qsort(tj, (size_t)runs, sizeof *tj, cmp);

@@ -76,7 +76,7 @@ int main(void)
 			for (size_t i = 0; i < NTESTS; i++)
 				bin[i] = i % shards;
 			by_count[s] = slowest_over_mean(dur, bin, NTESTS, shards);
-			nr_shard_pack(dur, NTESTS, shards, bin);
+			nrc_shard_pack(dur, NTESTS, shards, bin);
 			balanced[s] = slowest_over_mean(dur, bin, NTESTS, shards);
 			for (size_t i = 0; i < NTESTS; i++)
 				now[i] = dur[i] * lognormal(0, 0.25);

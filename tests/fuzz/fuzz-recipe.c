@@ -14,17 +14,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	char err[4096];
-	nr_runnable_list l = {0};
-	if (nr_recipe_parse(text, "fuzz.json", &l, err, sizeof err) == 0) {
+	nrc_runnable_list l = {0};
+	if (nrc_recipe_parse(text, "fuzz.json", &l, err, sizeof err) == 0) {
 		for (size_t i = 0; i < l.n; i++) {
-			cJSON *j = nr_runnable_to_json(l.items[i]);
+			cJSON *j = nrc_runnable_to_json(l.items[i]);
 			char *s = cJSON_PrintUnformatted(j);
 			free(s);
 			cJSON_Delete(j);
-			(void)nr_runnable_identifier(l.items[i]);
+			(void)nrc_runnable_identifier(l.items[i]);
 		}
 	}
-	nr_runnable_list_free(&l);
+	nrc_runnable_list_free(&l);
 	free(text);
 	return 0;
 }

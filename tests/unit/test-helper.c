@@ -72,53 +72,53 @@ static int big(void *arg, int out)
 int main(void)
 {
 	char err[256];
-	nr_helper *h = nr_helper_start(say_hello, NULL, 0, err, sizeof err);
+	nrc_helper *h = nrc_helper_start(say_hello, NULL, 0, err, sizeof err);
 	ok(h != NULL, "a helper starts");
-	ok(nr_helper_wait(h, 5000) == 1, "and ends by itself");
-	is_str(nr_helper_output(h, NULL), "hello", "what it wrote comes back");
-	ok(nr_helper_failure(h) == NULL, "returning 0 is no failure");
-	nr_helper_free(h);
+	ok(nrc_helper_wait(h, 5000) == 1, "and ends by itself");
+	is_str(nrc_helper_output(h, NULL), "hello", "what it wrote comes back");
+	ok(nrc_helper_failure(h) == NULL, "returning 0 is no failure");
+	nrc_helper_free(h);
 
-	h = nr_helper_start(write_then_crash, NULL, 0, err, sizeof err);
-	nr_helper_wait(h, 5000);
-	is_str(nr_helper_output(h, NULL), "before", "what a crashing child wrote first is kept");
-	ok(strncmp(nr_helper_failure(h), "crashed with SIGSEGV", 20) == 0,
-	   "a crash is named with its signal: %s", nr_helper_failure(h));
-	nr_helper_free(h);
+	h = nrc_helper_start(write_then_crash, NULL, 0, err, sizeof err);
+	nrc_helper_wait(h, 5000);
+	is_str(nrc_helper_output(h, NULL), "before", "what a crashing child wrote first is kept");
+	ok(strncmp(nrc_helper_failure(h), "crashed with SIGSEGV", 20) == 0,
+	   "a crash is named with its signal: %s", nrc_helper_failure(h));
+	nrc_helper_free(h);
 
-	h = nr_helper_start(exit_3, NULL, 0, err, sizeof err);
-	nr_helper_wait(h, 5000);
-	is_str(nr_helper_failure(h), "exited with status 3", "an exit is named with its status");
-	ok(WIFEXITED(nr_helper_status(h)) && WEXITSTATUS(nr_helper_status(h)) == 3,
+	h = nrc_helper_start(exit_3, NULL, 0, err, sizeof err);
+	nrc_helper_wait(h, 5000);
+	is_str(nrc_helper_failure(h), "exited with status 3", "an exit is named with its status");
+	ok(WIFEXITED(nrc_helper_status(h)) && WEXITSTATUS(nrc_helper_status(h)) == 3,
 	   "and the raw status is there");
-	nr_helper_free(h);
+	nrc_helper_free(h);
 
-	h = nr_helper_start(hang, NULL, 0, err, sizeof err);
-	ok(nr_helper_wait(h, 200) == 0, "a hanging child is killed after the timeout");
-	ok(strncmp(nr_helper_failure(h), "was stopped by nrunner after 0.", 31) == 0,
-	   "and that is what the failure says: %s", nr_helper_failure(h));
-	nr_helper_free(h);
+	h = nrc_helper_start(hang, NULL, 0, err, sizeof err);
+	ok(nrc_helper_wait(h, 200) == 0, "a hanging child is killed after the timeout");
+	ok(strncmp(nrc_helper_failure(h), "was stopped by nrunner after 0.", 31) == 0,
+	   "and that is what the failure says: %s", nrc_helper_failure(h));
+	nrc_helper_free(h);
 
-	h = nr_helper_start(leave_grandchild, NULL, 0, err, sizeof err);
-	ok(nr_helper_wait(h, 3000) == 1,
+	h = nrc_helper_start(leave_grandchild, NULL, 0, err, sizeof err);
+	ok(nrc_helper_wait(h, 3000) == 1,
 	   "a child whose grandchild holds the pipe is still seen to end");
-	is_str(nr_helper_output(h, NULL), "bye", "with its output");
-	nr_helper_free(h);
+	is_str(nrc_helper_output(h, NULL), "bye", "with its output");
+	nrc_helper_free(h);
 
 	size_t n = 1 << 20;
-	h = nr_helper_start(big, &n, 0, err, sizeof err);
-	nr_helper_wait(h, 5000);
+	h = nrc_helper_start(big, &n, 0, err, sizeof err);
+	nrc_helper_wait(h, 5000);
 	size_t len = 0;
-	nr_helper_output(h, &len);
-	ok(len == n && nr_helper_failure(h) == NULL,
+	nrc_helper_output(h, &len);
+	ok(len == n && nrc_helper_failure(h) == NULL,
 	   "output larger than a pipe's buffer is read while it is written");
-	nr_helper_free(h);
+	nrc_helper_free(h);
 
-	h = nr_helper_start(hang, NULL, NR_HELPER_OWN_GROUP, err, sizeof err);
-	pid_t pid = nr_helper_pid(h);
+	h = nrc_helper_start(hang, NULL, NR_HELPER_OWN_GROUP, err, sizeof err);
+	pid_t pid = nrc_helper_pid(h);
 	usleep(50000);
 	ok(getpgid(pid) == pid, "NR_HELPER_OWN_GROUP: it leads its own group");
-	nr_helper_free(h);
+	nrc_helper_free(h);
 	ok(kill(pid, 0) < 0, "freeing a running helper kills and reaps it");
 	return tap_done();
 }

@@ -9,27 +9,27 @@
 
 static char err[4096];
 
-static nr_runnable_list parse(const char *text)
+static nrc_runnable_list parse(const char *text)
 {
-	nr_runnable_list l = {0};
+	nrc_runnable_list l = {0};
 	err[0] = '\0';
-	if (nr_recipe_parse(text, "r.json", &l, err, sizeof err) < 0)
+	if (nrc_recipe_parse(text, "r.json", &l, err, sizeof err) < 0)
 		l.n = 0;
 	return l;
 }
 
 static void expect_error(const char *text, const char *want, const char *what)
 {
-	nr_runnable_list l = parse(text);
+	nrc_runnable_list l = parse(text);
 	ok(l.n == 0, "%s is refused", what);
 	is_str(err, want, "%s: the error names the file and field", what);
-	nr_runnable_list_free(&l);
+	nrc_runnable_list_free(&l);
 }
 
 int main(void)
 {
 	/* A recipe as Avocado writes it (avocado/schemas, all keys). */
-	nr_runnable_list l = parse(
+	nrc_runnable_list l = parse(
 		"{\"kind\": \"exec-test\", \"uri\": \"/bin/sh\",\n"
 		" \"args\": [\"-c\", \"exit 0\"],\n"
 		" \"kwargs\": {\"DEBUG\": \"1\", \"N\": 3},\n"
@@ -38,10 +38,10 @@ int main(void)
 		" \"identifier\": \"sh-exit-0\"}");
 	ok(l.n == 1, "an Avocado recipe with every key parses");
 	if (l.n == 1) {
-		nr_runnable *r = l.items[0];
+		nrc_runnable *r = l.items[0];
 		is_str(r->kind, "exec-test", "kind");
 		is_str(r->uri, "/bin/sh", "uri");
-		is_str(nr_runnable_identifier(r), "sh-exit-0", "identifier");
+		is_str(nrc_runnable_identifier(r), "sh-exit-0", "identifier");
 		ok(cJSON_GetArraySize(r->args) == 2, "two args");
 		is_str(cJSON_GetArrayItem(r->args, 1)->valuestring, "exit 0",
 		       "args keep their order");
@@ -52,43 +52,43 @@ int main(void)
 		   "config keeps flat dotted keys");
 
 		/* Writing and reading again gives the same runnable. */
-		cJSON *j = nr_runnable_to_json(r);
+		cJSON *j = nrc_runnable_to_json(r);
 		char *text = cJSON_PrintUnformatted(j);
-		nr_runnable_list again = parse(text);
+		nrc_runnable_list again = parse(text);
 		ok(again.n == 1, "a written recipe reads back");
 		if (again.n == 1) {
-			cJSON *j2 = nr_runnable_to_json(again.items[0]);
+			cJSON *j2 = nrc_runnable_to_json(again.items[0]);
 			ok(cJSON_Compare(j, j2, 1), "and is equal to the original");
 			cJSON_Delete(j2);
 		}
-		nr_runnable_list_free(&again);
+		nrc_runnable_list_free(&again);
 		free(text);
 		cJSON_Delete(j);
 	}
-	nr_runnable_list_free(&l);
+	nrc_runnable_list_free(&l);
 
 	l = parse("{\"kind\": \"noop\"}");
 	ok(l.n == 1 && cJSON_GetArraySize(l.items[0]->args) == 0 &&
 		   cJSON_IsObject(l.items[0]->kwargs) && !l.items[0]->uri,
 	   "only kind: empty args, empty kwargs, no uri");
 	if (l.n == 1)
-		is_str(nr_runnable_identifier(l.items[0]), "noop",
+		is_str(nrc_runnable_identifier(l.items[0]), "noop",
 		       "with no identifier or uri, the kind identifies it");
-	nr_runnable_list_free(&l);
+	nrc_runnable_list_free(&l);
 
 	l = parse("{\"kind\": \"noop\", \"uri\": null, \"args\": null}");
 	ok(l.n == 1, "null for an optional key means absent (Python writes None)");
-	nr_runnable_list_free(&l);
+	nrc_runnable_list_free(&l);
 
 	l = parse("[{\"kind\": \"noop\"}, {\"kind\": \"exec-test\", \"uri\": "
 		  "\"/bin/true\"}, {\"kind\": \"noop\", \"identifier\": \"x\"}]");
 	ok(l.n == 3, "a list recipe gives three runnables");
 	if (l.n == 3) {
 		is_str(l.items[1]->kind, "exec-test", "in file order");
-		is_str(nr_runnable_identifier(l.items[1]), "/bin/true",
+		is_str(nrc_runnable_identifier(l.items[1]), "/bin/true",
 		       "the uri identifies a runnable with no identifier");
 	}
-	nr_runnable_list_free(&l);
+	nrc_runnable_list_free(&l);
 
 	expect_error("{\"uri\": \"/bin/true\"}",
 		     "r.json: \"kind\": missing; say which kind runs this (see "
@@ -136,41 +136,41 @@ int main(void)
 		     "an empty file");
 
 	/* Command-line pieces, with Avocado's prefixes. */
-	nr_runnable *r = nr_runnable_new("exec");
-	ok(nr_runnable_add_arg(r, "plain", err, sizeof err) == 0, "a plain arg");
-	ok(nr_runnable_add_arg(r, "base64:aGVsbG8gd29ybGQ=", err, sizeof err) == 0,
+	nrc_runnable *r = nrc_runnable_new("exec");
+	ok(nrc_runnable_add_arg(r, "plain", err, sizeof err) == 0, "a plain arg");
+	ok(nrc_runnable_add_arg(r, "base64:aGVsbG8gd29ybGQ=", err, sizeof err) == 0,
 	   "a base64: arg");
 	is_str(cJSON_GetArrayItem(r->args, 1)->valuestring, "hello world",
 	       "base64: args are decoded");
-	ok(nr_runnable_add_arg(r, "base64:@@", err, sizeof err) < 0,
+	ok(nrc_runnable_add_arg(r, "base64:@@", err, sizeof err) < 0,
 	   "invalid base64 is refused");
-	ok(nr_runnable_add_arg(r, "base64:AP8=", err, sizeof err) < 0,
+	ok(nrc_runnable_add_arg(r, "base64:AP8=", err, sizeof err) < 0,
 	   "base64 that decodes to binary is refused");
-	ok(nr_runnable_add_kwarg(r, "A=1", err, sizeof err) == 0, "KEY=VALUE");
+	ok(nrc_runnable_add_kwarg(r, "A=1", err, sizeof err) == 0, "KEY=VALUE");
 	is_str(cJSON_GetObjectItem(r->kwargs, "A")->valuestring, "1",
 	       "a plain value stays a string");
-	ok(nr_runnable_add_kwarg(r, "B=json:[1, 2]", err, sizeof err) == 0,
+	ok(nrc_runnable_add_kwarg(r, "B=json:[1, 2]", err, sizeof err) == 0,
 	   "KEY=json:VALUE");
 	ok(cJSON_GetArraySize(cJSON_GetObjectItem(r->kwargs, "B")) == 2,
 	   "json: values are parsed");
-	ok(nr_runnable_add_kwarg(r, "C=a=b", err, sizeof err) == 0 &&
+	ok(nrc_runnable_add_kwarg(r, "C=a=b", err, sizeof err) == 0 &&
 		   !strcmp(cJSON_GetObjectItem(r->kwargs, "C")->valuestring, "a=b"),
 	   "the value may contain '='");
-	ok(nr_runnable_add_kwarg(r, "A=2", err, sizeof err) == 0 &&
+	ok(nrc_runnable_add_kwarg(r, "A=2", err, sizeof err) == 0 &&
 		   !strcmp(cJSON_GetObjectItem(r->kwargs, "A")->valuestring, "2") &&
 		   cJSON_GetArraySize(r->kwargs) == 3,
 	   "a repeated key replaces the earlier value");
-	ok(nr_runnable_add_kwarg(r, "novalue", err, sizeof err) < 0,
+	ok(nrc_runnable_add_kwarg(r, "novalue", err, sizeof err) < 0,
 	   "a word without '=' is refused");
-	ok(nr_runnable_add_kwarg(r, "=x", err, sizeof err) < 0,
+	ok(nrc_runnable_add_kwarg(r, "=x", err, sizeof err) < 0,
 	   "an empty key is refused");
-	ok(nr_runnable_add_kwarg(r, "D=json:{", err, sizeof err) < 0,
+	ok(nrc_runnable_add_kwarg(r, "D=json:{", err, sizeof err) < 0,
 	   "invalid json: is refused");
-	ok(nr_runnable_set_config(r, "{\"a.b\": 1}", err, sizeof err) == 0 &&
+	ok(nrc_runnable_set_config(r, "{\"a.b\": 1}", err, sizeof err) == 0 &&
 		   cJSON_GetObjectItem(r->config, "a.b"),
 	   "-c takes a JSON object");
-	ok(nr_runnable_set_config(r, "[1]", err, sizeof err) < 0,
+	ok(nrc_runnable_set_config(r, "[1]", err, sizeof err) < 0,
 	   "-c refuses anything but an object");
-	nr_runnable_free(r);
+	nrc_runnable_free(r);
 	return tap_done();
 }
