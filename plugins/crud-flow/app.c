@@ -305,8 +305,9 @@ void app_stop(long pid, int grace_ms)
 {
 	if (pid <= 0)
 		return;
-	/* The whole process group: it and whatever it started. */
-	kill(-(pid_t)pid, SIGTERM);
+	/* The whole process group: it and whatever it started.  No grace:
+	 * SIGKILL at once, and wait only for the exit. */
+	kill(-(pid_t)pid, grace_ms > 0 ? SIGTERM : SIGKILL);
 	/* A pidfd says when it has exited, without polling; without one
 	 * (Linux < 5.3, valgrind), ask every 10 ms. */
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);

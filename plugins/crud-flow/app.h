@@ -31,7 +31,7 @@ void app_cmd_free(app_cmd *c);
 long app_start(const app_cmd *c, int out_fd, const char *preload, int *error);
 
 /* Stops the group of `pid`: SIGTERM, up to grace_ms for pid to exit,
- * then SIGKILL.  pid is not reaped (a zombie holds the group id). */
+ * then SIGKILL (grace_ms 0: SIGKILL at once).  pid is not reaped (a zombie holds the group id). */
 void app_stop(long pid, int grace_ms);
 
 /* Whether pid has exited (it stays a zombie, not reaped). */

@@ -122,6 +122,33 @@ static int check_ready_status(const env_spec *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* environment.app.stop: how the app is stopped after its flow.  "kill"
+ * (the default): SIGKILL to its process group at once when its database
+ * is dropped next, since nothing it could still write would be kept (an
+ * ASGI server's graceful shutdown alone takes 0.3 s); "graceful": SIGTERM,
+ * then SIGKILL after 5 s; {"graceful": S}: after S seconds.  A kept
+ * database always gets a graceful stop. */
+static int check_stop(env_spec *e, char *err, size_t errlen)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e->app, "stop");
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(st, "graceful");
+	e->stop_grace_ms = -1;
+	if (!st || (cJSON_IsString(st) && !strcmp(st->valuestring, "kill")))
+		return 0;
+	if (cJSON_IsString(st) && !strcmp(st->valuestring, "graceful")) {
+		e->stop_grace_ms = STOP_GRACE_MS;
+		return 0;
+	}
+	if (cJSON_IsObject(st) && cJSON_GetArraySize(st) == 1 && cJSON_IsNumber(g) &&
+	    g->valuedouble > 0 && g->valuedouble <= 300) {
+		e->stop_grace_ms = (int)(g->valuedouble * 1000);
+		return 0;
+	}
+	return nr_fail(err, errlen, "%s: environment.app.stop: \"kill\" (the default: at "
+		       "once, the database is dropped next), \"graceful\" (SIGTERM, then "
+		       "SIGKILL after 5 s) or {\"graceful\": SECONDS} (0-300)", e->source);
+}
+
 /* environment.app.warm: true, false, or {"modules": [names]}. */
 static int check_warm(const env_spec *e, char *err, size_t errlen)
 {
@@ -250,7 +277,8 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 		return 0;
 	}
 	/* The app. */
-	static const char *const appk[] = {"command", "cwd", "env", "preload", "warm", NULL};
+	static const char *const appk[] = {"command", "cwd", "env", "preload", "warm",
+					   "stop", NULL};
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
 	if (!cJSON_IsObject(e->app) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd)) {
 		nr_fail(err, errlen, "%s: environment.app.command: an isolated environment "
@@ -300,7 +328,8 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 		}
 	}
 	cJSON_Delete(known);
-	if (check_preload(e, err, errlen) < 0 || check_warm(e, err, errlen) < 0)
+	if (check_preload(e, err, errlen) < 0 || check_warm(e, err, errlen) < 0 ||
+	    check_stop(e, err, errlen) < 0)
 		goto bad;
 	static const char *const readyk[] = {"path", "status", "timeout_s", NULL};
 	if (e->ready && (!cJSON_IsObject(e->ready) ||
@@ -717,11 +746,11 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	return rc;
 }
 
-static void stop_app(const nr_host *h, nr_task *t, long pid)
+static void stop_app(const nr_host *h, nr_task *t, long pid, int grace_ms)
 {
 	if (pid <= 0)
 		return;
-	app_stop(pid, STOP_GRACE_MS);
+	app_stop(pid, grace_ms);
 	h->process_group(t, pid, 0);
 	while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
 		;
@@ -826,7 +855,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 			     tail[0] ? tail : "(empty)");
 			break;
 		}
-		stop_app(h, t, r->app_pid);
+		stop_app(h, t, r->app_pid, 0);
 		r->app_pid = -1;
 		if (tail[0])
 			snprintf(err + strlen(err), errlen - strlen(err), "; its log ends: %s", tail);
@@ -847,7 +876,12 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 	(void)t;
 	double t0 = nr_now_ms();
 	note[0] = '\0';
-	stop_app(h, t, r->app_pid);
+	int keep = !strcmp(e->keep, "always") || (failed && !strcmp(e->keep, "on-failure"));
+	/* The flow has ended: unless its database is kept, nothing the app
+	 * could still write matters, and it goes at once. */
+	stop_app(h, t, r->app_pid,
+		 keep ? (e->stop_grace_ms > 0 ? e->stop_grace_ms : STOP_GRACE_MS)
+		      : (e->stop_grace_ms > 0 ? e->stop_grace_ms : 0));
 	r->app_pid = -1;
 	if (r->port_claim >= 0)
 		close(r->port_claim);
@@ -862,8 +896,6 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 			h->log(t, "could not redact the database password in %s", r->log_path);
 	}
 	if (db && box) {
-		int keep = !strcmp(e->keep, "always") ||
-			   (failed && !strcmp(e->keep, "on-failure"));
 		char err[1024];
 		if (nr_pg_release(&box->o, db, keep, err, sizeof err) < 0)
 			h->log(t, "releasing the database: %s", err);

@@ -23,6 +23,8 @@ typedef struct env_spec {
 	cJSON *ready;     /* {path, status, timeout_s} */
 	cJSON *provision; /* {kind, uri, kwargs} */
 	char *keep;       /* never | on-failure | always */
+	int stop_grace_ms; /* app.stop: -1 kill at once (unless kept), else
+			    * SIGTERM and this long before SIGKILL */
 } env_spec;
 
 /* What the environment file of the flow file at `path` holds, read once:
