@@ -44,7 +44,7 @@
 	"  task-run-recipe      run a task from a task recipe file\n"
 
 static const char usage_main[] =
-	"Usage: nrunner [--version] [--help] COMMAND [OPTION]...\n"
+	"Usage: nrunner [-V|--version] [--help] COMMAND [OPTION]...\n"
 	"       nrunner --list-kinds [--json]\n"
 	"\n"
 	"A fast, native test runner: every kind of test is a plugin.\n"
