@@ -226,6 +226,10 @@ static cJSON *step_parts(const cJSON *s, const client *c, int all)
 	for (size_t k = 0; k < sizeof fields / sizeof *fields; k++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(
 			fields[k].of_client ? c->conf : s, fields[k].key);
+		/* A token login goes without the bearer it sets. */
+		if (fields[k].of_client && !strcmp(fields[k].key, "bearer") &&
+		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "_no_bearer")))
+			continue;
 		if (v && (all || fields[k].url))
 			cJSON_AddItemReferenceToObject(parts, fields[k].as, (cJSON *)v);
 	}
@@ -601,15 +605,20 @@ static int run_flow(run *r)
 					if (!v) {
 						char shown[1024];
 						trimmed_body(&resp, shown, sizeof shown);
-						snprintf(reason, sizeof reason,
-							 "step %d \"%s\": %s %s\n  %s.capture.%s: %s\n  "
-							 "response %ld: %s", i, name, q.method, q.url,
-							 cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring,
-							 c->string, err, resp.status, shown);
+						/* A login's token is named as the flow
+						 * wrote it: login.bearer. */
+						const cJSON *bv = cJSON_GetObjectItemCaseSensitive(s, "_bearer_var");
 						char cp[512];
-						snprintf(cp, sizeof cp, "%s.capture.%s",
+						snprintf(cp, sizeof cp, "%s.%s%s",
 							 cJSON_GetObjectItemCaseSensitive(s, "_path")->valuestring,
-							 c->string);
+							 cJSON_IsString(bv) && !strcmp(bv->valuestring, c->string)
+								 ? "bearer" : "capture.",
+							 cJSON_IsString(bv) && !strcmp(bv->valuestring, c->string)
+								 ? "" : c->string);
+						snprintf(reason, sizeof reason,
+							 "step %d \"%s\": %s %s\n  %s: %s\n  "
+							 "response %ld: %s", i, name, q.method, q.url,
+							 cp, err, resp.status, shown);
 						note_failure(r, i, name, q.method, q.url, cp, err,
 							     resp.status, shown);
 						ok = 0;

@@ -395,7 +395,8 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 
 /* {"login": {"path", "json"|"form", "client", "expect"}}: a POST whose
  * session cookie stays in the client's jar. */
-static int expand_login(cJSON *out, const cJSON *step, char *err, size_t errlen)
+static int expand_login(cJSON *out, cJSON *clients, const cJSON *step, char *err,
+			size_t errlen)
 {
 	const char *file = cJSON_GetObjectItemCaseSensitive(step, "_file")->valuestring;
 	const char *at = cJSON_GetObjectItemCaseSensitive(step, "_path")->valuestring;
@@ -403,7 +404,7 @@ static int expand_login(cJSON *out, const cJSON *step, char *err, size_t errlen)
 	char p[256];
 	snprintf(p, sizeof p, "%s.login", at);
 	static const char *const keys[] = {"path", "json", "form", "client", "expect",
-					   "name", NULL};
+					   "name", "capture", "bearer", NULL};
 	static const char *const skeys[] = {"login", "_file", "_path", NULL};
 	if (!cJSON_IsObject(l))
 		return nr_fail(err, errlen, "%s: %s: must be an object with path and json or form",
@@ -432,6 +433,60 @@ static int expand_login(cJSON *out, const cJSON *step, char *err, size_t errlen)
 	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(l, "expect");
 	cJSON *e = cJSON_AddObjectToObject(s, "expect");
 	cJSON_AddItemToObject(e, "status", ex ? cJSON_Duplicate(ex, 1) : cJSON_CreateNumber(200));
+	const cJSON *cap = cJSON_GetObjectItemCaseSensitive(l, "capture");
+	if (cap)
+		cJSON_AddItemToObject(s, "capture", cJSON_Duplicate(cap, 1));
+	/* A token login: the token is captured (a secret) and becomes the
+	 * client's bearer for the steps after this one; this request goes
+	 * without it. */
+	const cJSON *bearer = cJSON_GetObjectItemCaseSensitive(l, "bearer");
+	if (bearer) {
+		const char *cname = cJSON_IsString(client) ? client->valuestring : "default";
+		char var[160], from[320];
+		if (!strcmp(cname, "default"))
+			snprintf(var, sizeof var, "token");
+		else
+			snprintf(var, sizeof var, "%s_token", cname);
+		snprintf(from, sizeof from, "%s.bearer", p);
+		if (!cJSON_IsObject(bearer)) {
+			cJSON_Delete(s);
+			return nr_fail(err, errlen, "%s: %s: where the token is in the login's "
+				       "response, as a capture: {\"json\": \"/access_token\"} or "
+				       "{\"header\": \"X-Auth-Token\"}", file, from);
+		}
+		if (cJSON_GetObjectItemCaseSensitive(cap, var)) {
+			cJSON_Delete(s);
+			return nr_fail(err, errlen, "%s: %s.capture.%s: the bearer token is "
+				       "captured under that name; give it another", file, p, var);
+		}
+		cJSON *caps = cJSON_GetObjectItemCaseSensitive(s, "capture");
+		if (!caps)
+			caps = cJSON_AddObjectToObject(s, "capture");
+		cJSON *tc = cJSON_Duplicate(bearer, 1);
+		if (!cJSON_GetObjectItemCaseSensitive(tc, "secret"))
+			cJSON_AddTrueToObject(tc, "secret");
+		cJSON_AddItemToObject(caps, var, tc);
+		cJSON *conf = cJSON_GetObjectItemCaseSensitive(clients, cname);
+		if (!conf && !strcmp(cname, "default"))
+			conf = cJSON_AddObjectToObject(clients, "default");
+		if (cJSON_IsObject(conf)) {
+			const cJSON *had = cJSON_GetObjectItemCaseSensitive(conf, "bearer");
+			const cJSON *hf = cJSON_GetObjectItemCaseSensitive(conf, "_bearer_from");
+			if (had) {
+				cJSON_Delete(s);
+				return nr_fail(err, errlen, "%s: %s: the client \"%s\" has a bearer "
+					       "already (%s); one login sets it", file, from, cname,
+					       cJSON_IsString(hf) ? hf->valuestring
+								  : "clients.*.bearer");
+			}
+			char tmpl[200];
+			snprintf(tmpl, sizeof tmpl, "{{%s}}", var);
+			cJSON_AddStringToObject(conf, "bearer", tmpl);
+			cJSON_AddStringToObject(conf, "_bearer_from", from);
+		}
+		cJSON_AddTrueToObject(s, "_no_bearer");
+		cJSON_AddStringToObject(s, "_bearer_var", var);
+	}
 	cJSON_AddItemToArray(out, s);
 	return 0;
 }
@@ -447,6 +502,7 @@ static const char *const predicates[] = {
 typedef struct ctx {
 	const char *file, *path;
 	cJSON *known;   /* object: defined variable names */
+	cJSON *later;   /* object: variable name -> the first capture of it */
 	const cJSON *clients;
 	char *err;
 	size_t errlen;
@@ -456,8 +512,14 @@ typedef struct ctx {
 static int check_templates_in(ctx *c, const cJSON *v, const char *where)
 {
 	if (cJSON_IsString(v)) {
-		char bad[128];
+		char bad[128] = "";
 		int r = template_check(v->valuestring, c->known, bad, sizeof bad);
+		const cJSON *at = r == TEMPLATE_UNKNOWN
+					  ? cJSON_GetObjectItemCaseSensitive(c->later, bad) : NULL;
+		if (r == TEMPLATE_UNKNOWN && cJSON_IsString(at))
+			return nr_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is used before it is "
+				    "defined: %s defines it later", c->file, c->path, where, bad,
+				    at->valuestring);
 		if (r == TEMPLATE_UNKNOWN)
 			return nr_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is not defined: no "
 				    "earlier step captures it and vars does not set it",
@@ -658,12 +720,70 @@ static int check_capture(ctx *c, const cJSON *cap)
 	return 0;
 }
 
+/* The first template of v (strings, in objects and arrays; not inside a
+ * secret's own string) that is unknown or bad, as template_check says. */
+static int first_unknown(const cJSON *v, const cJSON *known, char *bad, size_t len)
+{
+	if (cJSON_IsString(v))
+		return template_check(v->valuestring, known, bad, len);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, v)
+	{
+		if (it->string && !strcmp(it->string, "secret") && cJSON_IsString(it))
+			continue;
+		int r = first_unknown(it, known, bad, len);
+		if (r)
+			return r;
+	}
+	return TEMPLATE_OK;
+}
+
+/* What the step's client sends on every request (basic, bearer, headers)
+ * must be defined by then too: a token that a later login captures is a
+ * mistake seen now, not at run time.  The login that sets the bearer goes
+ * without it. */
+static int check_client(ctx *c, const cJSON *s)
+{
+	const cJSON *cl = cJSON_GetObjectItemCaseSensitive(s, "client");
+	const char *cname = cJSON_IsString(cl) ? cl->valuestring : "default";
+	const cJSON *conf = cJSON_GetObjectItemCaseSensitive(c->clients, cname);
+	static const char *const fields[] = {"basic", "bearer", "headers"};
+	for (int k = 0; k < 3; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, fields[k]);
+		if (!v || (k == 1 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "_no_bearer"))))
+			continue;
+		char bad[160];
+		int r = first_unknown(v, c->known, bad, sizeof bad);
+		if (r == TEMPLATE_BAD)
+			return nr_fail(c->err, c->errlen, "%s: %s: the client \"%s\" (clients.%s.%s): "
+				       "%s", c->file, c->path, cname, cname, fields[k], bad);
+		if (r != TEMPLATE_UNKNOWN)
+			continue;
+		const cJSON *from = cJSON_GetObjectItemCaseSensitive(conf, "_bearer_from");
+		char set[400] = "";
+		if (k == 1 && cJSON_IsString(from))
+			snprintf(set, sizeof set, ", set by %s", from->valuestring);
+		const cJSON *at = r == TEMPLATE_UNKNOWN
+					  ? cJSON_GetObjectItemCaseSensitive(c->later, bad) : NULL;
+		if (cJSON_IsString(at))
+			return nr_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
+				       "(clients.%s.%s%s) before it is defined: %s defines it "
+				       "later; use the client after that step", c->file, c->path,
+				       cname, bad, cname, fields[k], set, at->valuestring);
+		return nr_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
+			       "(clients.%s.%s%s), which nothing defines: no step captures it "
+			       "and vars does not set it", c->file, c->path, cname, bad, cname,
+			       fields[k], set);
+	}
+	return 0;
+}
+
 static int check_step(ctx *c, cJSON *s)
 {
 	static const char *const keys[] = {"name", "client", "method", "path", "url",
 					   "headers", "query", "json", "form", "body",
 					   "expect", "capture", "retry", "_file", "_path",
-					   NULL};
+					   "_no_bearer", "_bearer_var", NULL};
 	if (flow_known_keys(s, keys, c->file, c->path, c->err, c->errlen) < 0)
 		return -1;
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(s, "method");
@@ -718,6 +838,8 @@ static int check_step(ctx *c, cJSON *s)
 			return nr_fail(c->err, c->errlen, "%s: %s.retry: {\"count\": 0-100, "
 				    "\"interval_ms\": N}", c->file, c->path);
 	}
+	if (check_client(c, s) < 0)
+		return -1;
 	static const char *const tk[] = {"path", "url", "headers", "query", "json",
 					 "form", "body"};
 	for (int k = 0; k < 7; k++) {
@@ -770,7 +892,7 @@ static int flow_check(flow *f, char *err, size_t errlen)
 	cJSON_ArrayForEach(cl, f->clients)
 	{
 		static const char *const keys[] = {"basic", "bearer", "headers", "csrf",
-						   "connection", "_file", NULL};
+						   "connection", "_file", "_bearer_from", NULL};
 		char w[300];
 		snprintf(w, sizeof w, "clients.%s", cl->string);
 		const cJSON *cf = cJSON_GetObjectItemCaseSensitive(cl, "_file");
@@ -786,8 +908,27 @@ static int flow_check(flow *f, char *err, size_t errlen)
 				       file, w);
 	}
 	/* Steps, in order: each knows the variables defined before it. */
-	ctx c = {.known = cJSON_CreateObject(), .clients = f->clients, .err = err,
-		 .errlen = errlen};
+	ctx c = {.known = cJSON_CreateObject(), .later = cJSON_CreateObject(),
+		 .clients = f->clients, .err = err, .errlen = errlen};
+	/* Where each variable is first captured, to name it when a step uses
+	 * it before. */
+	cJSON_ArrayForEach(s, f->steps)
+	{
+		const cJSON *sf = cJSON_GetObjectItemCaseSensitive(s, "_file");
+		const cJSON *sp = cJSON_GetObjectItemCaseSensitive(s, "_path");
+		const cJSON *cap;
+		cJSON_ArrayForEach(cap, cJSON_GetObjectItemCaseSensitive(s, "capture"))
+		{
+			char at[1024];
+			if (!cap->string || cJSON_GetObjectItemCaseSensitive(c.later, cap->string))
+				continue;
+			snprintf(at, sizeof at, "%s%s%s.capture.%s",
+				 cJSON_IsString(sf) && strcmp(sf->valuestring, path) ? sf->valuestring : "",
+				 cJSON_IsString(sf) && strcmp(sf->valuestring, path) ? ": " : "",
+				 cJSON_IsString(sp) ? sp->valuestring : "steps", cap->string);
+			cJSON_AddStringToObject(c.later, cap->string, at);
+		}
+	}
 	const cJSON *v;
 	int rc = 0;
 	cJSON_ArrayForEach(v, f->vars) cJSON_AddTrueToObject(c.known, v->string);
@@ -814,6 +955,7 @@ static int flow_check(flow *f, char *err, size_t errlen)
 		rc = check_step(&c, s);
 	}
 	cJSON_Delete(c.known);
+	cJSON_Delete(c.later);
 	if (rc < 0)
 		return -1;
 	collect_secrets(f->vars, f->secrets);
@@ -838,7 +980,7 @@ flow *flow_parse(const char *path, char *text, char *err, size_t errlen)
 		if (cJSON_GetObjectItemCaseSensitive(s, "crud"))
 			rc = expand_crud(f->steps, s, err, errlen);
 		else if (cJSON_GetObjectItemCaseSensitive(s, "login"))
-			rc = expand_login(f->steps, s, err, errlen);
+			rc = expand_login(f->steps, f->clients, s, err, errlen);
 		else
 			cJSON_AddItemToArray(f->steps, cJSON_Duplicate(s, 1));
 		if (rc < 0)

@@ -13,6 +13,7 @@ router.register("episodes", views.EpisodeViewSet, basename="episode")
 urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("token/", views.token_view, name="token"),
     path("me/", views.me_view, name="me"),
     path("health/", views.health_view, name="health"),
     path("", include(router.urls)),

@@ -5,12 +5,15 @@ from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import (
     api_view,
     authentication_classes,
+    parser_classes,
     permission_classes,
 )
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 
 from .models import Actor, Episode, Production, Tag, TagCategory
 from .permissions import IsEditorOrReadOnly, is_editor
+from .tokens import check_credentials, make_token
 from .serializers import (
     ActorSerializer,
     EpisodeSerializer,
@@ -72,6 +75,23 @@ def login_view(request):
     login(request, user)  # sets the sessionid cookie and rotates the CSRF token
     get_token(request)  # makes CsrfViewMiddleware set the csrftoken cookie
     return Response({"username": user.get_username()})
+
+
+@csrf_exempt
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([permissions.AllowAny])
+@parser_classes([FormParser, JSONParser])
+def token_view(request):
+    """OAuth2's password flow: a form (or JSON) with username and password;
+    the answer holds a bearer token, and sets no cookie."""
+    user = check_credentials(request.data)
+    if user is None:
+        return Response(
+            {"detail": "Invalid username or password."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    return Response({"access_token": make_token(user), "token_type": "bearer"})
 
 
 @api_view(["POST"])
