@@ -54,6 +54,46 @@ static void merge(cJSON *into, const cJSON *from)
 }
 
 
+/* Every field's placeholders are checked one way: "<file>: <path>:
+ * unknown placeholder {{name}}; use <use>", or what is wrong with it. */
+static int check_field(const env_spec *e, const char *path, const cJSON *v,
+		       const cJSON *known, const char *use, char *err, size_t errlen)
+{
+	char what[256];
+	if (!cJSON_IsString(v))
+		return nr_fail(err, errlen, "%s: %s: must be a string", e->source, path);
+	int t = template_check(v->valuestring, known, what, sizeof what);
+	if (t == TEMPLATE_UNKNOWN)
+		return nr_fail(err, errlen, "%s: %s: unknown placeholder {{%s}}; use %s", e->source,
+			       path, what, use);
+	if (t)
+		return nr_fail(err, errlen, "%s: %s: %s", e->source, path, what);
+	return 0;
+}
+
+/* check_field over an array's items (path[i]) or an object's (path.NAME). */
+static int check_fields(const env_spec *e, const char *path, const cJSON *v,
+			const cJSON *known, const char *use, char *err, size_t errlen)
+{
+	const cJSON *it;
+	int i = 0;
+	cJSON_ArrayForEach(it, v)
+	{
+		char p[512];
+		if (cJSON_IsArray(v))
+			snprintf(p, sizeof p, "%s[%d]", path, i++);
+		else
+			snprintf(p, sizeof p, "%s.%s", path, it->string);
+		if (check_field(e, p, it, known, use, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+#define PRELOAD_USE "{{env.NAME}} only: the preloader starts before any flow"
+#define APP_USE "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, " \
+	"{{db.password}}, {{db.url}}, {{db.socket}} or {{env.NAME}}"
+
 /* environment.app.preload: {command, env}, with {{env.NAME}} templates
  * only (it starts before any flow). */
 static int check_preload(const env_spec *e, char *err, size_t errlen)
@@ -70,31 +110,15 @@ static int check_preload(const env_spec *e, char *err, size_t errlen)
 	if (flow_known_keys(pre, prek, e->source, "environment.app.preload", err, errlen) < 0)
 		return -1;
 	cJSON *none = cJSON_CreateObject();
-	const cJSON *it;
-	int i = 0, rc = 0;
-	char what[256];
-	cJSON_ArrayForEach(it, cmd)
-	{
-		if (!cJSON_IsString(it) || template_check(it->valuestring, none, what, sizeof what)) {
-			rc = nr_fail(err, errlen, "%s: environment.app.preload.command[%d]: a "
-				     "string, with no template but {{env.NAME}}: the preloader "
-				     "starts before any flow", e->source, i);
-			break;
-		}
-		i++;
-	}
+	int rc = check_fields(e, "environment.app.preload.command", cmd, none, PRELOAD_USE,
+			      err, errlen);
 	const cJSON *penv = cJSON_GetObjectItemCaseSensitive(pre, "env");
 	if (rc == 0 && penv && !cJSON_IsObject(penv))
 		rc = nr_fail(err, errlen, "%s: environment.app.preload.env: an object of "
 			     "strings", e->source);
-	cJSON_ArrayForEach(it, penv)
-	{
-		if (rc == 0 && (!cJSON_IsString(it) ||
-				template_check(it->valuestring, none, what, sizeof what)))
-			rc = nr_fail(err, errlen, "%s: environment.app.preload.env.%s: a string, "
-				     "with no template but {{env.NAME}}: the preloader starts "
-				     "before any flow", e->source, it->string);
-	}
+	if (rc == 0)
+		rc = check_fields(e, "environment.app.preload.env", penv, none, PRELOAD_USE, err,
+				  errlen);
 	cJSON_Delete(none);
 	return rc;
 }
@@ -147,6 +171,24 @@ static int check_stop(env_spec *e, char *err, size_t errlen)
 	return nr_fail(err, errlen, "%s: environment.app.stop: \"kill\" (the default: at "
 		       "once, the database is dropped next), \"graceful\" (SIGTERM, then "
 		       "SIGKILL after 5 s) or {\"graceful\": SECONDS} (0-300)", e->source);
+}
+
+/* environment.ready.path: a path, with no placeholder (the probe fills
+ * none). */
+static int check_ready_path(const env_spec *e, char *err, size_t errlen)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(e->ready, "path");
+	if (!p)
+		return 0;
+	if (!cJSON_IsString(p) || p->valuestring[0] != '/')
+		return nr_fail(err, errlen, "%s: environment.ready.path: the path the probe "
+			       "asks for, such as \"/api/health/\"", e->source);
+	const char *open = strstr(p->valuestring, "{{"), *close = open ? strstr(open, "}}") : NULL;
+	if (open)
+		return nr_fail(err, errlen, "%s: environment.ready.path: unknown placeholder "
+			       "{{%.*s}}; the probe's path takes none", e->source,
+			       close ? (int)(close - open - 2) : (int)strlen(open + 2), open + 2);
+	return 0;
 }
 
 /* environment.app.warm: true, false, or {"modules": [names]}. */
@@ -294,38 +336,11 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 					   "db.socket", NULL};
 	for (const char *const *v = vars; *v; v++)
 		cJSON_AddTrueToObject(known, *v);
-	const cJSON *it;
-	int i = 0;
-	cJSON_ArrayForEach(it, cmd)
-	{
-		char what[256];
-		if (!cJSON_IsString(it)) {
-			cJSON_Delete(known);
-			nr_fail(err, errlen, "%s: environment.app.command[%d]: must be a string",
-			     e->source, i);
-			goto bad;
-		}
-		if (template_check(it->valuestring, known, what, sizeof what)) {
-			cJSON_Delete(known);
-			nr_fail(err, errlen, "%s: environment.app.command[%d]: {{%s}}: use "
-			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
-			     "{{db.password}}, {{db.url}}, {{db.socket}} or {{env.NAME}}", e->source, i, what);
-			goto bad;
-		}
-		i++;
-	}
 	const cJSON *aenv = cJSON_GetObjectItemCaseSensitive(e->app, "env");
-	cJSON_ArrayForEach(it, aenv)
-	{
-		char what[256];
-		if (!cJSON_IsString(it) ||
-		    template_check(it->valuestring, known, what, sizeof what)) {
-			cJSON_Delete(known);
-			nr_fail(err, errlen, "%s: environment.app.env.%s: a string, with "
-			     "{{port}}, {{db.name}}, {{db.host}}, {{db.port}}, {{db.user}}, "
-			     "{{db.password}}, {{db.url}}, {{db.socket}} or {{env.NAME}}", e->source, it->string);
-			goto bad;
-		}
+	if (check_fields(e, "environment.app.command", cmd, known, APP_USE, err, errlen) < 0 ||
+	    check_fields(e, "environment.app.env", aenv, known, APP_USE, err, errlen) < 0) {
+		cJSON_Delete(known);
+		goto bad;
 	}
 	cJSON_Delete(known);
 	if (check_preload(e, err, errlen) < 0 || check_warm(e, err, errlen) < 0 ||
@@ -340,7 +355,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 			     "timeout_s", e->source);
 		goto bad;
 	}
-	if (check_ready_status(e, err, errlen) < 0)
+	if (check_ready_status(e, err, errlen) < 0 || check_ready_path(e, err, errlen) < 0)
 		goto bad;
 	static const char *const provk[] = {"kind", "uri", "kwargs", NULL};
 	if (e->provision && (!cJSON_IsObject(e->provision) ||
