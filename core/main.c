@@ -211,6 +211,9 @@ static const char usage_run[] =
 	"                          Kubernetes, GitLab, CircleCI, Buildkite)\n"
 	"      --balance RESULTS.json  cut shards by that run's durations\n"
 	"      --list              print what would run, run nothing\n"
+	"      --environment FILE  the environment file for every test (config\n"
+	"                          run.environment_file: flows read it instead\n"
+	"                          of the nrunner-env.json found from them)\n"
 	"      --job-dependency FILE  a list of dependencies ([{\"type\": KIND,\n"
 	"                          ...}]) for every test, beside each test's\n"
 	"                          kwargs \"dependencies\"; each distinct one\n"
@@ -764,8 +767,9 @@ static int cmd_run(int argc, char **argv)
 	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
 	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP,
 	       O_BALANCE, O_SPAWNER, O_RETRIES, O_FAIL_FLAKY, O_HTML,
-	       O_JOB_DEP };
+	       O_JOB_DEP, O_ENVIRONMENT };
 	static const struct option longopts[] = {
+		{"environment", required_argument, NULL, O_ENVIRONMENT},
 		{"jobs", required_argument, NULL, 'j'},
 		{"serial", no_argument, NULL, O_SERIAL},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
@@ -803,6 +807,7 @@ static int cmd_run(int argc, char **argv)
 	nrc_shard shard = {0};
 	int list_only = 0, quiet = 0, rc = -1, c;
 	const char *junit = NULL, *tap = NULL, *html = NULL, *job_dep = NULL;
+	const char *environment = NULL;
 	nrc_deps *deps = NULL;
 	optind = 1;
 	opterr = 0;
@@ -855,6 +860,7 @@ static int cmd_run(int argc, char **argv)
 		case O_SPAWNER: spawner = optarg; break;
 		case O_LIST: list_only = 1; break;
 		case O_JOB_DEP: job_dep = optarg; break;
+		case O_ENVIRONMENT: environment = optarg; break;
 		case O_RESULTS: opts.results_base = optarg; break;
 		case O_JUNIT: junit = optarg; break;
 		case O_TAP: tap = optarg; break;
@@ -912,6 +918,24 @@ static int cmd_run(int argc, char **argv)
 				  : shard.n ? "this shard is empty" : "no tests found");
 		rc = NR_EXIT_JOB_ERROR;
 		goto out;
+	}
+	/* --environment: a config key every runnable gets, for the kinds
+	 * that read one (config keys no kind reads are accepted). */
+	if (environment) {
+		char *abs = realpath(environment, NULL);
+		if (!abs || access(abs, R_OK) < 0) {
+			nrc_error("--environment %s: cannot read it: %s", environment,
+				 strerror(errno));
+			free(abs);
+			rc = NR_EXIT_JOB_ERROR;
+			goto out;
+		}
+		for (size_t i = 0; i < sel.n; i++) {
+			cJSON_DeleteItemFromObjectCaseSensitive(sel.items[i]->config,
+								"run.environment_file");
+			cJSON_AddStringToObject(sel.items[i]->config, "run.environment_file", abs);
+		}
+		free(abs);
 	}
 	job = nrc_job_new(reg, &sel, &opts, err, sizeof err);
 	if (!job) {

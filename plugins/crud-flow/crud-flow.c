@@ -660,7 +660,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 				 "-u FILE (see nrunner-flow(5))");
 	flow *f;
 	env_spec e;
-	if (env_flow_of(h, uri, kw, &f, &e, err, sizeof err) < 0)
+	if (env_flow_of(h, uri, kw, h->config(t), &f, &e, err, sizeof err) < 0)
 		return h->finish(t, NR_RESULT_ERROR, err);
 	const char *base = h->string(h->get(kw, "base_url"));
 	env_run er = {0};
@@ -836,7 +836,7 @@ static int crud_flow_init(const nr_host *h, char *err, size_t errlen)
 	return 0;
 }
 
-static const char *const crud_flow_config[] = {NULL};
+static const char *const crud_flow_config[] = {ENV_FILE_CONFIG, NULL};
 
 static const nr_kind crud_flow_kind = {
 	.name = "crud-flow",

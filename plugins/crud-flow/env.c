@@ -235,17 +235,32 @@ static void find_env_file(char *dir, size_t dirlen, char *file, size_t filelen)
 	}
 }
 
+static cJSON *source_of(const char *dir, const char *file);
+
+/* The directory of a file's path ("." for a bare name). */
+static void dir_of(const char *path, char *dir, size_t len)
+{
+	snprintf(dir, len, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir)
+		*slash = '\0';
+	else if (slash)
+		snprintf(dir, len, "/");
+	else
+		snprintf(dir, len, ".");
+}
+
 cJSON *env_source(const char *path)
 {
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		snprintf(dir, sizeof dir, ".");
+	dir_of(path, dir, sizeof dir);
 	char file[PATH_MAX + 32];
 	find_env_file(dir, sizeof dir, file, sizeof file);
+	return source_of(dir, file);
+}
+
+static cJSON *source_of(const char *dir, const char *file)
+{
 	cJSON *src = cJSON_CreateObject();
 	cJSON_AddStringToObject(src, "dir", dir);
 	char *text = nr_read_text(file, NULL);
@@ -393,7 +408,8 @@ void env_free(env_spec *e)
 	memset(e, 0, sizeof *e);
 }
 
-int env_flow_of(const nr_host *h, const char *uri, const nr_value *kw, flow **fp,
+int env_flow_of(const nr_host *h, const char *uri, const nr_value *kw,
+		const nr_value *config, flow **fp,
 		env_spec *e, char *err, size_t errlen)
 {
 	*fp = NULL;
@@ -401,6 +417,17 @@ int env_flow_of(const nr_host *h, const char *uri, const nr_value *kw, flow **fp
 	const nr_value *given = h->get(kw, "flow");
 	cJSON *resolved = NULL, *source = NULL;
 	flow *f;
+	/* nrunner run --environment FILE: that file, not the one found
+	 * from the flow. */
+	const char *named = h->string(h->get(config, ENV_FILE_CONFIG));
+	if (named) {
+		char dir[PATH_MAX];
+		dir_of(named, dir, sizeof dir);
+		if (access(named, R_OK) < 0)
+			return nr_fail(err, errlen, "--environment %s (config %s): cannot read "
+				       "it: %s", named, ENV_FILE_CONFIG, strerror(errno));
+		source = source_of(dir, named);
+	}
 	if (given) {
 		char *j = h->to_json(given);
 		resolved = j ? cJSON_Parse(j) : NULL;
@@ -408,7 +435,8 @@ int env_flow_of(const nr_host *h, const char *uri, const nr_value *kw, flow **fp
 		f = flow_from_json(resolved, err, errlen);
 	} else {
 		f = flow_load(uri, err, errlen);
-		source = f ? env_source(uri) : NULL;
+		if (!source)
+			source = f ? env_source(uri) : NULL;
 	}
 	int rc = -1;
 	if (f) {
@@ -946,7 +974,7 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 		if (!uri && !h->get(kw, "flow"))
 			continue;
 		flow *f;
-		rc = env_flow_of(h, uri, kw, &f, &specs[i], err, errlen);
+		rc = env_flow_of(h, uri, kw, h->get(rv, "config"), &f, &specs[i], err, errlen);
 		if (rc < 0)
 			break;
 		names[i] = strdup(f->name);

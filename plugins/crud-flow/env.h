@@ -43,9 +43,13 @@ void env_free(env_spec *e);
  * kwargs "flow" (what the resolve step made of the file, its includes and
  * its environment file: no file is read), else from the flow file `uri`.
  * The kwargs then decide: base_url (the app is already there: shared),
- * environment=shared|isolated, keep=...  -1 with one line in err. */
-int env_flow_of(const nr_host *h, const char *uri, const nr_value *kwargs, flow **f,
-		env_spec *e, char *err, size_t errlen);
+ * environment=shared|isolated, keep=...  -1 with one line in err.
+ * The config key run.environment_file (nrunner run --environment FILE)
+ * names the environment file instead of the one found from the flow.
+ */
+#define ENV_FILE_CONFIG "run.environment_file"
+int env_flow_of(const nr_host *h, const char *uri, const nr_value *kwargs,
+		const nr_value *config, flow **f, env_spec *e, char *err, size_t errlen);
 
 /* What a running environment gives the flow. */
 typedef struct env_run {
