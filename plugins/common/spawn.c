@@ -11,18 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "util.h"
 
 extern char **environ;
 
 #define CLEAR_ENV_KEY "runner.exectest.clear_env"
-
-/* Avocado's runnable kwargs that are not environment variables: the
- * task's directory, its tags, its variant (whose parameters are), and
- * what the job resolves before the task. */
-static const char *const avocado_kwargs[] = {
-	"output_dir", "tags", "variant", "dependencies", "assets", NULL};
 
 typedef struct env_list {
 	char **env;    /* NULL-terminated */
@@ -98,14 +97,6 @@ static int getenv_in(const env_list *e, const char *key)
 	return 0;
 }
 
-static int is_avocado_kwarg(const char *key)
-{
-	for (const char *const *k = avocado_kwargs; *k; k++)
-		if (!strcmp(key, *k))
-			return 1;
-	return 0;
-}
-
 /* The program's environment: nrunner's (unless config
  * runner.exectest.clear_env is "system" or "all", as in Avocado), the
  * kwargs, the variant's parameters and the test's directories. */
@@ -127,7 +118,10 @@ static int build_env(const nr_host *h, nr_task *t, env_list *e)
 	const nr_value *kw = h->kwargs(t);
 	for (size_t i = 0; i < h->size(kw); i++) {
 		const char *key = h->key_at(kw, i);
-		if (key && !is_avocado_kwarg(key))
+		/* Avocado's kwargs are not environment variables: the
+		 * task's directory, its tags, its variant (whose parameters
+		 * are), and what the job resolves before the task. */
+		if (key && !nr_avocado_kwarg(key))
 			env_set(e, key, value_text(h, h->item(kw, i)));
 	}
 	const char *dir = h->output_dir(t);
@@ -146,6 +140,32 @@ static int build_env(const nr_host *h, nr_task *t, env_list *e)
 	if (clear && e->n && !getenv_in(e, "PATH") && getenv("PATH"))
 		env_set(e, "PATH", strdup(getenv("PATH")));
 	return 0;
+}
+
+/* posix_spawn reports a failed exec (ENOENT, EACCES) as its return
+ * value, so "cannot be started" is told apart from "exited 127".  Returns
+ * 0 or an errno. */
+static int spawn_argv(char *const argv[], char *const envp[], int stdout_fd,
+		      int own_group, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa, *fap = NULL;
+	posix_spawnattr_t attr, *attrp = NULL;
+	if (stdout_fd >= 0 && posix_spawn_file_actions_init(&fa) == 0) {
+		fap = &fa;
+		posix_spawn_file_actions_adddup2(fap, stdout_fd, STDOUT_FILENO);
+	}
+	if (own_group && posix_spawnattr_init(&attr) == 0) {
+		attrp = &attr;
+		posix_spawnattr_setflags(attrp, POSIX_SPAWN_SETPGROUP);
+		posix_spawnattr_setpgroup(attrp, 0);
+	}
+	int e = strchr(argv[0], '/') ? posix_spawn(pid, argv[0], fap, attrp, argv, envp)
+				     : posix_spawnp(pid, argv[0], fap, attrp, argv, envp);
+	if (fap)
+		posix_spawn_file_actions_destroy(fap);
+	if (attrp)
+		posix_spawnattr_destroy(attrp);
+	return e;
 }
 
 void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
@@ -186,17 +206,7 @@ int nr_spawn_start(const nr_host *h, nr_task *t, int stdout_fd, pid_t *pidp,
 		argv[i + 1] = (char *)(a ? a : "");
 	}
 	pid_t pid;
-	posix_spawn_file_actions_t fa, *fap = NULL;
-	if (stdout_fd >= 0 && posix_spawn_file_actions_init(&fa) == 0) {
-		fap = &fa;
-		posix_spawn_file_actions_adddup2(fap, stdout_fd, STDOUT_FILENO);
-	}
-	/* posix_spawn reports a failed exec (ENOENT, EACCES) as its return
-	 * value, so "cannot be started" is told apart from "exited 127". */
-	int e = strchr(uri, '/') ? posix_spawn(&pid, uri, fap, NULL, argv, env.env)
-				  : posix_spawnp(&pid, uri, fap, NULL, argv, env.env);
-	if (fap)
-		posix_spawn_file_actions_destroy(fap);
+	int e = spawn_argv(argv, env.env, stdout_fd, 0, &pid);
 	for (size_t i = 0; i < env.nowned; i++)
 		free(env.owned[i]);
 	free(env.owned);
@@ -209,6 +219,17 @@ int nr_spawn_start(const nr_host *h, nr_task *t, int stdout_fd, pid_t *pidp,
 	res->started = 1;
 	*pidp = pid;
 	return 0;
+}
+
+static void status_into(int status, nr_spawn_result *res)
+{
+	if (WIFEXITED(status)) {
+		res->exited = 1;
+		res->code = WEXITSTATUS(status);
+	} else if (WIFSIGNALED(status)) {
+		res->signaled = 1;
+		res->sig = WTERMSIG(status);
+	}
 }
 
 void nr_spawn_wait(const nr_host *h, nr_task *t, pid_t pid, nr_spawn_result *res)
@@ -230,13 +251,78 @@ void nr_spawn_wait(const nr_host *h, nr_task *t, pid_t pid, nr_spawn_result *res
 	}
 	if (h->interrupted(t))
 		res->interrupted = 1;
-	if (WIFEXITED(status)) {
-		res->exited = 1;
-		res->code = WEXITSTATUS(status);
-	} else if (WIFSIGNALED(status)) {
-		res->signaled = 1;
-		res->sig = WTERMSIG(status);
+	status_into(status, res);
+}
+
+/* Waits up to ms (< 0: no limit) for pid to end, without reaping it.
+ * Returns 1 when it ended, 0 at the time limit, -1 when interrupted (a
+ * signal to the task).  A pidfd says when it ends; without one (Linux <
+ * 5.3, valgrind), it is asked every 10 ms. */
+static int wait_ended(pid_t pid, int pfd, long ms)
+{
+	if (pfd >= 0) {
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		int r = poll(&p, 1, ms < 0 ? -1 : (int)ms);
+		return r > 0 ? 1 : r == 0 ? 0 : -1;
 	}
+	siginfo_t si = {0};
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == pid)
+		return 1;
+	if (ms == 0)
+		return 0;
+	struct timespec ts = {0, 10 * 1000000L};
+	return nanosleep(&ts, NULL) < 0 ? -1 : 0;
+}
+
+void nr_spawn_command(const nr_host *h, nr_task *t, char *const argv[],
+		      int stdout_fd, long timeout_ms, nr_spawn_result *res)
+{
+	memset(res, 0, sizeof *res);
+	pid_t pid;
+	int e = spawn_argv(argv, environ, stdout_fd, 1, &pid);
+	if (e) {
+		res->error = e;
+		return;
+	}
+	res->started = 1;
+	/* The group is the command's own (a timeout must end what it
+	 * started, not the task), so the core is told of it. */
+	h->process_group(t, (long)pid, 1);
+	int pfd = pidfd_open(pid, 0);
+	double deadline = timeout_ms > 0 ? nr_now_ms() + (double)timeout_ms : -1;
+	for (;;) {
+		long left = -1;
+		if (deadline >= 0) {
+			double d = deadline - nr_now_ms();
+			left = d > 0 ? (long)d + 1 : 0;
+		}
+		int r = wait_ended(pid, pfd, left);
+		if (r == 1)
+			break;
+		if (r == 0 && left == 0) {
+			res->timed_out = 1;
+			break;
+		}
+		if (h->interrupted(t)) {
+			res->interrupted = 1;
+			break;
+		}
+	}
+	if (pfd >= 0)
+		close(pfd);
+	/* Until the leader is reaped it holds the group's id, so this kill
+	 * cannot reach an unrelated group. */
+	kill(-pid, SIGKILL);
+	h->process_group(t, (long)pid, 0);
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			res->error = errno;
+			return;
+		}
+	if (!res->timed_out && !res->interrupted)
+		status_into(status, res);
 }
 
 int nr_spawn_finish_unstarted(const nr_host *h, nr_task *t,

@@ -16,6 +16,7 @@ typedef struct nr_spawn_result {
 	int signaled;    /* it was killed: sig holds the signal */
 	int sig;
 	int interrupted; /* the task was asked to stop meanwhile */
+	int timed_out;   /* nr_spawn_command's timeout ended it */
 	const char *why; /* why it was not started, when not errno's */
 } nr_spawn_result;
 
@@ -46,6 +47,17 @@ void nr_spawn_wait(const nr_host *host, nr_task *task, pid_t pid,
  * started (res->error). */
 int nr_spawn_capture(const nr_host *host, nr_task *task, char *const *argv,
 		     char *tail, size_t tail_len, nr_spawn_result *res);
+
+/* Runs argv (argv[0] searched in PATH when it has no slash) in nrunner's
+ * environment, with its stdout on stdout_fd (-1: the task's) and its
+ * stderr on the task's, in a process group of its own that the core
+ * knows of (host->process_group), and waits for it.  After timeout_ms
+ * (<= 0: no limit), or when the task is interrupted, the whole group is
+ * killed and res says which.  For a kind that runs commands of its own
+ * (not the runnable's uri), each of which may hang: a timeout ends the
+ * command and what it started, not the task. */
+void nr_spawn_command(const nr_host *host, nr_task *task, char *const argv[],
+		      int stdout_fd, long timeout_ms, nr_spawn_result *res);
 
 /* "SIGSEGV" for SIGSEGV. */
 const char *nr_spawn_signame(int sig);

@@ -96,6 +96,31 @@ int nr_abstract_connect(const char *name)
 	return s;
 }
 
+int nr_avocado_kwarg(const char *key)
+{
+	static const char *const avocado[] = {"output_dir", "tags", "variant",
+					      "dependencies", "assets", NULL};
+	for (const char *const *k = avocado; *k; k++)
+		if (!strcmp(key, *k))
+			return 1;
+	return 0;
+}
+
+const char *nr_kwargs_unknown(const nr_host *h, nr_task *t,
+			      const char *const *known)
+{
+	const nr_value *kw = h->kwargs(t);
+	for (size_t i = 0; i < h->size(kw); i++) {
+		const char *key = h->key_at(kw, i);
+		int ok = nr_avocado_kwarg(key);
+		for (const char *const *k = known; !ok && *k; k++)
+			ok = !strcmp(key, *k);
+		if (!ok)
+			return key;
+	}
+	return NULL;
+}
+
 static const nr_host *jd_host;
 static nr_task *jd_task;
 

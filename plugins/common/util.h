@@ -41,11 +41,21 @@ unsigned nr_abstract_addr(struct sockaddr_un *un, const char *name);
  * (EPERM: another user's).  Async-signal-safe, for a forked child. */
 int nr_abstract_connect(const char *name);
 
+/* 1 when key is one of Avocado's runnable kwargs that belong to the job,
+ * not to a kind: output_dir, tags, variant, dependencies, assets. */
+int nr_avocado_kwarg(const char *key);
+
+/* The first kwarg of the task that is neither in known (NULL-terminated)
+ * nor one of Avocado's (nr_avocado_kwarg), or NULL: for a kind that
+ * refuses a misspelt kwarg rather than ignore it. */
+struct nr_host;
+struct nr_task;
+const char *nr_kwargs_unknown(const struct nr_host *h, struct nr_task *t,
+			      const char *const *known);
+
 /* The job's data (ABI 1.4, host->job_set and job_get), for code far
  * from the hook or run() that holds the host: nr_jd_use() at their entry
  * says where to read (the task; NULL in a job hook) and write. */
-struct nr_host;
-struct nr_task;
 void nr_jd_use(const struct nr_host *h, struct nr_task *t);
 /* NULL when there is no such key, or before nr_jd_use(). */
 const char *nr_jd_get(const char *key);
