@@ -805,6 +805,55 @@ static cJSON *endpoint_stats(const nrc_job *job)
 	return out;
 }
 
+int nrc_job_run_aside(nrc_job *job, nrc_registry *reg, nrc_runnable *r,
+		     const char *subdir, const char *id, cJSON *records,
+		     char *err, size_t errlen)
+{
+	nrc_runnable_list list = {.items = nrc_xcalloc(1, sizeof *list.items), .n = 1};
+	list.items[0] = r;
+	nrc_job_opts o = job->opts;
+	o.jobs = 1;
+	o.results_base = NULL;
+	o.tasks_subdir = subdir;
+	o.before_tasks = NULL;
+	o.retries = 0;
+	o.failfast = 0;
+	o.shuffled = 0;
+	o.observe = NULL;
+	nrc_job *aj = nrc_job_new(reg, &list, &o, err, errlen);
+	if (!aj) {
+		nrc_runnable_list_free(&list);
+		return NR_EXIT_JOB_ERROR;
+	}
+	aj->dir = nrc_xstrdup(job->dir);
+	aj->id = job->id ? nrc_xstrdup(job->id) : NULL;
+	aj->tasks[0].id = nrc_xstrdup(id);
+	/* Its lines are the caller's to print. */
+	nrc_progress *quiet = nrc_progress_new(stdout, 0, 0, NR_SHOW_NONE);
+	int bits = nrc_job_run(aj, quiet, err, errlen);
+	nrc_progress_free(quiet);
+	const nrc_job_task *t = &aj->tasks[0];
+	if (records && t->result) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "id", id);
+		cJSON_AddStringToObject(x, "kind", t->runnable->kind);
+		if (t->runnable->uri)
+			cJSON_AddStringToObject(x, "uri", t->runnable->uri);
+		cJSON_AddStringToObject(x, "result", t->result);
+		if (t->fail_reason)
+			cJSON_AddStringToObject(x, "fail_reason", t->fail_reason);
+		cJSON_AddNumberToObject(x, "duration", t->duration);
+		if (t->dir)
+			cJSON_AddStringToObject(x, "logs", t->dir);
+		cJSON_AddItemToArray(records, x);
+	}
+	if (aj->interrupted && !job->interrupt_reason)
+		job->interrupt_reason = nrc_xstrdup(aj->interrupt_reason
+			? aj->interrupt_reason : "interrupted");
+	nrc_job_free(aj);
+	return bits;
+}
+
 cJSON *nrc_job_results(const nrc_job *job)
 {
 	cJSON *o = cJSON_CreateObject();

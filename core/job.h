@@ -119,6 +119,16 @@ void nrc_job_free(nrc_job *job);
  * tasks' folder made there. */
 int nrc_job_prepare(nrc_job *job, char *err, size_t errlen);
 
+/* Runs one runnable beside the job's tests (nrunner run --sysinfo's "pre"
+ * and "post"): as task `id` of a job of its own, whose task folder is
+ * `subdir` of this job's directory, with this job's limits.  Takes r.
+ * Returns the exit bits; a record of the task (id, kind, uri, result,
+ * fail_reason, duration, logs) is appended to *records when it is set.
+ * An interruption sets job->interrupt_reason and NR_EXIT_INTERRUPTED. */
+int nrc_job_run_aside(nrc_job *job, nrc_registry *reg, nrc_runnable *r,
+		     const char *subdir, const char *id, cJSON *records,
+		     char *err, size_t errlen);
+
 /* Settles a task that has not started: when its turn comes it does not
  * run, and its status.jsonl gets started, a log of `log` (when not NULL)
  * and finished with this result and reason. */

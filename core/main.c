@@ -214,6 +214,13 @@ static const char usage_run[] =
 	"      --environment FILE  the environment file for every test (config\n"
 	"                          run.environment_file: flows read it instead\n"
 	"                          of the nrunner-env.json found from them)\n"
+	"      --dry-run[=KIND]    run nothing: every test becomes a runnable\n"
+	"                          of KIND (default " NR_DRY_RUN_KIND "), cancelled\n"
+	"                          with Avocado's reason; no set-up, no\n"
+	"                          dependencies (Avocado's --dry-run)\n"
+	"      --sysinfo[=KIND]    record the system before and after the job:\n"
+	"                          KIND (default " NR_SYSINFO_KIND ") with uri pre, then\n"
+	"                          post, into sysinfo/pre and sysinfo/post\n"
 	"      --job-dependency FILE  a list of dependencies ([{\"type\": KIND,\n"
 	"                          ...}]) for every test, beside each test's\n"
 	"                          kwargs \"dependencies\"; each distinct one\n"
@@ -761,16 +768,125 @@ static int write_reports(nrc_job *job, const char *junit, const char *tap,
 	return rc;
 }
 
+/* A kind that an option of nrunner run names must be there before
+ * anything runs.  Returns -1 when it is, else the exit status. */
+static int check_option_kind(nrc_registry *reg, const char *opt, const char *kind)
+{
+	const nrc_plugin_rec *p;
+	char err[ERRLEN];
+	if (nrc_registry_find(reg, kind, &p, err, sizeof err))
+		return -1;
+	nrc_error("%s: %s", opt, err);
+	return NR_EXIT_JOB_ERROR;
+}
+
+/* nrunner run --sysinfo: a runnable of the option's kind with uri "pre"
+ * runs once the job's directory exists and before the tests (and the
+ * dependencies), one with "post" after them; each gets Avocado's kwarg
+ * output_dir, the job's directory (as Avocado's pre- and post-test
+ * runnables get the test's), and keeps its own logs in pre-post/ there. */
+typedef struct around_ctx {
+	nrc_registry *reg;
+	nrc_runnable *r[2];  /* pre, post: not run yet */
+	cJSON *records;     /* what ran, for results.json */
+	int (*next)(void *ctx, nrc_job *job, nrc_progress *progress);
+	void *next_ctx;
+} around_ctx;
+
+static int around_new(around_ctx *a, nrc_registry *reg, const char *kind)
+{
+	int rc = check_option_kind(reg, "--sysinfo", kind);
+	if (rc >= 0)
+		return rc;
+	static const char *const when[] = {"pre", "post"};
+	a->reg = reg;
+	a->records = cJSON_CreateArray();
+	for (int i = 0; i < 2; i++) {
+		a->r[i] = nrc_runnable_new(kind);
+		a->r[i]->uri = nrc_xstrdup(when[i]);
+		a->r[i]->identifier = nrc_xasprintf("%s-%s", when[i], kind);
+	}
+	return -1;
+}
+
+static int around_run(around_ctx *a, nrc_job *job, nrc_progress *progress, int i)
+{
+	nrc_runnable *r = a->r[i];
+	a->r[i] = NULL;
+	cJSON_AddStringToObject(r->kwargs, "output_dir", job->dir);
+	char err[ERRLEN], *id = nrc_xstrdup(r->identifier);
+	int before = cJSON_GetArraySize(a->records);
+	int bits = nrc_job_run_aside(job, a->reg, r, "pre-post", id, a->records,
+				    err, sizeof err);
+	const cJSON *x = cJSON_GetArrayItem(a->records, before);
+	if (x) {
+		const cJSON *why = cJSON_GetObjectItemCaseSensitive(x, "fail_reason");
+		char *line = nrc_xasprintf(
+			"%s: %s (%.2f s)%s%s", id,
+			cJSON_GetObjectItemCaseSensitive(x, "result")->valuestring,
+			cJSON_GetObjectItemCaseSensitive(x, "duration")->valuedouble,
+			cJSON_IsString(why) ? ": " : "",
+			cJSON_IsString(why) ? why->valuestring : "");
+		nrc_progress_note(progress, line);
+		free(line);
+	} else if (bits == NR_EXIT_JOB_ERROR) {
+		nrc_progress_error(progress, "%s: %s", id, err);
+		bits = NR_EXIT_RUNNER_FAIL;
+	}
+	free(id);
+	/* Like Avocado's sysinfo, a failure there fails no test; a crash is
+	 * the runner's, an interruption the job's. */
+	return bits & (NR_EXIT_RUNNER_FAIL | NR_EXIT_INTERRUPTED);
+}
+
+/* The job's before_tasks: "pre", then whatever was there before. */
+static int around_pre(void *ctx, nrc_job *job, nrc_progress *progress)
+{
+	around_ctx *a = ctx;
+	int bits = around_run(a, job, progress, 0);
+	job->extra_bits |= bits & NR_EXIT_RUNNER_FAIL;
+	if (bits & NR_EXIT_INTERRUPTED)
+		return -1;
+	return a->next ? a->next(a->next_ctx, job, progress) : 0;
+}
+
+static void around_attach(around_ctx *a, nrc_job *job)
+{
+	a->next = job->opts.before_tasks;
+	a->next_ctx = job->opts.before_ctx;
+	job->opts.before_tasks = around_pre;
+	job->opts.before_ctx = a;
+}
+
+static void around_record(around_ctx *a, nrc_job *job)
+{
+	if (!a->records || !cJSON_GetArraySize(a->records))
+		return;
+	if (!job->results_extra)
+		job->results_extra = cJSON_CreateObject();
+	cJSON_AddItemToObject(job->results_extra, "pre_post", a->records);
+	a->records = NULL;
+}
+
+static void around_free(around_ctx *a)
+{
+	for (int i = 0; i < 2; i++)
+		nrc_runnable_free(a->r[i]);
+	cJSON_Delete(a->records);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *cmd = "run";
 	enum { O_SERIAL = 256, O_TIMEOUT, O_JOB_TIMEOUT, O_GRACE, O_FAILFAST,
 	       O_SHUFFLE, O_SHARD, O_LIST, O_RESULTS, O_JUNIT, O_TAP,
 	       O_BALANCE, O_SPAWNER, O_RETRIES, O_FAIL_FLAKY, O_HTML,
-	       O_JOB_DEP, O_ENVIRONMENT };
+	       O_JOB_DEP, O_ENVIRONMENT, O_DRY_RUN, O_SYSINFO };
 	static const struct option longopts[] = {
 		{"environment", required_argument, NULL, O_ENVIRONMENT},
 		{"jobs", required_argument, NULL, 'j'},
+		{"dry-run", optional_argument, NULL, O_DRY_RUN},
+		{"sysinfo", optional_argument, NULL, O_SYSINFO},
 		{"serial", no_argument, NULL, O_SERIAL},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"job-timeout", required_argument, NULL, O_JOB_TIMEOUT},
@@ -809,6 +925,10 @@ static int cmd_run(int argc, char **argv)
 	const char *junit = NULL, *tap = NULL, *html = NULL, *job_dep = NULL;
 	const char *environment = NULL;
 	nrc_deps *deps = NULL;
+	/* The kinds --dry-run and --sysinfo name (config.h has the defaults:
+	 * the core itself names no kind). */
+	const char *dry_kind = NULL, *around_kind = NULL;
+	around_ctx around = {0};
 	optind = 1;
 	opterr = 0;
 	while (rc < 0 && (c = getopt_long(argc, argv, "+j:f:t:s:qh", longopts, NULL)) != -1) {
@@ -861,6 +981,8 @@ static int cmd_run(int argc, char **argv)
 		case O_LIST: list_only = 1; break;
 		case O_JOB_DEP: job_dep = optarg; break;
 		case O_ENVIRONMENT: environment = optarg; break;
+		case O_DRY_RUN: dry_kind = optarg ? optarg : NR_DRY_RUN_KIND; break;
+		case O_SYSINFO: around_kind = optarg ? optarg : NR_SYSINFO_KIND; break;
 		case O_RESULTS: opts.results_base = optarg; break;
 		case O_JUNIT: junit = optarg; break;
 		case O_TAP: tap = optarg; break;
@@ -937,6 +1059,19 @@ static int cmd_run(int argc, char **argv)
 		}
 		free(abs);
 	}
+	/* --dry-run: every test becomes a runnable of the option's kind,
+	 * keeping its identifier and all the rest, as Avocado's suite does;
+	 * so nothing of the tests runs, nor their plugins' set-up, nor
+	 * their dependencies, nor --sysinfo (off in Avocado's dry runs). */
+	if (dry_kind) {
+		if ((rc = check_option_kind(reg, "--dry-run", dry_kind)) >= 0)
+			goto out;
+		for (size_t i = 0; i < sel.n; i++)
+			nrc_runnable_set_kind(sel.items[i], dry_kind);
+		around_kind = NULL;
+	}
+	if (around_kind && (rc = around_new(&around, reg, around_kind)) >= 0)
+		goto out;
 	job = nrc_job_new(reg, &sel, &opts, err, sizeof err);
 	if (!job) {
 		nrc_error("%s", err);
@@ -945,7 +1080,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	for (size_t i = 0; i < job->n; i++)
 		job->tasks[i].index = indexes[i];
-	deps = nrc_deps_collect(reg, job, job_dep, err, sizeof err);
+	deps = nrc_deps_collect(reg, job, dry_kind ? NULL : job_dep, err, sizeof err);
 	if (!deps) {
 		nrc_error("%s", err);
 		rc = NR_EXIT_JOB_ERROR;
@@ -969,15 +1104,21 @@ static int cmd_run(int argc, char **argv)
 	{
 		/* The dependencies to run are the job's too: their plugins
 		 * set up as the tests' do. */
-		size_t ndeps = 0;
+		size_t ndeps = 0, n = job->n;
 		nrc_runnable *const *pending = nrc_deps_pending(deps, &ndeps);
-		nrc_runnable **items = nrc_xcalloc(job->n + ndeps + 1, sizeof *items);
+		if (dry_kind)
+			ndeps = 0;
+		nrc_runnable **items = nrc_xcalloc(job->n + ndeps + 3, sizeof *items);
 		for (size_t i = 0; i < job->n; i++)
 			items[i] = job->tasks[i].runnable;
 		for (size_t i = 0; i < ndeps; i++)
-			items[job->n + i] = pending[i];
+			items[n++] = pending[i];
+		/* And so are --sysinfo's. */
+		for (size_t i = 0; i < 2; i++)
+			if (around.r[i])
+				items[n++] = around.r[i];
 		long long setup0 = nrc_monotonic_ms();
-		rc = begin_job(reg, items, job->n + ndeps, &job->opts);
+		rc = begin_job(reg, items, n, &job->opts);
 		job->setup_duration = (double)(nrc_monotonic_ms() - setup0) / 1000.0;
 		free(items);
 		if (rc >= 0)
@@ -994,9 +1135,14 @@ static int cmd_run(int argc, char **argv)
 		job->opts.observe = nrc_status_fanout_observe;
 		job->opts.observe_ctx = fanout;
 	}
-	if (nrc_deps_count(deps))
+	if (nrc_deps_count(deps) && !dry_kind)
 		nrc_deps_attach(deps, job, reg, quiet);
+	if (around.r[0])
+		around_attach(&around, job);
 	rc = nrc_job_run(job, progress, err, sizeof err);
+	if (around.r[1] && job->prepared && !job->interrupted)
+		rc |= around_run(&around, job, progress, 1);
+	around_record(&around, job);
 	if (rc == NR_EXIT_JOB_ERROR && job->dir == NULL) {
 		nrc_error("%s", err);
 	} else {
@@ -1005,6 +1151,7 @@ static int cmd_run(int argc, char **argv)
 	nrc_progress_free(progress);
 	rc |= end_job(reg);
 out:
+	around_free(&around);
 	nrc_job_free(job);
 	nrc_deps_free(deps);
 	nrc_runnable_list_free(&all);

@@ -153,6 +153,14 @@ const char *nrc_runnable_identifier(const nrc_runnable *r)
 	return r->uri ? r->uri : r->kind;
 }
 
+void nrc_runnable_set_kind(nrc_runnable *r, const char *kind)
+{
+	if (!r->identifier)
+		r->identifier = nrc_xstrdup(nrc_runnable_identifier(r));
+	free(r->kind);
+	r->kind = nrc_xstrdup(kind);
+}
+
 const char *nrc_runnable_output_dir(const nrc_runnable *r)
 {
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(r->kwargs, "output_dir");

@@ -32,6 +32,10 @@ void nrc_runnable_free(nrc_runnable *r);
 const char *nrc_runnable_identifier(const nrc_runnable *r);
 /* Avocado's kwarg output_dir: where the task's files go (NULL if none). */
 const char *nrc_runnable_output_dir(const nrc_runnable *r);
+/* Makes r a runnable of another kind, keeping all the rest: its
+ * identifier is pinned first, since without one it would become the new
+ * kind's name (nrunner run --dry-run). */
+void nrc_runnable_set_kind(nrc_runnable *r, const char *kind);
 
 /* Builds a runnable from one JSON object.  `where` names the source for
  * errors ("recipes/x.json" or "recipes/x.json: [3]").  On error returns

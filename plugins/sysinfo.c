@@ -349,7 +349,13 @@ static int sysinfo_run(const nr_host *h, nr_task *t)
 	if (!getenv("PATH"))
 		setenv("PATH", "/usr/bin:/bin", 1);
 	int rc;
-	if (h->output_dir(t) && make_dir(&s, h->output_dir(t), err, sizeof err) < 0) {
+	/* Avocado's kwarg output_dir is the folder of what is described (a
+	 * test's, or under nrunner run --sysinfo the job's), which may not
+	 * be the task's own. */
+	const char *base = h->string(h->get(h->kwargs(t), "output_dir"));
+	if (!base)
+		base = h->output_dir(t);
+	if (base && make_dir(&s, base, err, sizeof err) < 0) {
 		rc = h->finish(t, NR_RESULT_ERROR, err);
 		goto out;
 	}
