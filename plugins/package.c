@@ -24,11 +24,15 @@ typedef struct manager {
 	const char *changer; /* the program that installs and removes */
 	const char *fallback_changer; /* when changer is not on PATH */
 	const char *yes;     /* its "assume yes" option */
+	const char *wait;    /* its "wait for the lock" option, if it needs one */
 } manager;
 
+/* apt-get fails at once when another apt-get or dpkg holds the lock (two
+ * package dependencies of one job, a system's daily upgrade); told to,
+ * it waits for it.  dnf and yum wait by themselves. */
 static const manager managers[] = {
-	{"dpkg-query", "dpkg-query", "apt-get", NULL, "--yes"},
-	{"rpm", "rpm", "dnf", "yum", "--assumeyes"},
+	{"dpkg-query", "dpkg-query", "apt-get", NULL, "--yes", "-oDPkg::Lock::Timeout=300"},
+	{"rpm", "rpm", "dnf", "yum", "--assumeyes", NULL},
 };
 
 static int on_path(const char *prog)
@@ -166,8 +170,15 @@ static int installed(run *r)
 
 static int change(run *r, const char *verb)
 {
-	char *argv[] = {(char *)r->changer, (char *)r->m->yes, (char *)verb,
-			(char *)r->name, NULL};
+	char *argv[6];
+	size_t n = 0;
+	argv[n++] = (char *)r->changer;
+	argv[n++] = (char *)r->m->yes;
+	if (r->m->wait)
+		argv[n++] = (char *)r->m->wait;
+	argv[n++] = (char *)verb;
+	argv[n++] = (char *)r->name;
+	argv[n] = NULL;
 	return manager_run(r, r->changer, argv);
 }
 
