@@ -17,6 +17,11 @@ void nr_log_tail(const char *path, char *out, size_t len);
  * NULL); NULL with errno when it cannot be read. */
 char *nr_read_text(const char *path, size_t *len);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
+ * released), or -1.  Another process may take it before the caller binds
+ * it: callers try again on another. */
+int nr_loopback_port(void);
+
 /* When `prog` could not be run for `error` (ENOENT) and `python3 -m prog`
  * would run it, a hint to append to the message ("; python3 -m uvicorn
  * would run it ..."); else "". */

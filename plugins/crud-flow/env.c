@@ -618,16 +618,7 @@ static void pg_opts_box_free(pg_opts_box *b)
 static int free_port(int *claim)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET,
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t l = sizeof a;
-		int port = -1;
-		if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-		    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-			port = ntohs(a.sin_port);
-		if (fd >= 0)
-			close(fd);
+		int port = nr_loopback_port();
 		if (port < 0)
 			return -1;
 		int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -45,38 +45,6 @@ static char *xstrdup(const char *s)
 	return p;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap + 1);
-	size_t r;
-	while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			char *nb = realloc(buf, (cap *= 2) + 1);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-			}
-			buf = nb;
-		}
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (!buf || bad) {
-		free(buf);
-		errno = bad ? EIO : ENOMEM;
-		return NULL;
-	}
-	buf[n] = '\0';
-	if (len)
-		*len = n;
-	return buf;
-}
-
 /* --- connecting -------------------------------------------------------- */
 
 int nr_pg_server_named(void)
@@ -376,7 +344,7 @@ static int apply_text(PGconn *db, const char *text, const char *path,
 
 int nr_pg_apply_file(PGconn *db, const char *path, char *err, size_t errlen)
 {
-	char *text = read_file(path, NULL);
+	char *text = nr_read_text(path, NULL);
 	if (!text)
 		return nr_fail(err, errlen, "%s: cannot read the schema file: %s", path,
 			    strerror(errno));
@@ -456,7 +424,7 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 			continue;
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		char *text = read_file(path, NULL);
+		char *text = nr_read_text(path, NULL);
 		if (!text) {
 			nr_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 			free_strv(files);
@@ -1173,7 +1141,7 @@ static int add_file(bytes *b, const char *path, const char *name, char *err,
 		    size_t errlen)
 {
 	size_t len;
-	char *text = read_file(path, &len);
+	char *text = nr_read_text(path, &len);
 	if (!text)
 		return nr_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 	add(b, name, strlen(name) + 1);

@@ -591,24 +591,6 @@ int nr_pg_bindir(char *out, size_t len)
 	return find_bindir(out, len);
 }
 
-/* A port on 127.0.0.1 that nothing listens on now.  Another process may
- * take it before the server binds it: the start is then tried again on
- * another (see START_TRIES). */
-static int loopback_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof a;
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* Who may connect, and how: trust on the Unix socket, which only the
  * server's user (and root, which runs the tasks) can reach; a password
  * (SCRAM) over TCP, which every local user can reach.  Never trust there. */
@@ -786,8 +768,9 @@ again:
 start:
 	/* Besides the socket, 127.0.0.1 on a free port: apps build their
 	 * database URL from a host and a port (the socket's name carries the
-	 * same port). */
-	snprintf(port_s, sizeof port_s, "%d", loopback_port());
+	 * same port).  Another process may take the port before the server
+	 * binds it: the start is then tried again on another (START_TRIES). */
+	snprintf(port_s, sizeof port_s, "%d", nr_loopback_port());
 	snprintf(server_port, sizeof server_port, "%s", port_s);
 	snprintf(port_opt, sizeof port_opt, "port=%s", port_s);
 	char *pg_argv[] = {postgres, "-D", data, "-k", server_dir,
