@@ -312,7 +312,7 @@ cJSON *nrc_json_parse(const char *text, const char *path, char *err,
 	int line, col;
 	size_t off = end ? (size_t)(end - text) : 0;
 	position(text, off, &line, &col);
-	if (nr_json_too_deep(text, off))
+	if (nrp_json_too_deep(text, off))
 		fail(err, errlen,
 		     "%s:%d:%d: nested deeper than %d levels, the most nrunner "
 		     "reads (cJSON's nesting limit); flatten the JSON",

@@ -20,6 +20,8 @@
  * location's reason. */
 #include "config.h"
 
+#include "common/util.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -226,7 +228,7 @@ static char *expand_home(const char *dir)
 	const char *home = getenv("HOME");
 	if (dir[0] == '~' && (dir[1] == '/' || !dir[1]) && home)
 		return asprintf(&out, "%s%s", home, dir + 1) < 0 ? NULL : out;
-	return strdup(dir);
+	return nrp_xstrdup(dir);
 }
 
 static const char *set_dirs(asset *a)

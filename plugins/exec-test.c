@@ -51,10 +51,10 @@ static int exec_test_run(const nr_host *h, nr_task *t)
 			return h->finish(t, NR_RESULT_ERROR, why);
 		}
 	}
-	nr_spawn_result res;
-	nr_spawn_runnable(h, t, &res);
+	nrp_spawn_result res;
+	nrp_spawn_runnable(h, t, &res);
 	int rc;
-	if (nr_spawn_finish_unstarted(h, t, &res, &rc))
+	if (nrp_spawn_finish_unstarted(h, t, &res, &rc))
 		return rc;
 	const char *result;
 	why[0] = '\0';
@@ -63,7 +63,7 @@ static int exec_test_run(const nr_host *h, nr_task *t)
 		snprintf(why, sizeof why, "interrupted while the test ran");
 	} else if (res.signaled) {
 		result = NR_RESULT_FAIL;
-		snprintf(why, sizeof why, "killed by %s", nr_spawn_signame(res.sig));
+		snprintf(why, sizeof why, "killed by %s", nrp_spawn_signame(res.sig));
 	} else if (res.code == 0) {
 		result = NR_RESULT_PASS;
 	} else if (code_in(h, t, SKIP_KEY, 77, res.code) == 1) {
@@ -81,7 +81,7 @@ static int exec_test_run(const nr_host *h, nr_task *t)
 	h->msg_string(m, "result", result);
 	if (why[0])
 		h->msg_string(m, "fail_reason", why);
-	nr_spawn_msg_status(h, m, &res);
+	nrp_spawn_msg_status(h, m, &res);
 	return h->msg_emit(m);
 }
 

@@ -11,10 +11,10 @@
 
 static int exec_run(const nr_host *h, nr_task *t)
 {
-	nr_spawn_result res;
-	nr_spawn_runnable(h, t, &res);
+	nrp_spawn_result res;
+	nrp_spawn_runnable(h, t, &res);
 	int rc;
-	if (nr_spawn_finish_unstarted(h, t, &res, &rc))
+	if (nrp_spawn_finish_unstarted(h, t, &res, &rc))
 		return rc;
 	nr_msg *m = h->msg_new(t, "finished");
 	if (res.interrupted) {
@@ -23,7 +23,7 @@ static int exec_run(const nr_host *h, nr_task *t)
 	} else {
 		h->msg_string(m, "result", NR_RESULT_PASS);
 	}
-	nr_spawn_msg_status(h, m, &res);
+	nrp_spawn_msg_status(h, m, &res);
 	return h->msg_emit(m);
 }
 

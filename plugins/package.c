@@ -116,13 +116,13 @@ typedef struct run {
 static int manager_run(run *r, const char *prog, char *const *argv)
 {
 	char tail[4096];
-	nr_spawn_result res;
+	nrp_spawn_result res;
 	char cmd[512];
 	size_t n = 0;
 	for (size_t i = 0; argv[i] && n < sizeof cmd; i++)
 		n += (size_t)snprintf(cmd + n, sizeof cmd - n, "%s%s", i ? " " : "", argv[i]);
 	r->h->log(r->t, "running %s", cmd);
-	if (nr_spawn_capture(r->h, r->t, argv, tail, sizeof tail, &res) < 0) {
+	if (nrp_spawn_capture(r->h, r->t, argv, tail, sizeof tail, &res) < 0) {
 		snprintf(r->answer, sizeof r->answer, "%s: cannot run it: %s", prog,
 			 strerror(res.error));
 		return -1;
@@ -132,7 +132,7 @@ static int manager_run(run *r, const char *prog, char *const *argv)
 	if (res.signaled) {
 		size_t n = strlen(r->answer);
 		snprintf(r->answer + n, sizeof r->answer - n, " (killed by %s)",
-			 nr_spawn_signame(res.sig));
+			 nrp_spawn_signame(res.sig));
 		return -1;
 	}
 	return res.code;

@@ -11,6 +11,8 @@
  * syntax tree (nothing is imported). */
 #include "config.h"
 
+#include "common/util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -129,10 +131,10 @@ static int start_python(const char *driver, char *const args[], int to_stdout,
 static char *read_all(int fd)
 {
 	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
+	char *buf = nrp_xmalloc(cap);
 	while (buf) {
 		if (len + 1 == cap) {
-			char *b = realloc(buf, cap *= 2);
+			char *b = nrp_xrealloc(buf, cap *= 2);
 			if (!b) {
 				free(buf);
 				buf = NULL;

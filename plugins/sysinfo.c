@@ -90,8 +90,8 @@ static int seen(sysinfo *s, const char *name)
 	for (size_t i = 0; i < s->nnames; i++)
 		if (!strcmp(s->names[i], name))
 			return 1;
-	char **n = realloc(s->names, (s->nnames + 1) * sizeof *n);
-	char *copy = strdup(name);
+	char **n = nrp_xrealloc(s->names, (s->nnames + 1) * sizeof *n);
+	char *copy = nrp_xstrdup(name);
 	if (!n || !copy) {
 		free(copy);
 		if (n)
@@ -127,7 +127,7 @@ static void send_out(sysinfo *s, int fd, const char *name)
 		return;
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "sysinfo/%s/%s", s->uri, name);
-	char *buf = malloc(CHUNK);
+	char *buf = nrp_xmalloc(CHUNK);
 	ssize_t n;
 	while (buf && (n = read(fd, buf, CHUNK)) > 0) {
 		nr_msg *m = s->h->msg_new(s->t, "running");
@@ -160,8 +160,8 @@ static void collect_command(sysinfo *s, const char *cmd, const char *as)
 		return;
 	}
 	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-	nr_spawn_result res;
-	nr_spawn_command(s->h, s->t, argv, fd, s->timeout_ms, &res);
+	nrp_spawn_result res;
+	nrp_spawn_command(s->h, s->t, argv, fd, s->timeout_ms, &res);
 	send_out(s, fd, name);
 	close(fd);
 	s->collected++;
@@ -171,7 +171,7 @@ static void collect_command(sysinfo *s, const char *cmd, const char *as)
 		s->h->log(s->t, "'%s' timed out after %.3g s; its output so far is kept",
 			  cmd, (double)s->timeout_ms / 1000.0);
 	} else if (res.signaled) {
-		s->h->log(s->t, "'%s' was killed by %s", cmd, nr_spawn_signame(res.sig));
+		s->h->log(s->t, "'%s' was killed by %s", cmd, nrp_spawn_signame(res.sig));
 	} else if (res.exited && res.code) {
 		s->h->log(s->t, "'%s' exited with status %d%s", cmd, res.code,
 			  res.code == 127 ? " (command not found?)" : "");
@@ -232,7 +232,7 @@ static int check_list(const nr_host *h, const nr_value *v, const char *key,
 	for (size_t i = 0; ok && i < h->size(v); i++)
 		ok = h->string(h->item(v, i)) != NULL;
 	if (!ok)
-		return nr_fail(err, errlen, "kwargs \"sysinfo\": \"%s\" must be a "
+		return nrp_fail(err, errlen, "kwargs \"sysinfo\": \"%s\" must be a "
 			       "list of strings", key);
 	return 0;
 }
@@ -240,13 +240,13 @@ static int check_list(const nr_host *h, const nr_value *v, const char *key,
 static int check_input(const nr_host *h, nr_task *t, char *err, size_t errlen)
 {
 	static const char *const known[] = {"sysinfo", "test_fail", "name", NULL};
-	const char *bad = nr_kwargs_unknown(h, t, known);
+	const char *bad = nrp_kwargs_unknown(h, t, known);
 	if (bad)
-		return nr_fail(err, errlen, "kwargs \"%s\": unknown; the sysinfo "
+		return nrp_fail(err, errlen, "kwargs \"%s\": unknown; the sysinfo "
 			       "kind takes sysinfo and test_fail", bad);
 	const nr_value *si = h->get(h->kwargs(t), "sysinfo");
 	if (h->type(si) != NR_TYPE_ABSENT && h->type(si) != NR_TYPE_OBJECT)
-		return nr_fail(err, errlen, "kwargs \"sysinfo\": must be an object "
+		return nrp_fail(err, errlen, "kwargs \"sysinfo\": must be an object "
 			       "of lists, e.g. {\"commands\": [\"uname -a\"], "
 			       "\"files\": [\"/proc/version\"]}");
 	for (size_t i = 0; i < h->size(si); i++) {
@@ -255,7 +255,7 @@ static int check_input(const nr_host *h, nr_task *t, char *err, size_t errlen)
 		for (const char *const *l = lists; *l; l++)
 			ok |= !strcmp(key, *l);
 		if (!ok)
-			return nr_fail(err, errlen, "kwargs \"sysinfo\": \"%s\" is "
+			return nrp_fail(err, errlen, "kwargs \"sysinfo\": \"%s\" is "
 				       "unknown; it takes commands, files, "
 				       "fail_commands and fail_files", key);
 		if (check_list(h, h->item(si, i), key, err, errlen) < 0)
@@ -263,20 +263,20 @@ static int check_input(const nr_host *h, nr_task *t, char *err, size_t errlen)
 	}
 	int tf = h->type(h->get(h->kwargs(t), "test_fail"));
 	if (tf != NR_TYPE_ABSENT && tf != NR_TYPE_BOOL)
-		return nr_fail(err, errlen, "kwargs \"test_fail\": must be true or "
+		return nrp_fail(err, errlen, "kwargs \"test_fail\": must be true or "
 			       "false (json:true)");
 	const nr_value *cfg = h->config(t);
 	int ty = h->type(h->get(cfg, TIMEOUT_KEY));
 	if (ty != NR_TYPE_ABSENT && ty != NR_TYPE_NULL && ty != NR_TYPE_NUMBER)
-		return nr_fail(err, errlen, "config \"" TIMEOUT_KEY "\": must be a "
+		return nrp_fail(err, errlen, "config \"" TIMEOUT_KEY "\": must be a "
 			       "number of seconds (<= 0: no timeout)");
 	ty = h->type(h->get(cfg, LOCALE_KEY));
 	if (ty != NR_TYPE_ABSENT && ty != NR_TYPE_NULL && ty != NR_TYPE_STRING)
-		return nr_fail(err, errlen, "config \"" LOCALE_KEY "\": must be a "
+		return nrp_fail(err, errlen, "config \"" LOCALE_KEY "\": must be a "
 			       "string, e.g. \"C\"");
 	ty = h->type(h->get(cfg, PACKAGES_KEY));
 	if (ty != NR_TYPE_ABSENT && ty != NR_TYPE_NULL && ty != NR_TYPE_BOOL)
-		return nr_fail(err, errlen, "config \"" PACKAGES_KEY "\": must be "
+		return nrp_fail(err, errlen, "config \"" PACKAGES_KEY "\": must be "
 			       "true or false");
 	return 0;
 }
@@ -307,18 +307,18 @@ static int make_dir(sysinfo *s, const char *out, char *err, size_t errlen)
 {
 	if (asprintf(&s->dir, "%s/sysinfo", out) < 0) {
 		s->dir = NULL;
-		return nr_fail(err, errlen, "out of memory");
+		return nrp_fail(err, errlen, "out of memory");
 	}
 	if (mkdir(s->dir, 0755) < 0 && errno != EEXIST)
-		return nr_fail(err, errlen, "%s: cannot create: %s", s->dir, strerror(errno));
+		return nrp_fail(err, errlen, "%s: cannot create: %s", s->dir, strerror(errno));
 	char *dir = s->dir;
 	if (asprintf(&s->dir, "%s/%s", dir, s->uri) < 0)
 		s->dir = NULL;
 	free(dir);
 	if (!s->dir)
-		return nr_fail(err, errlen, "out of memory");
+		return nrp_fail(err, errlen, "out of memory");
 	if (mkdir(s->dir, 0755) < 0 && errno != EEXIST)
-		return nr_fail(err, errlen, "%s: cannot create: %s", s->dir,
+		return nrp_fail(err, errlen, "%s: cannot create: %s", s->dir,
 			       strerror(errno));
 	return 0;
 }

@@ -220,20 +220,20 @@ static int tap_run(const nr_host *h, nr_task *t)
 	int p[2];
 	if (pipe(p) < 0)
 		return h->finish(t, NR_RESULT_ERROR, "cannot create a pipe");
-	nr_spawn_result res;
+	nrp_spawn_result res;
 	pid_t pid;
-	int started = nr_spawn_start(h, t, p[1], &pid, &res) == 0;
+	int started = nrp_spawn_start(h, t, p[1], &pid, &res) == 0;
 	close(p[1]);
 	int rc;
 	if (!started) {
 		close(p[0]);
-		nr_spawn_finish_unstarted(h, t, &res, &rc);
+		nrp_spawn_finish_unstarted(h, t, &res, &rc);
 		return rc;
 	}
 	tap_state s = {0};
 	read_stream(p[0], &s);
 	close(p[0]);
-	nr_spawn_wait(h, t, pid, &res);
+	nrp_spawn_wait(h, t, pid, &res);
 	tap_end(&s);
 	const char *result = s.result;
 	if (res.interrupted) {
@@ -244,7 +244,7 @@ static int tap_run(const nr_host *h, nr_task *t)
 	h->msg_string(m, "result", result);
 	if (s.reason[0])
 		h->msg_string(m, "fail_reason", s.reason);
-	nr_spawn_msg_status(h, m, &res);
+	nrp_spawn_msg_status(h, m, &res);
 	return h->msg_emit(m);
 }
 

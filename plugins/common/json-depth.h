@@ -11,7 +11,7 @@
 
 /* Whether cJSON stopped at byte `off` of text because the value there
  * would nest deeper than its limit. */
-static inline int nr_json_too_deep(const char *text, size_t off)
+static inline int nrp_json_too_deep(const char *text, size_t off)
 {
 	size_t depth = 0;
 	int in_string = 0;

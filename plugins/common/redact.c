@@ -23,7 +23,7 @@ static size_t replace(char *s, size_t *len, const char *v, size_t vl)
 	while ((p = memmem(s + at, *len - at, v, vl))) {
 		size_t off = (size_t)(p - s);
 		memmove(p + 3, p + vl, *len - off - vl);
-		memcpy(p, NR_REDACTED, 3);
+		memcpy(p, NRP_REDACTED, 3);
 		*len -= vl - 3;
 		at = off + 3;
 		n++;
@@ -130,7 +130,7 @@ static size_t redact_mem(char *s, size_t *len, const char *secret)
 	return n;
 }
 
-size_t nr_redact(char *s, size_t cap, const char *secret)
+size_t nrp_redact(char *s, size_t cap, const char *secret)
 {
 	(void)cap; /* the text never grows */
 	if (!s)
@@ -141,15 +141,15 @@ size_t nr_redact(char *s, size_t cap, const char *secret)
 	return n;
 }
 
-size_t nr_redact_all(char *s, size_t cap, const char *const *secrets)
+size_t nrp_redact_all(char *s, size_t cap, const char *const *secrets)
 {
 	size_t n = 0;
 	for (size_t i = 0; secrets && secrets[i]; i++)
-		n += nr_redact(s, cap, secrets[i]);
+		n += nrp_redact(s, cap, secrets[i]);
 	return n;
 }
 
-int nr_redact_file(const char *path, const char *const *secrets)
+int nrp_redact_file(const char *path, const char *const *secrets)
 {
 	if (!path || !secrets || !secrets[0])
 		return 0;
@@ -159,7 +159,7 @@ int nr_redact_file(const char *path, const char *const *secrets)
 	if ((size_t)st.st_size > MAX_FILE)
 		return -1;
 	size_t len = 0;
-	char *text = nr_read_text(path, &len);
+	char *text = nrp_read_text(path, &len);
 	if (!text)
 		return -1;
 	size_t changed = 0;
@@ -177,22 +177,22 @@ int nr_redact_file(const char *path, const char *const *secrets)
 	return rc;
 }
 
-void nr_redact_flush(nr_redact_out *o)
+void nrp_redact_flush(nrp_redact_out *o)
 {
 	if (!o->n)
 		return;
 	o->buf[o->n] = '\0';
-	nr_redact_all(o->buf, sizeof o->buf, o->secrets);
+	nrp_redact_all(o->buf, sizeof o->buf, o->secrets);
 	size_t len = strlen(o->buf);
 	(void)!write(o->fd, o->buf, len);
 	o->n = 0;
 }
 
-void nr_redact_write(nr_redact_out *o, const char *p, size_t n)
+void nrp_redact_write(nrp_redact_out *o, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		o->buf[o->n++] = p[i];
 		if (p[i] == '\n' || o->n == sizeof o->buf - 1)
-			nr_redact_flush(o);
+			nrp_redact_flush(o);
 	}
 }

@@ -121,7 +121,7 @@ static int build_env(const nr_host *h, nr_task *t, env_list *e)
 		/* Avocado's kwargs are not environment variables: the
 		 * task's directory, its tags, its variant (whose parameters
 		 * are), and what the job resolves before the task. */
-		if (key && !nr_avocado_kwarg(key))
+		if (key && !nrp_avocado_kwarg(key))
 			env_set(e, key, value_text(h, h->item(kw, i)));
 	}
 	const char *dir = h->output_dir(t);
@@ -168,15 +168,15 @@ static int spawn_argv(char *const argv[], char *const envp[], int stdout_fd,
 	return e;
 }
 
-void nr_spawn_runnable(const nr_host *h, nr_task *t, nr_spawn_result *res)
+void nrp_spawn_runnable(const nr_host *h, nr_task *t, nrp_spawn_result *res)
 {
 	pid_t pid;
-	if (nr_spawn_start(h, t, -1, &pid, res) == 0)
-		nr_spawn_wait(h, t, pid, res);
+	if (nrp_spawn_start(h, t, -1, &pid, res) == 0)
+		nrp_spawn_wait(h, t, pid, res);
 }
 
-int nr_spawn_start(const nr_host *h, nr_task *t, int stdout_fd, pid_t *pidp,
-		   nr_spawn_result *res)
+int nrp_spawn_start(const nr_host *h, nr_task *t, int stdout_fd, pid_t *pidp,
+		   nrp_spawn_result *res)
 {
 	memset(res, 0, sizeof *res);
 	const char *uri = h->uri(t);
@@ -221,7 +221,7 @@ int nr_spawn_start(const nr_host *h, nr_task *t, int stdout_fd, pid_t *pidp,
 	return 0;
 }
 
-static void status_into(int status, nr_spawn_result *res)
+static void status_into(int status, nrp_spawn_result *res)
 {
 	if (WIFEXITED(status)) {
 		res->exited = 1;
@@ -232,7 +232,7 @@ static void status_into(int status, nr_spawn_result *res)
 	}
 }
 
-void nr_spawn_wait(const nr_host *h, nr_task *t, pid_t pid, nr_spawn_result *res)
+void nrp_spawn_wait(const nr_host *h, nr_task *t, pid_t pid, nrp_spawn_result *res)
 {
 	int status;
 	for (;;) {
@@ -275,8 +275,8 @@ static int wait_ended(pid_t pid, int pfd, long ms)
 	return nanosleep(&ts, NULL) < 0 ? -1 : 0;
 }
 
-void nr_spawn_command(const nr_host *h, nr_task *t, char *const argv[],
-		      int stdout_fd, long timeout_ms, nr_spawn_result *res)
+void nrp_spawn_command(const nr_host *h, nr_task *t, char *const argv[],
+		      int stdout_fd, long timeout_ms, nrp_spawn_result *res)
 {
 	memset(res, 0, sizeof *res);
 	pid_t pid;
@@ -290,11 +290,11 @@ void nr_spawn_command(const nr_host *h, nr_task *t, char *const argv[],
 	 * started, not the task), so the core is told of it. */
 	h->process_group(t, (long)pid, 1);
 	int pfd = pidfd_open(pid, 0);
-	double deadline = timeout_ms > 0 ? nr_now_ms() + (double)timeout_ms : -1;
+	double deadline = timeout_ms > 0 ? nrp_now_ms() + (double)timeout_ms : -1;
 	for (;;) {
 		long left = -1;
 		if (deadline >= 0) {
-			double d = deadline - nr_now_ms();
+			double d = deadline - nrp_now_ms();
 			left = d > 0 ? (long)d + 1 : 0;
 		}
 		int r = wait_ended(pid, pfd, left);
@@ -325,8 +325,8 @@ void nr_spawn_command(const nr_host *h, nr_task *t, char *const argv[],
 		status_into(status, res);
 }
 
-int nr_spawn_finish_unstarted(const nr_host *h, nr_task *t,
-			      const nr_spawn_result *res, int *rc)
+int nrp_spawn_finish_unstarted(const nr_host *h, nr_task *t,
+			      const nrp_spawn_result *res, int *rc)
 {
 	if (res->started)
 		return 0;
@@ -347,17 +347,17 @@ int nr_spawn_finish_unstarted(const nr_host *h, nr_task *t,
 	return 1;
 }
 
-void nr_spawn_msg_status(const nr_host *h, nr_msg *m, const nr_spawn_result *res)
+void nrp_spawn_msg_status(const nr_host *h, nr_msg *m, const nrp_spawn_result *res)
 {
 	if (res->exited)
 		h->msg_int(m, "returncode", res->code);
 	if (res->signaled) {
 		h->msg_int(m, "returncode", -res->sig);
-		h->msg_string(m, "signal", nr_spawn_signame(res->sig));
+		h->msg_string(m, "signal", nrp_spawn_signame(res->sig));
 	}
 }
 
-const char *nr_spawn_signame(int sig)
+const char *nrp_spawn_signame(int sig)
 {
 	static char buf[32];
 	const char *a = sigabbrev_np(sig);
@@ -385,8 +385,8 @@ static void tail_add(char *tail, size_t tail_len, size_t *n, const char *buf,
 	tail[*n] = '\0';
 }
 
-int nr_spawn_capture(const nr_host *h, nr_task *t, char *const *argv,
-		     char *tail, size_t tail_len, nr_spawn_result *res)
+int nrp_spawn_capture(const nr_host *h, nr_task *t, char *const *argv,
+		     char *tail, size_t tail_len, nrp_spawn_result *res)
 {
 	memset(res, 0, sizeof *res);
 	tail[0] = '\0';
@@ -428,6 +428,6 @@ int nr_spawn_capture(const nr_host *h, nr_task *t, char *const *argv,
 	char *nl = strchr(tail, '\n');
 	if (n == tail_len - 1 && nl && nl[1])
 		memmove(tail, nl + 1, strlen(nl + 1) + 1);
-	nr_spawn_wait(h, t, pid, res);
+	nrp_spawn_wait(h, t, pid, res);
 	return 0;
 }

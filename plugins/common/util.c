@@ -23,7 +23,47 @@
 
 extern char **environ;
 
-int nr_fail(char *err, size_t errlen, const char *fmt, ...)
+static void *nrp_oom(size_t n)
+{
+	char msg[80];
+	int len = snprintf(msg, sizeof msg, "nrunner: out of memory (%zu bytes)\n", n);
+	if (write(2, msg, (size_t)len) < 0) {
+		/* nothing more to say */
+	}
+	abort();
+}
+
+void *nrp_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	return p ? p : nrp_oom(n);
+}
+
+void *nrp_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	return p ? p : nrp_oom(n * size);
+}
+
+void *nrp_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	return q ? q : nrp_oom(n);
+}
+
+char *nrp_xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+	return p ? p : nrp_oom(s ? strlen(s) + 1 : 1);
+}
+
+char *nrp_xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s ? s : "", n);
+	return p ? p : nrp_oom(n + 1);
+}
+
+int nrp_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -32,7 +72,7 @@ int nr_fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-void nr_log_tail(const char *path, char *out, size_t len)
+void nrp_log_tail(const char *path, char *out, size_t len)
 {
 	out[0] = '\0';
 	FILE *f = path ? fopen(path, "r") : NULL;
@@ -53,21 +93,21 @@ void nr_log_tail(const char *path, char *out, size_t len)
 				 out[0] ? " | " : "", last[i]);
 }
 
-double nr_now_ms(void)
+double nrp_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-unsigned long long nr_fnv1a(unsigned long long h, const char *s)
+unsigned long long nrp_fnv1a(unsigned long long h, const char *s)
 {
 	for (const char *p = s ? s : ""; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	return (h ^ 0xffu) * 1099511628211ull;
 }
 
-unsigned nr_abstract_addr(struct sockaddr_un *un, const char *name)
+unsigned nrp_abstract_addr(struct sockaddr_un *un, const char *name)
 {
 	memset(un, 0, sizeof *un);
 	un->sun_family = AF_UNIX;
@@ -78,10 +118,10 @@ unsigned nr_abstract_addr(struct sockaddr_un *un, const char *name)
 	return (unsigned)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
 }
 
-int nr_abstract_connect(const char *name)
+int nrp_abstract_connect(const char *name)
 {
 	struct sockaddr_un un;
-	socklen_t ul = nr_abstract_addr(&un, name);
+	socklen_t ul = nrp_abstract_addr(&un, name);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
@@ -98,7 +138,7 @@ int nr_abstract_connect(const char *name)
 	return s;
 }
 
-int nr_avocado_kwarg(const char *key)
+int nrp_avocado_kwarg(const char *key)
 {
 	static const char *const avocado[] = {"output_dir", "tags", "variant",
 					      "dependencies", "assets", NULL};
@@ -108,13 +148,13 @@ int nr_avocado_kwarg(const char *key)
 	return 0;
 }
 
-const char *nr_kwargs_unknown(const nr_host *h, nr_task *t,
+const char *nrp_kwargs_unknown(const nr_host *h, nr_task *t,
 			      const char *const *known)
 {
 	const nr_value *kw = h->kwargs(t);
 	for (size_t i = 0; i < h->size(kw); i++) {
 		const char *key = h->key_at(kw, i);
-		int ok = nr_avocado_kwarg(key);
+		int ok = nrp_avocado_kwarg(key);
 		for (const char *const *k = known; !ok && *k; k++)
 			ok = !strcmp(key, *k);
 		if (!ok)
@@ -126,28 +166,28 @@ const char *nr_kwargs_unknown(const nr_host *h, nr_task *t,
 static const nr_host *jd_host;
 static nr_task *jd_task;
 
-void nr_jd_use(const nr_host *h, nr_task *t)
+void nrp_jd_use(const nr_host *h, nr_task *t)
 {
 	jd_host = h;
 	jd_task = t;
 }
 
-const char *nr_jd_get(const char *key)
+const char *nrp_jd_get(const char *key)
 {
 	return jd_host ? jd_host->job_get(jd_task, key) : NULL;
 }
 
-int nr_jd_set(const char *key, const char *value)
+int nrp_jd_set(const char *key, const char *value)
 {
 	return jd_host ? jd_host->job_set(key, value) : -1;
 }
 
-int nr_jd_interrupted(void)
+int nrp_jd_interrupted(void)
 {
 	return jd_host ? jd_host->interrupted(jd_task) : 0;
 }
 
-char *nr_read_text(const char *path, size_t *len)
+char *nrp_read_text(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -203,7 +243,7 @@ static int python_has_module(const char *name)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-void nr_module_hint(const char *prog, int error, char *out, size_t len)
+void nrp_module_hint(const char *prog, int error, char *out, size_t len)
 {
 	out[0] = '\0';
 	/* Only a bare name that is not there, and that could be a module. */
@@ -219,7 +259,7 @@ void nr_module_hint(const char *prog, int error, char *out, size_t len)
 			 "\"%s\", ...]", prog, prog);
 }
 
-int nr_loopback_port(void)
+int nrp_loopback_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET,

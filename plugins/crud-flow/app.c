@@ -36,7 +36,7 @@ int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
 	memset(c, 0, sizeof *c);
 	template_ctx tc = {.vars = vars, .unique = ""};
 	int n = cJSON_GetArraySize(command);
-	c->argv = calloc((size_t)n + 1, sizeof *c->argv);
+	c->argv = nrp_xcalloc((size_t)n + 1, sizeof *c->argv);
 	for (int i = 0; i < n; i++) {
 		c->argv[i] = template_expand(cJSON_GetArrayItem(command, i)->valuestring, &tc,
 					     err, errlen);
@@ -50,8 +50,8 @@ int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
 	while (extra && extra[nx])
 		nx++;
 	size_t na = (size_t)cJSON_GetArraySize(env) + nx;
-	c->envp = calloc(ne + na + 1, sizeof *c->envp);
-	c->owned = calloc(na + 1, sizeof *c->owned);
+	c->envp = nrp_xcalloc(ne + na + 1, sizeof *c->envp);
+	c->owned = nrp_xcalloc(na + 1, sizeof *c->owned);
 	size_t no = 0;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, env)
@@ -64,7 +64,7 @@ int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
 		free(v);
 	}
 	for (size_t i = 0; i < nx; i++)
-		c->owned[no++] = strdup(extra[i]);
+		c->owned[no++] = nrp_xstrdup(extra[i]);
 	/* environ's entries, but those overridden. */
 	size_t k = 0;
 	for (size_t i = 0; i < ne; i++) {
@@ -78,7 +78,7 @@ int app_cmd_build(const cJSON *command, const cJSON *env, const cJSON *vars,
 	}
 	for (size_t j = 0; j < no; j++)
 		c->envp[k++] = c->owned[j];
-	c->dir = strdup(dir);
+	c->dir = nrp_xstrdup(dir);
 	return 0;
 bad:
 	app_cmd_free(c);
@@ -134,7 +134,7 @@ static void preload_client(const char *name, const char *req, size_t len)
 {
 	/* Only the preloader of this user gets the app's environment and
 	 * files. */
-	int s = nr_abstract_connect(name);
+	int s = nrp_abstract_connect(name);
 	if (s < 0 && errno == EPERM) {
 		say("refused: the app's preloader socket is another user's", name, 0);
 		_exit(127);
@@ -226,7 +226,7 @@ long app_start(const app_cmd *c, int out_fd, const char *preload, int *error)
 		 * (exec runs in the app's directory). */
 		if (strchr(c->argv[0], '/')) {
 			char *path = NULL;
-			if (c->argv[0][0] == '/' ? !(path = strdup(c->argv[0]))
+			if (c->argv[0][0] == '/' ? !(path = nrp_xstrdup(c->argv[0]))
 						 : asprintf(&path, "%s/%s", c->dir, c->argv[0]) < 0)
 				path = NULL;
 			int ok = path && access(path, X_OK) == 0;

@@ -63,7 +63,7 @@ static size_t on_data(char *d, size_t sz, size_t n, void *ud)
 	}
 	if (b->n + len + 1 > b->cap) {
 		b->cap = (b->n + len + 1) * 2;
-		b->p = realloc(b->p, b->cap);
+		b->p = nrp_xrealloc(b->p, b->cap);
 	}
 	memcpy(b->p + b->n, d, len);
 	b->n += len;
@@ -96,7 +96,7 @@ static void redact(const run *r, char *s, size_t cap)
 {
 	const cJSON *sec;
 	cJSON_ArrayForEach(sec, r->f->secrets)
-		nr_redact(s, cap, sec->valuestring);
+		nrp_redact(s, cap, sec->valuestring);
 }
 
 static client *get_client(run *r, const char *name)
@@ -104,9 +104,9 @@ static client *get_client(run *r, const char *name)
 	for (size_t i = 0; i < r->nclients; i++)
 		if (!strcmp(r->clients[i].name, name))
 			return &r->clients[i];
-	r->clients = realloc(r->clients, (r->nclients + 1) * sizeof *r->clients);
+	r->clients = nrp_xrealloc(r->clients, (r->nclients + 1) * sizeof *r->clients);
 	client *c = &r->clients[r->nclients++];
-	c->name = strdup(name);
+	c->name = nrp_xstrdup(name);
 	c->conf = cJSON_GetObjectItemCaseSensitive(r->f->clients, name);
 	c->curl = curl_easy_init();
 	/* Each client is one user: its own cookie jar and its own
@@ -136,7 +136,7 @@ static char *cookies_of(CURL *curl)
 	size_t n = 1;
 	for (struct curl_slist *l = list; l; l = l->next)
 		n += strlen(l->data) + 1;
-	char *s = malloc(n), *p = s;
+	char *s = nrp_xmalloc(n), *p = s;
 	*p = '\0';
 	for (struct curl_slist *l = list; l; l = l->next)
 		p += sprintf(p, "%s\n", l->data);
@@ -192,7 +192,7 @@ static void request_free(request *q)
 static char *urlencoded(CURL *curl, const cJSON *obj)
 {
 	size_t cap = 256, len = 0;
-	char *out = calloc(1, cap);
+	char *out = nrp_xcalloc(1, cap);
 	const cJSON *it;
 	cJSON_ArrayForEach(it, obj)
 	{
@@ -200,7 +200,7 @@ static char *urlencoded(CURL *curl, const cJSON *obj)
 		char *ek = curl_easy_escape(curl, it->string, 0), *ev = curl_easy_escape(curl, raw, 0);
 		size_t need = len + strlen(ek) + strlen(ev) + 3;
 		if (need > cap)
-			out = realloc(out, cap = need * 2);
+			out = nrp_xrealloc(out, cap = need * 2);
 		len += (size_t)sprintf(out + len, "%s%s=%s", len ? "&" : "", ek, ev);
 		curl_free(ek);
 		curl_free(ev);
@@ -243,7 +243,7 @@ static char *url_of(const run *r, CURL *curl, const cJSON *x)
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(x, "path");
 	char *u = template_text(path ? path : cJSON_GetObjectItemCaseSensitive(x, "url"));
 	const cJSON *query = cJSON_GetObjectItemCaseSensitive(x, "query");
-	char *qs = query ? urlencoded(curl, query) : strdup("");
+	char *qs = query ? urlencoded(curl, query) : nrp_xstrdup("");
 	char *full;
 	if (asprintf(&full, "%s%s%s%s", path ? r->base : "", u,
 		     *qs ? (strchr(u, '?') || (path && strchr(r->base, '?')) ? "&" : "?") : "",
@@ -303,8 +303,8 @@ static int step_expand(run *r, const cJSON *s, client *c, request *q, char *err,
 		const cJSON *user = cJSON_GetObjectItemCaseSensitive(basic, "user");
 		const cJSON *pass = cJSON_GetObjectItemCaseSensitive(basic, "password");
 		q->basic = 1;
-		q->user = strdup(cJSON_IsString(user) ? user->valuestring : "");
-		q->password = strdup(cJSON_IsString(pass) ? pass->valuestring : "");
+		q->user = nrp_xstrdup(cJSON_IsString(user) ? user->valuestring : "");
+		q->password = nrp_xstrdup(cJSON_IsString(pass) ? pass->valuestring : "");
 	}
 	const cJSON *bearer = cJSON_GetObjectItemCaseSensitive(x, "bearer");
 	if (bearer) {
@@ -384,9 +384,9 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &us);
 	q->us = (long long)us;
 	memset(resp, 0, sizeof *resp);
-	resp->body = b.p ? b.p : calloc(1, 1);
+	resp->body = b.p ? b.p : nrp_xcalloc(1, 1);
 	resp->body_len = b.n;
-	resp->headers = hb.p ? hb.p : calloc(1, 1);
+	resp->headers = hb.p ? hb.p : nrp_xcalloc(1, 1);
 	if (q->code != CURLE_OK) {
 		snprintf(err, errlen, "%s", r->curl_err[0] ? r->curl_err
 						: curl_easy_strerror(q->code));
@@ -664,7 +664,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		return h->finish(t, NR_RESULT_ERROR, err);
 	const char *base = h->string(h->get(kw, "base_url"));
 	env_run er = {0};
-	double t0 = nr_now_ms();
+	double t0 = nrp_now_ms();
 	if (e.isolated) {
 		if (env_up(h, t, &e, f->name, &er, err, sizeof err) < 0) {
 			env_free(&e);
@@ -675,7 +675,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		base = er.base_url;
 		/* The database's password is a secret of the flow: a response
 		 * or an error that shows it shows "***". */
-		const nr_pg_db *db = er.db;
+		const nrpg_db *db = er.db;
 		if (db && db->password && db->password[0])
 			cJSON_AddItemToArray(f->secrets, cJSON_CreateString(db->password));
 		nr_msg *m = h->msg_new(t, "running");
@@ -729,9 +729,9 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		if (rc < 0) {
 			snprintf(out.reason, sizeof out.reason, "%s", err);
 		} else {
-			double ts = nr_now_ms();
+			double ts = nrp_now_ms();
 			run_flow(&r);
-			steps_ms = nr_now_ms() - ts;
+			steps_ms = nrp_now_ms() - ts;
 		}
 	}
 	char kept[4096] = "";
@@ -762,7 +762,7 @@ static int crud_flow_run(const nr_host *h, nr_task *t)
 		snprintf(ph, sizeof ph, "{\"provision_ms\":%.3f,\"app_start_ms\":%.3f,"
 			 "\"steps_ms\":%.3f,\"teardown_ms\":%.3f,\"total_ms\":%.3f}",
 			 er.provision_ms, er.app_start_ms, steps_ms, er.teardown_ms,
-			 nr_now_ms() - t0);
+			 nrp_now_ms() - t0);
 		h->msg_json(m, "phases", ph);
 		h->msg_int(m, "app_pid", er.app_pid_seen);
 		h->msg_int(m, "app_port", er.port);
@@ -791,7 +791,7 @@ static int crud_flow_resolve(const nr_host *h, nr_resolver *res, const char *pat
 		return NR_RESOLVE_NOT_MINE;
 	/* The file is read here, once: job_begin and run() read the
 	 * runnable this makes of it. */
-	char *text = nr_read_text(path, NULL);
+	char *text = nrp_read_text(path, NULL);
 	if (!text)
 		return NR_RESOLVE_NOT_MINE;
 	cJSON *doc = cJSON_Parse(text);

@@ -35,7 +35,7 @@ static char *rel(const char *dir, const char *p)
 {
 	char *out;
 	if (p[0] == '/' || !dir || !*dir)
-		return strdup(p);
+		return nrp_xstrdup(p);
 	if (asprintf(&out, "%s/%s", dir, p) < 0)
 		return NULL;
 	return out;
@@ -61,13 +61,13 @@ static int check_field(const env_spec *e, const char *path, const cJSON *v,
 {
 	char what[256];
 	if (!cJSON_IsString(v))
-		return nr_fail(err, errlen, "%s: %s: must be a string", e->source, path);
+		return nrp_fail(err, errlen, "%s: %s: must be a string", e->source, path);
 	int t = template_check(v->valuestring, known, what, sizeof what);
 	if (t == TEMPLATE_UNKNOWN)
-		return nr_fail(err, errlen, "%s: %s: unknown placeholder {{%s}}; use %s", e->source,
+		return nrp_fail(err, errlen, "%s: %s: unknown placeholder {{%s}}; use %s", e->source,
 			       path, what, use);
 	if (t)
-		return nr_fail(err, errlen, "%s: %s: %s", e->source, path, what);
+		return nrp_fail(err, errlen, "%s: %s: %s", e->source, path, what);
 	return 0;
 }
 
@@ -104,7 +104,7 @@ static int check_preload(const env_spec *e, char *err, size_t errlen)
 	static const char *const prek[] = {"command", "env", NULL};
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(pre, "command");
 	if (!cJSON_IsObject(pre) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd))
-		return nr_fail(err, errlen, "%s: environment.app.preload.command: the "
+		return nrp_fail(err, errlen, "%s: environment.app.preload.command: the "
 			       "preloader's command, as an argument vector such as "
 			       "[\"/usr/bin/python3\", \"manage.py\", \"preload\"]", e->source);
 	if (flow_known_keys(pre, prek, e->source, "environment.app.preload", err, errlen) < 0)
@@ -114,7 +114,7 @@ static int check_preload(const env_spec *e, char *err, size_t errlen)
 			      err, errlen);
 	const cJSON *penv = cJSON_GetObjectItemCaseSensitive(pre, "env");
 	if (rc == 0 && penv && !cJSON_IsObject(penv))
-		rc = nr_fail(err, errlen, "%s: environment.app.preload.env: an object of "
+		rc = nrp_fail(err, errlen, "%s: environment.app.preload.env: an object of "
 			     "strings", e->source);
 	if (rc == 0)
 		rc = check_fields(e, "environment.app.preload.env", penv, none, PRELOAD_USE, err,
@@ -140,7 +140,7 @@ static int check_ready_status(const env_spec *e, char *err, size_t errlen)
 		cJSON_ArrayForEach(it, st)
 			ok = ok && http_status(it);
 	if (!ok)
-		return nr_fail(err, errlen, "%s: environment.ready.status: the status the "
+		return nrp_fail(err, errlen, "%s: environment.ready.status: the status the "
 			       "probe waits for, such as 200, or a list of them, such as "
 			       "[200, 301]", e->source);
 	return 0;
@@ -168,7 +168,7 @@ static int check_stop(env_spec *e, char *err, size_t errlen)
 		e->stop_grace_ms = (int)(g->valuedouble * 1000);
 		return 0;
 	}
-	return nr_fail(err, errlen, "%s: environment.app.stop: \"kill\" (the default: at "
+	return nrp_fail(err, errlen, "%s: environment.app.stop: \"kill\" (the default: at "
 		       "once, the database is dropped next), \"graceful\" (SIGTERM, then "
 		       "SIGKILL after 5 s) or {\"graceful\": SECONDS} (0-300)", e->source);
 }
@@ -181,11 +181,11 @@ static int check_ready_path(const env_spec *e, char *err, size_t errlen)
 	if (!p)
 		return 0;
 	if (!cJSON_IsString(p) || p->valuestring[0] != '/')
-		return nr_fail(err, errlen, "%s: environment.ready.path: the path the probe "
+		return nrp_fail(err, errlen, "%s: environment.ready.path: the path the probe "
 			       "asks for, such as \"/api/health/\"", e->source);
 	const char *open = strstr(p->valuestring, "{{"), *close = open ? strstr(open, "}}") : NULL;
 	if (open)
-		return nr_fail(err, errlen, "%s: environment.ready.path: unknown placeholder "
+		return nrp_fail(err, errlen, "%s: environment.ready.path: unknown placeholder "
 			       "{{%.*s}}; the probe's path takes none", e->source,
 			       close ? (int)(close - open - 2) : (int)strlen(open + 2), open + 2);
 	return 0;
@@ -204,7 +204,7 @@ static int check_warm(const env_spec *e, char *err, size_t errlen)
 	cJSON_ArrayForEach(it, mods)
 		ok = ok && cJSON_IsString(it) && it->valuestring[0];
 	if (!ok)
-		return nr_fail(err, errlen, "%s: environment.app.warm: true, false (no warm "
+		return nrp_fail(err, errlen, "%s: environment.app.warm: true, false (no warm "
 			       "start), or {\"modules\": [\"django\", ...]}, the modules to "
 			       "preload", e->source);
 	return flow_known_keys(w, wk, e->source, "environment.app.warm", err, errlen);
@@ -263,7 +263,7 @@ static cJSON *source_of(const char *dir, const char *file)
 {
 	cJSON *src = cJSON_CreateObject();
 	cJSON_AddStringToObject(src, "dir", dir);
-	char *text = nr_read_text(file, NULL);
+	char *text = nrp_read_text(file, NULL);
 	if (text) {
 		cJSON *suite = cJSON_Parse(text);
 		free(text);
@@ -285,16 +285,16 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 	const cJSON *file = cJSON_GetObjectItemCaseSensitive(source, "file");
 	const cJSON *suite = cJSON_GetObjectItemCaseSensitive(source, "suite");
 	if (!cJSON_IsString(dir) || (file && !cJSON_IsString(file)))
-		return nr_fail(err, errlen, "%s: kwargs flow: its environment names no "
+		return nrp_fail(err, errlen, "%s: kwargs flow: its environment names no "
 			       "directory; give the flow file as the uri instead", path);
-	e->dir = strdup(dir->valuestring);
+	e->dir = nrp_xstrdup(dir->valuestring);
 	cJSON *spec = cJSON_CreateObject();
 	const char *src = path;
 	if (file) {
 		if (!cJSON_IsObject(suite)) {
 			cJSON_Delete(spec);
 			env_free(e);
-			return nr_fail(err, errlen, "%s: not a JSON object; it describes the "
+			return nrp_fail(err, errlen, "%s: not a JSON object; it describes the "
 				    "flows' environment (see nrunner-flow(5))", file->valuestring);
 		}
 		merge(spec, suite);
@@ -302,7 +302,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 	}
 	if (flow_env)
 		merge(spec, flow_env);
-	e->source = strdup(flow_env ? path : src);
+	e->source = nrp_xstrdup(flow_env ? path : src);
 	static const char *const top[] = {"mode", "app", "ready", "provision", "keep", NULL};
 	if (flow_known_keys(spec, top, e->source, "environment", err, errlen) < 0)
 		goto bad;
@@ -313,7 +313,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 		kw_mode = "shared";
 	const char *m = kw_mode ? kw_mode : cJSON_IsString(mode) ? mode->valuestring : NULL;
 	if (m && strcmp(m, "isolated") && strcmp(m, "shared")) {
-		nr_fail(err, errlen, "%s: environment.mode: \"%s\": use \"isolated\" or "
+		nrp_fail(err, errlen, "%s: environment.mode: \"%s\": use \"isolated\" or "
 		     "\"shared\"", kw_mode ? "kwargs environment" : e->source, m);
 		goto bad;
 	}
@@ -324,11 +324,11 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 	const cJSON *keep = cJSON_GetObjectItemCaseSensitive(spec, "keep");
 	const char *k = kw_keep ? kw_keep : cJSON_IsString(keep) ? keep->valuestring : "never";
 	if (strcmp(k, "never") && strcmp(k, "on-failure") && strcmp(k, "always")) {
-		nr_fail(err, errlen, "%s: keep: \"%s\": use never, on-failure or always",
+		nrp_fail(err, errlen, "%s: keep: \"%s\": use never, on-failure or always",
 		     kw_keep ? "kwargs" : e->source, k);
 		goto bad;
 	}
-	e->keep = strdup(k);
+	e->keep = nrp_xstrdup(k);
 	if (!e->isolated) {
 		cJSON_Delete(spec);
 		return 0;
@@ -338,7 +338,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 					   "stop", NULL};
 	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(e->app, "command");
 	if (!cJSON_IsObject(e->app) || !cJSON_IsArray(cmd) || !cJSON_GetArraySize(cmd)) {
-		nr_fail(err, errlen, "%s: environment.app.command: an isolated environment "
+		nrp_fail(err, errlen, "%s: environment.app.command: an isolated environment "
 		     "needs the app's command, as an argument vector such as "
 		     "[\"/usr/bin/python3\", \"manage.py\", \"serve\"]", e->source);
 		goto bad;
@@ -366,7 +366,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 			 flow_known_keys(e->ready, readyk, e->source, "environment.ready", err,
 				    errlen) < 0)) {
 		if (!cJSON_IsObject(e->ready))
-			nr_fail(err, errlen, "%s: environment.ready: an object: path, status, "
+			nrp_fail(err, errlen, "%s: environment.ready: an object: path, status, "
 			     "timeout_s", e->source);
 		goto bad;
 	}
@@ -377,7 +377,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 			     flow_known_keys(e->provision, provk, e->source,
 					"environment.provision", err, errlen) < 0)) {
 		if (!cJSON_IsObject(e->provision))
-			nr_fail(err, errlen, "%s: environment.provision: an object: kind, uri, "
+			nrp_fail(err, errlen, "%s: environment.provision: an object: kind, uri, "
 			     "kwargs", e->source);
 		goto bad;
 	}
@@ -385,7 +385,7 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 	if (pk && (!cJSON_IsString(pk) || (strcmp(pk->valuestring, "provision-sql") &&
 					   strcmp(pk->valuestring, "provision-migrate") &&
 					   strcmp(pk->valuestring, "provision-template")))) {
-		nr_fail(err, errlen, "%s: environment.provision.kind: use provision-sql, "
+		nrp_fail(err, errlen, "%s: environment.provision.kind: use provision-sql, "
 		     "provision-migrate or provision-template", e->source);
 		goto bad;
 	}
@@ -424,7 +424,7 @@ int env_flow_of(const nr_host *h, const char *uri, const nr_value *kw,
 		char dir[PATH_MAX];
 		dir_of(named, dir, sizeof dir);
 		if (access(named, R_OK) < 0)
-			return nr_fail(err, errlen, "--environment %s (config %s): cannot read "
+			return nrp_fail(err, errlen, "--environment %s (config %s): cannot read "
 				       "it: %s", named, ENV_FILE_CONFIG, strerror(errno));
 		source = source_of(dir, named);
 	}
@@ -462,10 +462,10 @@ static char **strv(const cJSON *v)
 	if (!v)
 		return NULL;
 	int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
-	char **out = calloc((size_t)n + 1, sizeof *out);
+	char **out = nrp_xcalloc((size_t)n + 1, sizeof *out);
 	for (int i = 0; i < n; i++) {
 		const cJSON *it = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : v;
-		out[i] = strdup(cJSON_IsString(it) ? it->valuestring : "");
+		out[i] = nrp_xstrdup(cJSON_IsString(it) ? it->valuestring : "");
 	}
 	return out;
 }
@@ -473,14 +473,14 @@ static char **strv(const cJSON *v)
 /* The provisioning options; strings point into e (and a static buffer
  * for the resolved paths, kept in the opts' owner). */
 typedef struct pg_opts_box {
-	nr_pg_opts o;
+	nrpg_opts o;
 	char *uri, *cwd;
 } pg_opts_box;
 
 /* environment.provision.kwargs env and fixtures into o (SQL files relative
  * to the environment file's directory), and the placeholders of every
  * build command checked. */
-static int build_env_fixtures(const env_spec *e, const cJSON *kw, nr_pg_opts *o, char *err,
+static int build_env_fixtures(const env_spec *e, const cJSON *kw, nrpg_opts *o, char *err,
 			      size_t errlen)
 {
 	const cJSON *env = cJSON_GetObjectItemCaseSensitive(kw, "env");
@@ -488,14 +488,14 @@ static int build_env_fixtures(const env_spec *e, const cJSON *kw, nr_pg_opts *o,
 	const cJSON *it;
 	int i = 0;
 	if (env) {
-		o->env = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof *o->env);
+		o->env = nrp_xcalloc((size_t)cJSON_GetArraySize(env) + 1, sizeof *o->env);
 		int ok = cJSON_IsObject(env);
 		if (ok)
 			cJSON_ArrayForEach(it, env)
 				ok = ok && cJSON_IsString(it) && it->string[0] &&
 				     !strchr(it->string, '=');
 		if (!ok)
-			return nr_fail(err, errlen, "%s: environment.provision.kwargs.env: the "
+			return nrp_fail(err, errlen, "%s: environment.provision.kwargs.env: the "
 				       "build commands' environment, an object of NAME: "
 				       "\"value\"", e->source);
 		cJSON_ArrayForEach(it, env)
@@ -503,14 +503,14 @@ static int build_env_fixtures(const env_spec *e, const cJSON *kw, nr_pg_opts *o,
 				abort();
 	}
 	if (fx && (!cJSON_IsArray(fx) || !cJSON_GetArraySize(fx)))
-		return nr_fail(err, errlen, "%s: environment.provision.kwargs.fixtures: a list "
+		return nrp_fail(err, errlen, "%s: environment.provision.kwargs.fixtures: a list "
 			       "of SQL files and commands, applied in order after the "
 			       "schema", e->source);
 	if (fx) {
-		o->fixtures = calloc((size_t)cJSON_GetArraySize(fx) + 1, sizeof *o->fixtures);
+		o->fixtures = nrp_xcalloc((size_t)cJSON_GetArraySize(fx) + 1, sizeof *o->fixtures);
 		cJSON_ArrayForEach(it, fx)
 		{
-			nr_pg_fixture *f = &o->fixtures[o->nfixtures++];
+			nrpg_fixture *f = &o->fixtures[o->nfixtures++];
 			int ok = cJSON_IsArray(fx) && ((cJSON_IsString(it) && it->valuestring[0]) ||
 						       (cJSON_IsArray(it) && cJSON_GetArraySize(it)));
 			const cJSON *a;
@@ -518,7 +518,7 @@ static int build_env_fixtures(const env_spec *e, const cJSON *kw, nr_pg_opts *o,
 				cJSON_ArrayForEach(a, it)
 					ok = ok && cJSON_IsString(a);
 			if (!ok)
-				return nr_fail(err, errlen, "%s: environment.provision.kwargs."
+				return nrp_fail(err, errlen, "%s: environment.provision.kwargs."
 					       "fixtures[%zu]: a SQL file (\"fixtures/users.sql\") or a "
 					       "command ([\"python3\", \"manage.py\", \"loaddata\", "
 					       "\"users.json\"])", e->source, o->nfixtures - 1);
@@ -530,7 +530,7 @@ static int build_env_fixtures(const env_spec *e, const cJSON *kw, nr_pg_opts *o,
 	}
 	char where[PATH_MAX + 64];
 	snprintf(where, sizeof where, "%s: environment.provision.kwargs", e->source);
-	return nr_pg_check_placeholders(o, where, err, errlen);
+	return nrpg_check_placeholders(o, where, err, errlen);
 }
 
 int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
@@ -561,13 +561,13 @@ int env_pg_opts(const env_spec *e, const char *flow_name, void *box_, char *err,
 		b->uri = rel(e->dir, uri->valuestring);
 	int rc = build_env_fixtures(e, kw, &b->o, err, errlen);
 	if (rc < 0) {
-		nr_pg_free_opts(&b->o);
+		nrpg_free_opts(&b->o);
 		free(b->uri);
 		free(b->cwd);
 		b->uri = b->cwd = NULL;
 		return -1;
 	}
-	rc = nr_pg_finish_opts(cJSON_IsString(kind) ? kind->valuestring : "provision-template",
+	rc = nrpg_finish_opts(cJSON_IsString(kind) ? kind->valuestring : "provision-template",
 				   b->uri, &b->o, err, errlen);
 	if (rc < 0) {
 		/* Name the file the options came from. */
@@ -592,8 +592,8 @@ static void env_want_template(const env_spec *e, const char *flow_name)
 	char ignored[1024];
 	if (env_pg_opts(e, flow_name, &box, ignored, sizeof ignored) < 0)
 		return; /* said when it is built */
-	nr_pg_template_cache_want(&box.o);
-	nr_pg_free_opts(&box.o);
+	nrpg_template_cache_want(&box.o);
+	nrpg_free_opts(&box.o);
 	free(box.uri);
 	free(box.cwd);
 }
@@ -602,7 +602,7 @@ static void pg_opts_box_free(pg_opts_box *b)
 {
 	if (!b)
 		return;
-	nr_pg_free_opts(&b->o);
+	nrpg_free_opts(&b->o);
 	free(b->uri);
 	free(b->cwd);
 	free(b);
@@ -618,14 +618,14 @@ static void pg_opts_box_free(pg_opts_box *b)
 static int free_port(int *claim)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		int port = nr_loopback_port();
+		int port = nrp_loopback_port();
 		if (port < 0)
 			return -1;
 		int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		char name[32];
 		snprintf(name, sizeof name, "nrunner-port-%d", port);
 		struct sockaddr_un un;
-		socklen_t ul = nr_abstract_addr(&un, name);
+		socklen_t ul = nrp_abstract_addr(&un, name);
 		if (u >= 0 && bind(u, (struct sockaddr *)&un, ul) == 0) {
 			*claim = u;
 			return port;
@@ -677,8 +677,8 @@ static long spawn_app(const env_spec *e, cJSON *vars, int private_pg, const char
 		close(out);
 	if (pid < 0) {
 		char hint[256];
-		nr_module_hint(c.argv[0], error, hint, sizeof hint);
-		nr_fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
+		nrp_module_hint(c.argv[0], error, hint, sizeof hint);
+		nrp_fail(err, errlen, "cannot start the app '%s' (environment.app.command[0] "
 		     "in %s) in %s: %s%s", c.argv[0], e->source, c.dir, strerror(error), hint);
 	}
 	app_cmd_free(&c);
@@ -735,7 +735,7 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-	double t0 = nr_now_ms();
+	double t0 = nrp_now_ms();
 	long step_us = 2000, last_code = 0;
 	char last_err[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, last_err);
@@ -756,16 +756,16 @@ static int wait_ready(const nr_host *h, nr_task *t, const env_spec *e, const cha
 			}
 		}
 		if (h->interrupted(t)) {
-			nr_fail(err, errlen, "interrupted while waiting for the app");
+			nrp_fail(err, errlen, "interrupted while waiting for the app");
 			break;
 		}
-		if (nr_now_ms() - t0 > timeout_ms) {
+		if (nrp_now_ms() - t0 > timeout_ms) {
 			char got[CURL_ERROR_SIZE + 32];
 			if (last_err[0])
 				snprintf(got, sizeof got, "%s", last_err);
 			else
 				snprintf(got, sizeof got, "it answered %ld", last_code);
-			nr_fail(err, errlen, "the app was not ready after %g s: GET %s expected %s, "
+			nrp_fail(err, errlen, "the app was not ready after %g s: GET %s expected %s, "
 			     "%s", timeout_ms / 1000, url, want, got);
 			break;
 		}
@@ -793,15 +793,15 @@ static void stop_app(const nr_host *h, nr_task *t, long pid, int grace_ms)
 int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_name,
 	   env_run *r, char *err, size_t errlen)
 {
-	nr_jd_use(h, t);
+	nrp_jd_use(h, t);
 	memset(r, 0, sizeof *r);
 	r->app_pid = -1;
 	r->port_claim = -1;
-	pg_opts_box *box = calloc(1, sizeof *box);
-	nr_pg_db *db = calloc(1, sizeof *db);
+	pg_opts_box *box = nrp_xcalloc(1, sizeof *box);
+	nrpg_db *db = nrp_xcalloc(1, sizeof *db);
 	r->opts = box;
 	r->db = db;
-	double t0 = nr_now_ms();
+	double t0 = nrp_now_ms();
 	if (env_pg_opts(e, flow_name, box, err, errlen) < 0) {
 		free(box);
 		free(db);
@@ -810,7 +810,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 	}
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(e->provision, "kind");
 	int is_template = !cJSON_IsString(kind) || !strcmp(kind->valuestring, "provision-template");
-	if (nr_pg_provision(&box->o, is_template, db, err, errlen) < 0) {
+	if (nrpg_provision(&box->o, is_template, db, err, errlen) < 0) {
 		char tmp[4096];
 		snprintf(tmp, sizeof tmp, "provisioning the flow's database: %s", err);
 		snprintf(err, errlen, "%s", tmp);
@@ -819,7 +819,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		r->opts = r->db = NULL;
 		return -1;
 	}
-	r->provision_ms = nr_now_ms() - t0;
+	r->provision_ms = nrp_now_ms() - t0;
 	r->db_from_pool = db->from_pool;
 	snprintf(r->db_name, sizeof r->db_name, "%s", db->name);
 	/* The app's log: in the task's directory, else a temporary file. */
@@ -832,10 +832,10 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		int fd = mkstemp(tmpl);
 		if (fd >= 0)
 			close(fd);
-		r->log_path = strdup(tmpl);
+		r->log_path = nrp_xstrdup(tmpl);
 		r->log_is_temp = 1;
 	}
-	double t1 = nr_now_ms();
+	double t1 = nrp_now_ms();
 	cJSON *vars = cJSON_CreateObject();
 	cJSON_AddStringToObject(vars, "db.name", db->name);
 	cJSON_AddStringToObject(vars, "db.host", db->host);
@@ -844,8 +844,8 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 	cJSON_AddStringToObject(vars, "db.url", db->url);
 	cJSON_AddStringToObject(vars, "db.password", db->password);
 	cJSON_AddStringToObject(vars, "db.socket", db->socket);
-	int private_pg = !(box->o.dsn && *box->o.dsn) && !nr_pg_server_named() &&
-			 nr_jd_get(NR_PG_KEY_PRIVATE);
+	int private_pg = !(box->o.dsn && *box->o.dsn) && !nrpg_server_named() &&
+			 nrp_jd_get(NRPG_KEY_PRIVATE);
 	int rc = -1;
 	for (int attempt = 1; attempt <= PORT_TRIES; attempt++) {
 		if (r->port_claim >= 0)
@@ -870,8 +870,8 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 			break;
 		}
 		char tail[1600];
-		nr_log_tail(r->log_path, tail, sizeof tail);
-		nr_redact(tail, sizeof tail, db->password);
+		nrp_log_tail(r->log_path, tail, sizeof tail);
+		nrp_redact(tail, sizeof tail, db->password);
 		if (w == 1) {
 			h->process_group(t, r->app_pid, 0);
 			while (waitpid((pid_t)r->app_pid, &status, 0) < 0 && errno == EINTR)
@@ -885,7 +885,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 				snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
 			else
 				snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status));
-			nr_fail(err, errlen, "the app %s before it was ready; its log ends: %s", how,
+			nrp_fail(err, errlen, "the app %s before it was ready; its log ends: %s", how,
 			     tail[0] ? tail : "(empty)");
 			break;
 		}
@@ -896,7 +896,7 @@ int env_up(const nr_host *h, nr_task *t, const env_spec *e, const char *flow_nam
 		break;
 	}
 	cJSON_Delete(vars);
-	r->app_start_ms = nr_now_ms() - t1;
+	r->app_start_ms = nrp_now_ms() - t1;
 	if (rc < 0) {
 		char note[16];
 		env_down(h, t, e, r, 0, note, sizeof note);
@@ -908,7 +908,7 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 	      int failed, char *note, size_t notelen)
 {
 	(void)t;
-	double t0 = nr_now_ms();
+	double t0 = nrp_now_ms();
 	note[0] = '\0';
 	int keep = !strcmp(e->keep, "always") || (failed && !strcmp(e->keep, "on-failure"));
 	/* The flow has ended: unless its database is kept, nothing the app
@@ -921,21 +921,21 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 		close(r->port_claim);
 	r->port_claim = -1;
 	pg_opts_box *box = r->opts;
-	nr_pg_db *db = r->db;
+	nrpg_db *db = r->db;
 	if (db && db->password && db->password[0]) {
 		/* The app may have printed its database URL: the log is kept
 		 * with the task's results. */
 		const char *secrets[] = {db->password, NULL};
-		if (nr_redact_file(r->log_path, secrets) < 0)
+		if (nrp_redact_file(r->log_path, secrets) < 0)
 			h->log(t, "could not redact the database password in %s", r->log_path);
 	}
 	if (db && box) {
 		char err[1024];
-		if (nr_pg_release(&box->o, db, keep, err, sizeof err) < 0)
+		if (nrpg_release(&box->o, db, keep, err, sizeof err) < 0)
 			h->log(t, "releasing the database: %s", err);
 		else if (keep)
-			nr_pg_kept_notice(&box->o, db, h->output_dir(t), note, notelen);
-		nr_pg_db_free(db);
+			nrpg_kept_notice(&box->o, db, h->output_dir(t), note, notelen);
+		nrpg_db_free(db);
 	}
 	free(db);
 	pg_opts_box_free(box);
@@ -944,18 +944,18 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 		unlink(r->log_path);
 	free(r->log_path);
 	r->log_path = NULL;
-	r->teardown_ms = nr_now_ms() - t0;
+	r->teardown_ms = nrp_now_ms() - t0;
 }
 
 /* --- the job ------------------------------------------------------------ */
 
 int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t errlen)
 {
-	nr_jd_use(h, NULL);
+	nrp_jd_use(h, NULL);
 	size_t n = h->size(runnables);
-	env_spec *specs = calloc(n + 1, sizeof *specs);
-	char **names = calloc(n + 1, sizeof *names);
-	const char **dsns = calloc(n + 1, sizeof *dsns);
+	env_spec *specs = nrp_xcalloc(n + 1, sizeof *specs);
+	char **names = nrp_xcalloc(n + 1, sizeof *names);
+	const char **dsns = nrp_xcalloc(n + 1, sizeof *dsns);
 	size_t nd = 0;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -968,7 +968,7 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 		rc = env_flow_of(h, uri, kw, h->get(rv, "config"), &f, &specs[i], err, errlen);
 		if (rc < 0)
 			break;
-		names[i] = strdup(f->name);
+		names[i] = nrp_xstrdup(f->name);
 		flow_free(f);
 		if (rc == 0 && specs[i].isolated) {
 			const cJSON *pkw = cJSON_GetObjectItemCaseSensitive(specs[i].provision, "kwargs");
@@ -983,7 +983,7 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 		if (specs[i].isolated)
 			rc = preload_begin(&specs[i], err, errlen);
 	if (rc == 0 && nd)
-		rc = nr_pg_job_setup(dsns, nd, err, errlen);
+		rc = nrpg_job_setup(dsns, nd, err, errlen);
 	/* Templates are built once, before any flow starts. */
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (!specs[i].isolated)
@@ -994,8 +994,8 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 		pg_opts_box box;
 		rc = env_pg_opts(&specs[i], names[i], &box, err, errlen);
 		if (rc == 0) {
-			rc = nr_pg_prebuild(&box.o, err, errlen);
-			nr_pg_free_opts(&box.o);
+			rc = nrpg_prebuild(&box.o, err, errlen);
+			nrpg_free_opts(&box.o);
 			free(box.uri);
 			free(box.cwd);
 		}
@@ -1017,7 +1017,7 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 
 void env_job_end(const nr_host *h)
 {
-	nr_jd_use(h, NULL);
+	nrp_jd_use(h, NULL);
 	preload_end();
-	nr_pg_job_end(h);
+	nrpg_job_end(h);
 }

@@ -61,8 +61,8 @@ typedef struct env_run {
 	int port_claim;      /* holds the port against other flows */
 	char *log_path;
 	int log_is_temp;
-	void *db;            /* nr_pg_db */
-	void *opts;          /* nr_pg_opts */
+	void *db;            /* nrpg_db */
+	void *opts;          /* nrpg_opts */
 	int db_from_pool;    /* a clone made ahead by the job's pool */
 	double provision_ms, app_start_ms, teardown_ms;
 } env_run;

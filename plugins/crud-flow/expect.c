@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "common/util.h"
+
 #include "expect.h"
 #include "template.h"
 
@@ -100,7 +102,7 @@ int json_subset(const cJSON *have, const cJSON *want, char *where, size_t len)
 static char *show(const cJSON *v)
 {
 	if (!v)
-		return strdup("nothing (no such path)");
+		return nrp_xstrdup("nothing (no such path)");
 	char *s = cJSON_PrintUnformatted(v);
 	if (s && strlen(s) > 200)
 		strcpy(s + 197, "...");
@@ -214,7 +216,7 @@ char *header_value(const char *headers, const char *name)
 			size_t vl = len - (size_t)(v - line);
 			while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 				vl--;
-			return strndup(v, vl);
+			return nrp_xstrndup(v, vl);
 		}
 		line = eol ? eol + 2 : NULL;
 	}
@@ -324,12 +326,12 @@ char *cookie_value(const char *jar, const char *name)
 	for (const char *line = jar; line && *line;) {
 		const char *eol = strchr(line, '\n');
 		size_t len = eol ? (size_t)(eol - line) : strlen(line);
-		char *l = strndup(line, len);
+		char *l = nrp_xstrndup(line, len);
 		char *f[7] = {0};
 		int n = 0;
 		for (char *s = l, *tok; n < 7 && (tok = strsep(&s, "\t"));)
 			f[n++] = tok;
-		char *v = n == 7 && !strcmp(f[5], name) ? strdup(f[6]) : NULL;
+		char *v = n == 7 && !strcmp(f[5], name) ? nrp_xstrdup(f[6]) : NULL;
 		free(l);
 		if (v)
 			return v;
@@ -392,7 +394,7 @@ cJSON *capture_take(const cJSON *spec, const response *r, char *err, size_t errl
 		snprintf(err, errlen, "regex \"%s\": no match in the body", re->valuestring);
 		return NULL;
 	}
-	char *s = strndup(r->body + m[group].rm_so, (size_t)(m[group].rm_eo - m[group].rm_so));
+	char *s = nrp_xstrndup(r->body + m[group].rm_so, (size_t)(m[group].rm_eo - m[group].rm_so));
 	cJSON *o = cJSON_CreateString(s);
 	free(s);
 	return o;

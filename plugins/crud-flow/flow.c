@@ -49,7 +49,7 @@ int flow_known_keys(const cJSON *o, const char *const *keys, const char *file,
 					strncat(list, ", ", sizeof list - strlen(list) - 1);
 				strncat(list, *q, sizeof list - strlen(list) - 1);
 			}
-			return nr_fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s",
+			return nrp_fail(err, errlen, "%s: %s%s%s: unknown key; use one of: %s",
 				    file, path, path[0] ? "." : "", k->string, list);
 		}
 	}
@@ -72,19 +72,19 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 		     char **stack, char *err, size_t errlen)
 {
 	if (depth > MAX_INCLUDE_DEPTH)
-		return nr_fail(err, errlen, "%s: include: more than %d levels deep; is there a cycle?",
+		return nrp_fail(err, errlen, "%s: include: more than %d levels deep; is there a cycle?",
 			    path, MAX_INCLUDE_DEPTH);
 	char real[PATH_MAX];
 	if (!realpath(path, real))
-		return nr_fail(err, errlen, "%s: %s", path, strerror(errno));
+		return nrp_fail(err, errlen, "%s: %s", path, strerror(errno));
 	for (int i = 0; i < depth; i++)
 		if (!strcmp(stack[i], real))
-			return nr_fail(err, errlen, "%s: include: it includes itself "
+			return nrp_fail(err, errlen, "%s: include: it includes itself "
 				    "(through %s); remove the cycle", path, stack[0]);
 	stack[depth] = real;
-	char *text = given ? given : nr_read_text(path, NULL);
+	char *text = given ? given : nrp_read_text(path, NULL);
 	if (!text)
-		return nr_fail(err, errlen, "%s: cannot read the flow: %s", path, strerror(errno));
+		return nrp_fail(err, errlen, "%s: cannot read the flow: %s", path, strerror(errno));
 	const char *end = NULL;
 	cJSON *doc = cJSON_ParseWithOpts(text, &end, 1);
 	if (!doc) {
@@ -94,14 +94,14 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 				line++, col = 1;
 			else
 				col++;
-		int deep = end && nr_json_too_deep(text, (size_t)(end - text));
+		int deep = end && nrp_json_too_deep(text, (size_t)(end - text));
 		if (text != given)
 			free(text);
 		if (deep)
-			return nr_fail(err, errlen, "%s:%d:%d: nested deeper than %d levels, "
+			return nrp_fail(err, errlen, "%s:%d:%d: nested deeper than %d levels, "
 				    "the most nrunner reads (cJSON's nesting limit); "
 				    "flatten the JSON", path, line, col, CJSON_NESTING_LIMIT);
-		return nr_fail(err, errlen, "%s:%d:%d: not valid JSON; fix the syntax near "
+		return nrp_fail(err, errlen, "%s:%d:%d: not valid JSON; fix the syntax near "
 			    "line %d, column %d", path, line, col, line, col);
 	}
 	if (text != given)
@@ -111,14 +111,14 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 					  "clients", "include", "steps", "environment",
 					  NULL};
 	if (!cJSON_IsObject(doc)) {
-		nr_fail(err, errlen, "%s: a flow is a JSON object with \"steps\"", path);
+		nrp_fail(err, errlen, "%s: a flow is a JSON object with \"steps\"", path);
 		goto out;
 	}
 	if (flow_known_keys(doc, top, path, "", err, errlen) < 0)
 		goto out;
 	const cJSON *inc = cJSON_GetObjectItemCaseSensitive(doc, "include");
 	if (inc && !cJSON_IsArray(inc)) {
-		nr_fail(err, errlen, "%s: include: must be an array of flow files", path);
+		nrp_fail(err, errlen, "%s: include: must be an array of flow files", path);
 		goto out;
 	}
 	int i = 0;
@@ -126,7 +126,7 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 	cJSON_ArrayForEach(it, inc)
 	{
 		if (!cJSON_IsString(it)) {
-			nr_fail(err, errlen, "%s: include[%d]: must be a file name", path, i);
+			nrp_fail(err, errlen, "%s: include[%d]: must be a file name", path, i);
 			goto out;
 		}
 		/* Relative to the including file. */
@@ -138,7 +138,7 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 			snprintf(incpath, sizeof incpath, "%.*s/%s", (int)(slash - path),
 				 path, it->valuestring);
 		if (access(incpath, R_OK) < 0) {
-			nr_fail(err, errlen, "%s: include[%d]: %s: %s", path, i, incpath,
+			nrp_fail(err, errlen, "%s: include[%d]: %s: %s", path, i, incpath,
 			     strerror(errno));
 			goto out;
 		}
@@ -150,7 +150,7 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 	for (int k = 0; k < 2; k++) {
 		const cJSON *o = cJSON_GetObjectItemCaseSensitive(doc, objs[k]);
 		if (o && !cJSON_IsObject(o)) {
-			nr_fail(err, errlen, "%s: %s: must be an object, not %s", path, objs[k],
+			nrp_fail(err, errlen, "%s: %s: must be an object, not %s", path, objs[k],
 			     type_name(o));
 			goto out;
 		}
@@ -166,7 +166,7 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 	}
 	const cJSON *steps = cJSON_GetObjectItemCaseSensitive(doc, "steps");
 	if (!cJSON_IsArray(steps)) {
-		nr_fail(err, errlen, "%s: steps: %s; a flow needs an array of steps", path,
+		nrp_fail(err, errlen, "%s: steps: %s; a flow needs an array of steps", path,
 		     steps ? "must be an array" : "missing");
 		goto out;
 	}
@@ -176,7 +176,7 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 		char p[64];
 		snprintf(p, sizeof p, "steps[%d]", i++);
 		if (!cJSON_IsObject(it)) {
-			nr_fail(err, errlen, "%s: %s: a step is an object, not %s", path, p,
+			nrp_fail(err, errlen, "%s: %s: a step is an object, not %s", path, p,
 			     type_name(it));
 			goto out;
 		}
@@ -188,28 +188,28 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "name");
 		const cJSON *base = cJSON_GetObjectItemCaseSensitive(doc, "base_url");
 		if (name && !cJSON_IsString(name)) {
-			nr_fail(err, errlen, "%s: name: must be a string", path);
+			nrp_fail(err, errlen, "%s: name: must be a string", path);
 			goto out;
 		}
 		if (base && !cJSON_IsString(base)) {
-			nr_fail(err, errlen, "%s: base_url: must be a string", path);
+			nrp_fail(err, errlen, "%s: base_url: must be a string", path);
 			goto out;
 		}
 		if (cJSON_IsString(name)) {
-			f->name = strdup(name->valuestring);
+			f->name = nrp_xstrdup(name->valuestring);
 		} else {
 			/* The file's name without directory and extension. */
 			const char *b = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-			f->name = strdup(b);
+			f->name = nrp_xstrdup(b);
 			char *dot = strchr(f->name, '.');
 			if (dot && dot != f->name)
 				*dot = '\0';
 		}
 		if (cJSON_IsString(base))
-			f->base_url = strdup(base->valuestring);
+			f->base_url = nrp_xstrdup(base->valuestring);
 		const cJSON *env = cJSON_GetObjectItemCaseSensitive(doc, "environment");
 		if (env && !cJSON_IsObject(env)) {
-			nr_fail(err, errlen, "%s: environment: must be an object (see "
+			nrp_fail(err, errlen, "%s: environment: must be an object (see "
 			     "nrunner-flow(5), ENVIRONMENT)", path);
 			goto out;
 		}
@@ -257,7 +257,7 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 					   "keep", NULL};
 	static const char *const skeys[] = {"crud", "_file", "_path", NULL};
 	if (!cJSON_IsObject(c))
-		return nr_fail(err, errlen, "%s: %s: must be an object with path, create "
+		return nrp_fail(err, errlen, "%s: %s: must be an object with path, create "
 			    "and update", file, p);
 	if (flow_known_keys(step, skeys, file, at, err, errlen) < 0 ||
 	    flow_known_keys(c, keys, file, p, err, errlen) < 0)
@@ -273,20 +273,20 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
 	const cJSON *keep = cJSON_GetObjectItemCaseSensitive(c, "keep");
 	if (!cJSON_IsString(path))
-		return nr_fail(err, errlen, "%s: %s.path: missing; the collection's path, "
+		return nrp_fail(err, errlen, "%s: %s.path: missing; the collection's path, "
 			    "e.g. \"/api/actors/\"", file, p);
 	if (!cJSON_IsObject(create) || !cJSON_IsObject(update))
-		return nr_fail(err, errlen, "%s: %s.%s: must be an object: the body to %s",
+		return nrp_fail(err, errlen, "%s: %s.%s: must be an object: the body to %s",
 			    file, p, !cJSON_IsObject(create) ? "create" : "update",
 			    !cJSON_IsObject(create) ? "create with" : "update with");
 	if (method && (!cJSON_IsString(method) || (strcmp(method->valuestring, "PUT") &&
 						   strcmp(method->valuestring, "PATCH"))))
-		return nr_fail(err, errlen, "%s: %s.method: use \"PUT\" or \"PATCH\"", file, p);
+		return nrp_fail(err, errlen, "%s: %s.method: use \"PUT\" or \"PATCH\"", file, p);
 	if (id && !cJSON_IsString(id))
-		return nr_fail(err, errlen, "%s: %s.id: a JSON pointer to the id in the "
+		return nrp_fail(err, errlen, "%s: %s.id: a JSON pointer to the id in the "
 			    "create response, e.g. \"/id\"", file, p);
 	if (expect && !cJSON_IsObject(expect))
-		return nr_fail(err, errlen, "%s: %s.expect: an object of status codes by "
+		return nrp_fail(err, errlen, "%s: %s.expect: an object of status codes by "
 			    "step: create, read, update, list, delete, gone", file, p);
 	static const char *const ekeys[] = {"create", "read", "update", "list", "delete",
 					    "gone", NULL};
@@ -407,14 +407,14 @@ static int expand_login(cJSON *out, cJSON *clients, const cJSON *step, char *err
 					   "name", "capture", "bearer", NULL};
 	static const char *const skeys[] = {"login", "_file", "_path", NULL};
 	if (!cJSON_IsObject(l))
-		return nr_fail(err, errlen, "%s: %s: must be an object with path and json or form",
+		return nrp_fail(err, errlen, "%s: %s: must be an object with path and json or form",
 			    file, p);
 	if (flow_known_keys(step, skeys, file, at, err, errlen) < 0 ||
 	    flow_known_keys(l, keys, file, p, err, errlen) < 0)
 		return -1;
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(l, "path");
 	if (!cJSON_IsString(path))
-		return nr_fail(err, errlen, "%s: %s.path: missing; the login endpoint, e.g. "
+		return nrp_fail(err, errlen, "%s: %s.path: missing; the login endpoint, e.g. "
 			    "\"/api/login/\"", file, p);
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(l, "name");
 	const cJSON *client = cJSON_GetObjectItemCaseSensitive(l, "client");
@@ -450,13 +450,13 @@ static int expand_login(cJSON *out, cJSON *clients, const cJSON *step, char *err
 		snprintf(from, sizeof from, "%s.bearer", p);
 		if (!cJSON_IsObject(bearer)) {
 			cJSON_Delete(s);
-			return nr_fail(err, errlen, "%s: %s: where the token is in the login's "
+			return nrp_fail(err, errlen, "%s: %s: where the token is in the login's "
 				       "response, as a capture: {\"json\": \"/access_token\"} or "
 				       "{\"header\": \"X-Auth-Token\"}", file, from);
 		}
 		if (cJSON_GetObjectItemCaseSensitive(cap, var)) {
 			cJSON_Delete(s);
-			return nr_fail(err, errlen, "%s: %s.capture.%s: the bearer token is "
+			return nrp_fail(err, errlen, "%s: %s.capture.%s: the bearer token is "
 				       "captured under that name; give it another", file, p, var);
 		}
 		cJSON *caps = cJSON_GetObjectItemCaseSensitive(s, "capture");
@@ -474,7 +474,7 @@ static int expand_login(cJSON *out, cJSON *clients, const cJSON *step, char *err
 			const cJSON *hf = cJSON_GetObjectItemCaseSensitive(conf, "_bearer_from");
 			if (had) {
 				cJSON_Delete(s);
-				return nr_fail(err, errlen, "%s: %s: the client \"%s\" has a bearer "
+				return nrp_fail(err, errlen, "%s: %s: the client \"%s\" has a bearer "
 					       "already (%s); one login sets it", file, from, cname,
 					       cJSON_IsString(hf) ? hf->valuestring
 								  : "clients.*.bearer");
@@ -517,15 +517,15 @@ static int check_templates_in(ctx *c, const cJSON *v, const char *where)
 		const cJSON *at = r == TEMPLATE_UNKNOWN
 					  ? cJSON_GetObjectItemCaseSensitive(c->later, bad) : NULL;
 		if (r == TEMPLATE_UNKNOWN && cJSON_IsString(at))
-			return nr_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is used before it is "
+			return nrp_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is used before it is "
 				    "defined: %s defines it later", c->file, c->path, where, bad,
 				    at->valuestring);
 		if (r == TEMPLATE_UNKNOWN)
-			return nr_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is not defined: no "
+			return nrp_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is not defined: no "
 				    "earlier step captures it and vars does not set it",
 				    c->file, c->path, where, bad);
 		if (r == TEMPLATE_BAD)
-			return nr_fail(c->err, c->errlen, "%s: %s.%s: %s", c->file, c->path,
+			return nrp_fail(c->err, c->errlen, "%s: %s.%s: %s", c->file, c->path,
 				    where, bad);
 		return 0;
 	}
@@ -549,7 +549,7 @@ static int check_status(ctx *c, const cJSON *st, const char *where)
 			one = cJSON_GetArrayItem(st, i);
 		if (!cJSON_IsNumber(one) || one->valuedouble < 100 || one->valuedouble > 599 ||
 		    one->valuedouble != (int)one->valuedouble)
-			return nr_fail(c->err, c->errlen, "%s: %s: a status is an HTTP code "
+			return nrp_fail(c->err, c->errlen, "%s: %s: a status is an HTTP code "
 				    "(100-599) or a list of them", c->file, where);
 	}
 	return 0;
@@ -562,7 +562,7 @@ static int check_regex(ctx *c, const char *re, const char *where)
 	if (e) {
 		char msg[256];
 		regerror(e, &rx, msg, sizeof msg);
-		return nr_fail(c->err, c->errlen, "%s: %s: invalid regular expression \"%s\": %s",
+		return nrp_fail(c->err, c->errlen, "%s: %s: invalid regular expression \"%s\": %s",
 			    c->file, where, re, msg);
 	}
 	regfree(&rx);
@@ -572,7 +572,7 @@ static int check_regex(ctx *c, const char *re, const char *where)
 static int check_pointer(ctx *c, const cJSON *p, const char *where)
 {
 	if (!cJSON_IsString(p) || (p->valuestring[0] && p->valuestring[0] != '/'))
-		return nr_fail(c->err, c->errlen, "%s: %s: a JSON pointer (RFC 6901) such as "
+		return nrp_fail(c->err, c->errlen, "%s: %s: a JSON pointer (RFC 6901) such as "
 			    "\"/id\" or \"/results/0/name\", or \"\" for the whole body",
 			    c->file, where);
 	return 0;
@@ -585,7 +585,7 @@ static int check_expect(ctx *c, const cJSON *e)
 	static const char *const keys[] = {"status", "headers", "json", "assert",
 					   "body_contains", NULL};
 	if (!cJSON_IsObject(e))
-		return nr_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
+		return nrp_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
 	if (flow_known_keys(e, keys, c->file, w, c->err, c->errlen) < 0)
 		return -1;
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "status");
@@ -595,14 +595,14 @@ static int check_expect(ctx *c, const cJSON *e)
 	const cJSON *hd = cJSON_GetObjectItemCaseSensitive(e, "headers");
 	const cJSON *it;
 	if (hd && !cJSON_IsObject(hd))
-		return nr_fail(c->err, c->errlen, "%s: %s.expect.headers: an object of header "
+		return nrp_fail(c->err, c->errlen, "%s: %s.expect.headers: an object of header "
 			    "name to value", c->file, c->path);
-	cJSON_ArrayForEach(it, hd) if (!cJSON_IsString(it)) return nr_fail(
+	cJSON_ArrayForEach(it, hd) if (!cJSON_IsString(it)) return nrp_fail(
 		c->err, c->errlen, "%s: %s.expect.headers.%s: must be a string", c->file,
 		c->path, it->string);
 	const cJSON *as = cJSON_GetObjectItemCaseSensitive(e, "assert");
 	if (as && !cJSON_IsArray(as))
-		return nr_fail(c->err, c->errlen, "%s: %s.expect.assert: an array of "
+		return nrp_fail(c->err, c->errlen, "%s: %s.expect.assert: an array of "
 			    "{\"path\", \"op\", \"value\"}", c->file, c->path);
 	int i = 0;
 	cJSON_ArrayForEach(it, as)
@@ -610,7 +610,7 @@ static int check_expect(ctx *c, const cJSON *e)
 		snprintf(w, sizeof w, "%s.expect.assert[%d]", c->path, i);
 		static const char *const akeys[] = {"path", "op", "value", NULL};
 		if (!cJSON_IsObject(it))
-			return nr_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
+			return nrp_fail(c->err, c->errlen, "%s: %s: must be an object", c->file, w);
 		if (flow_known_keys(it, akeys, c->file, w, c->err, c->errlen) < 0)
 			return -1;
 		char wp[600];
@@ -622,7 +622,7 @@ static int check_expect(ctx *c, const cJSON *e)
 		for (const char *const *q = predicates; cJSON_IsString(op) && *q; q++)
 			known |= !strcmp(op->valuestring, *q);
 		if (!known)
-			return nr_fail(c->err, c->errlen, "%s: %s.op: %s%s%s; use equals, "
+			return nrp_fail(c->err, c->errlen, "%s: %s.op: %s%s%s; use equals, "
 				    "not-equals, <, <=, >, >=, contains, matches, exists, "
 				    "not-exists, type or count",
 				    c->file, w, cJSON_IsString(op) ? "unknown predicate \"" : "missing",
@@ -631,12 +631,12 @@ static int check_expect(ctx *c, const cJSON *e)
 		const cJSON *val = cJSON_GetObjectItemCaseSensitive(it, "value");
 		int needs = strcmp(op->valuestring, "exists") && strcmp(op->valuestring, "not-exists");
 		if (needs && !val)
-			return nr_fail(c->err, c->errlen, "%s: %s.value: missing; \"%s\" compares "
+			return nrp_fail(c->err, c->errlen, "%s: %s.value: missing; \"%s\" compares "
 				    "with a value", c->file, w, op->valuestring);
 		if (!strcmp(op->valuestring, "matches")) {
 			snprintf(wp, sizeof wp, "%s.value", w);
 			if (!cJSON_IsString(val))
-				return nr_fail(c->err, c->errlen, "%s: %s: a regular expression "
+				return nrp_fail(c->err, c->errlen, "%s: %s: a regular expression "
 					    "string", c->file, wp);
 			/* With a template in it, it can only be checked once
 			 * expanded, when the step runs. */
@@ -651,19 +651,19 @@ static int check_expect(ctx *c, const cJSON *e)
 			for (const char *const *q = types; cJSON_IsString(val) && *q; q++)
 				ok |= !strcmp(val->valuestring, *q);
 			if (!ok)
-				return nr_fail(c->err, c->errlen, "%s: %s.value: a type: string, "
+				return nrp_fail(c->err, c->errlen, "%s: %s.value: a type: string, "
 					    "number, boolean, null, array or object", c->file, w);
 		}
 		if (!strcmp(op->valuestring, "count") &&
 		    (!cJSON_IsNumber(val) || val->valuedouble < 0 || val->valuedouble > INT_MAX ||
 		     val->valuedouble != (int)val->valuedouble))
-			return nr_fail(c->err, c->errlen, "%s: %s.value: a count is a whole number, "
+			return nrp_fail(c->err, c->errlen, "%s: %s.value: a count is a whole number, "
 				    "0 or more", c->file, w);
 		i++;
 	}
 	const cJSON *bc = cJSON_GetObjectItemCaseSensitive(e, "body_contains");
 	if (bc && !cJSON_IsString(bc))
-		return nr_fail(c->err, c->errlen, "%s: %s.expect.body_contains: must be a "
+		return nrp_fail(c->err, c->errlen, "%s: %s.expect.body_contains: must be a "
 			    "string", c->file, c->path);
 	snprintf(w, sizeof w, "expect");
 	return check_templates_in(c, e, w);
@@ -673,7 +673,7 @@ static int check_capture(ctx *c, const cJSON *cap)
 {
 	char w[512];
 	if (!cJSON_IsObject(cap))
-		return nr_fail(c->err, c->errlen, "%s: %s.capture: an object of variable name "
+		return nrp_fail(c->err, c->errlen, "%s: %s.capture: an object of variable name "
 			    "to source", c->file, c->path);
 	const cJSON *it;
 	cJSON_ArrayForEach(it, cap)
@@ -682,7 +682,7 @@ static int check_capture(ctx *c, const cJSON *cap)
 		static const char *const keys[] = {"json", "header", "cookie", "regex",
 						   "group", "secret", NULL};
 		if (!cJSON_IsObject(it))
-			return nr_fail(c->err, c->errlen, "%s: %s: an object: {\"json\": \"/id\"}, "
+			return nrp_fail(c->err, c->errlen, "%s: %s: an object: {\"json\": \"/id\"}, "
 				    "{\"header\": ...}, {\"cookie\": ...} or {\"regex\": ...}",
 				    c->file, w);
 		if (flow_known_keys(it, keys, c->file, w, c->err, c->errlen) < 0)
@@ -695,11 +695,11 @@ static int check_capture(ctx *c, const cJSON *cap)
 				continue;
 			sources++;
 			if (!cJSON_IsString(s))
-				return nr_fail(c->err, c->errlen, "%s: %s.%s: must be a string",
+				return nrp_fail(c->err, c->errlen, "%s: %s.%s: must be a string",
 					    c->file, w, srcs[k]);
 		}
 		if (sources != 1)
-			return nr_fail(c->err, c->errlen, "%s: %s: give exactly one of json, "
+			return nrp_fail(c->err, c->errlen, "%s: %s: give exactly one of json, "
 				    "header, cookie or regex", c->file, w);
 		const cJSON *j = cJSON_GetObjectItemCaseSensitive(it, "json");
 		char wp[600];
@@ -713,7 +713,7 @@ static int check_capture(ctx *c, const cJSON *cap)
 		const cJSON *g = cJSON_GetObjectItemCaseSensitive(it, "group");
 		if (g && (!re || !cJSON_IsNumber(g) || g->valuedouble < 0 || g->valuedouble > 9 ||
 			  g->valuedouble != (int)g->valuedouble))
-			return nr_fail(c->err, c->errlen, "%s: %s.group: a group of the regex, "
+			return nrp_fail(c->err, c->errlen, "%s: %s.group: a group of the regex, "
 				    "0-9, with \"regex\"", c->file, w);
 		cJSON_AddTrueToObject(c->known, it->string);
 	}
@@ -755,7 +755,7 @@ static int check_client(ctx *c, const cJSON *s)
 		char bad[160];
 		int r = first_unknown(v, c->known, bad, sizeof bad);
 		if (r == TEMPLATE_BAD)
-			return nr_fail(c->err, c->errlen, "%s: %s: the client \"%s\" (clients.%s.%s): "
+			return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" (clients.%s.%s): "
 				       "%s", c->file, c->path, cname, cname, fields[k], bad);
 		if (r != TEMPLATE_UNKNOWN)
 			continue;
@@ -766,11 +766,11 @@ static int check_client(ctx *c, const cJSON *s)
 		const cJSON *at = r == TEMPLATE_UNKNOWN
 					  ? cJSON_GetObjectItemCaseSensitive(c->later, bad) : NULL;
 		if (cJSON_IsString(at))
-			return nr_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
+			return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
 				       "(clients.%s.%s%s) before it is defined: %s defines it "
 				       "later; use the client after that step", c->file, c->path,
 				       cname, bad, cname, fields[k], set, at->valuestring);
-		return nr_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
+		return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
 			       "(clients.%s.%s%s), which nothing defines: no step captures it "
 			       "and vars does not set it", c->file, c->path, cname, bad, cname,
 			       fields[k], set);
@@ -792,41 +792,41 @@ static int check_step(ctx *c, cJSON *s)
 		for (const char *const *q = methods; cJSON_IsString(m) && *q; q++)
 			ok |= !strcmp(m->valuestring, *q);
 		if (!ok)
-			return nr_fail(c->err, c->errlen, "%s: %s.method: use GET, POST, PUT, "
+			return nrp_fail(c->err, c->errlen, "%s: %s.method: use GET, POST, PUT, "
 				    "PATCH, DELETE, HEAD or OPTIONS", c->file, c->path);
 	}
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(s, "path");
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(s, "url");
 	if (!!p + !!u != 1 || (p && !cJSON_IsString(p)) || (u && !cJSON_IsString(u)))
-		return nr_fail(c->err, c->errlen, "%s: %s: give \"path\" (relative to the base "
+		return nrp_fail(c->err, c->errlen, "%s: %s: give \"path\" (relative to the base "
 			    "URL) or \"url\", as a string", c->file, c->path);
 	int bodies = 0;
 	static const char *const bk[] = {"json", "form", "body"};
 	for (int k = 0; k < 3; k++)
 		bodies += cJSON_GetObjectItemCaseSensitive(s, bk[k]) != NULL;
 	if (bodies > 1)
-		return nr_fail(c->err, c->errlen, "%s: %s: give one body: json, form or body",
+		return nrp_fail(c->err, c->errlen, "%s: %s: give one body: json, form or body",
 			    c->file, c->path);
 	const cJSON *form = cJSON_GetObjectItemCaseSensitive(s, "form");
 	if (form && !cJSON_IsObject(form))
-		return nr_fail(c->err, c->errlen, "%s: %s.form: an object of field to value",
+		return nrp_fail(c->err, c->errlen, "%s: %s.form: an object of field to value",
 			    c->file, c->path);
 	const cJSON *body = cJSON_GetObjectItemCaseSensitive(s, "body");
 	if (body && !cJSON_IsString(body))
-		return nr_fail(c->err, c->errlen, "%s: %s.body: a string (use json for JSON)",
+		return nrp_fail(c->err, c->errlen, "%s: %s.body: a string (use json for JSON)",
 			    c->file, c->path);
 	static const char *const ok_obj[] = {"headers", "query"};
 	for (int k = 0; k < 2; k++) {
 		const cJSON *o = cJSON_GetObjectItemCaseSensitive(s, ok_obj[k]);
 		if (o && !cJSON_IsObject(o))
-			return nr_fail(c->err, c->errlen, "%s: %s.%s: an object", c->file, c->path,
+			return nrp_fail(c->err, c->errlen, "%s: %s.%s: an object", c->file, c->path,
 				    ok_obj[k]);
 	}
 	const cJSON *cl = cJSON_GetObjectItemCaseSensitive(s, "client");
 	if (cl && (!cJSON_IsString(cl) ||
 		   (strcmp(cl->valuestring, "default") &&
 		    !cJSON_GetObjectItemCaseSensitive(c->clients, cl->valuestring))))
-		return nr_fail(c->err, c->errlen, "%s: %s.client: \"%s\" is not one of the "
+		return nrp_fail(c->err, c->errlen, "%s: %s.client: \"%s\" is not one of the "
 			    "flow's clients; define it under \"clients\"", c->file, c->path,
 			    cJSON_IsString(cl) ? cl->valuestring : "?");
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(s, "retry");
@@ -835,7 +835,7 @@ static int check_step(ctx *c, cJSON *s)
 		const cJSON *iv = cJSON_GetObjectItemCaseSensitive(r, "interval_ms");
 		if (!cJSON_IsObject(r) || !cJSON_IsNumber(n) || n->valuedouble < 0 ||
 		    n->valuedouble > 100 || (iv && (!cJSON_IsNumber(iv) || iv->valuedouble < 0)))
-			return nr_fail(c->err, c->errlen, "%s: %s.retry: {\"count\": 0-100, "
+			return nrp_fail(c->err, c->errlen, "%s: %s.retry: {\"count\": 0-100, "
 				    "\"interval_ms\": N}", c->file, c->path);
 	}
 	if (check_client(c, s) < 0)
@@ -870,8 +870,8 @@ static void collect_secrets(const cJSON *v, cJSON *out)
 
 static flow *flow_new(const char *path)
 {
-	flow *f = calloc(1, sizeof *f);
-	f->file = strdup(path);
+	flow *f = nrp_xcalloc(1, sizeof *f);
+	f->file = nrp_xstrdup(path);
 	f->vars = cJSON_CreateObject();
 	f->clients = cJSON_CreateObject();
 	f->secrets = cJSON_CreateArray();
@@ -886,7 +886,7 @@ static int flow_check(flow *f, char *err, size_t errlen)
 	const char *path = f->file;
 	cJSON *s;
 	if (!cJSON_GetArraySize(f->steps))
-		return nr_fail(err, errlen, "%s: steps: empty; a flow makes at least one request", path);
+		return nrp_fail(err, errlen, "%s: steps: empty; a flow makes at least one request", path);
 	/* Clients. */
 	const cJSON *cl;
 	cJSON_ArrayForEach(cl, f->clients)
@@ -898,13 +898,13 @@ static int flow_check(flow *f, char *err, size_t errlen)
 		const cJSON *cf = cJSON_GetObjectItemCaseSensitive(cl, "_file");
 		const char *file = cJSON_IsString(cf) ? cf->valuestring : path;
 		if (!cJSON_IsObject(cl))
-			return nr_fail(err, errlen, "%s: %s: must be an object", path, w);
+			return nrp_fail(err, errlen, "%s: %s: must be an object", path, w);
 		if (flow_known_keys(cl, keys, file, w, err, errlen) < 0)
 			return -1;
 		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
 		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "keep-alive") &&
 						       strcmp(conn->valuestring, "fresh"))))
-			return nr_fail(err, errlen, "%s: %s.connection: \"keep-alive\" or \"fresh\"",
+			return nrp_fail(err, errlen, "%s: %s.connection: \"keep-alive\" or \"fresh\"",
 				       file, w);
 	}
 	/* Steps, in order: each knows the variables defined before it. */
@@ -946,7 +946,7 @@ static int flow_check(flow *f, char *err, size_t errlen)
 		const cJSON *sf = cJSON_GetObjectItemCaseSensitive(s, "_file");
 		const cJSON *sp = cJSON_GetObjectItemCaseSensitive(s, "_path");
 		if (!cJSON_IsString(sf) || !cJSON_IsString(sp)) {
-			rc = nr_fail(err, errlen, "%s: steps: a resolved step names its file "
+			rc = nrp_fail(err, errlen, "%s: steps: a resolved step names its file "
 				     "and path (_file, _path)", path);
 			break;
 		}
@@ -1029,14 +1029,14 @@ flow *flow_from_json(const cJSON *o, char *err, size_t errlen)
 	if (!cJSON_IsString(file) || !cJSON_IsString(name) || (base && !cJSON_IsString(base)) ||
 	    !cJSON_IsObject(vars) || !cJSON_IsObject(clients) || !cJSON_IsArray(steps) ||
 	    (env && !cJSON_IsObject(env))) {
-		nr_fail(err, errlen, "kwargs flow: not a resolved flow (file, name, vars, "
+		nrp_fail(err, errlen, "kwargs flow: not a resolved flow (file, name, vars, "
 			"clients, steps); give the flow file as the uri instead");
 		return NULL;
 	}
 	flow *f = flow_new(file->valuestring);
-	f->name = strdup(name->valuestring);
+	f->name = nrp_xstrdup(name->valuestring);
 	if (base)
-		f->base_url = strdup(base->valuestring);
+		f->base_url = nrp_xstrdup(base->valuestring);
 	cJSON_Delete(f->vars);
 	cJSON_Delete(f->clients);
 	cJSON_Delete(f->steps);

@@ -40,9 +40,9 @@ static void var_name(const env_spec *e, char *out, size_t len)
 {
 	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
 	char *app = cJSON_PrintUnformatted(e->app);
-	unsigned long long h = nr_fnv1a(NR_FNV1A_INIT, e->dir);
-	h = nr_fnv1a(h, cJSON_IsString(cwd) ? cwd->valuestring : ".");
-	h = nr_fnv1a(h, app);
+	unsigned long long h = nrp_fnv1a(NRP_FNV1A_INIT, e->dir);
+	h = nrp_fnv1a(h, cJSON_IsString(cwd) ? cwd->valuestring : ".");
+	h = nrp_fnv1a(h, app);
 	free(app);
 	snprintf(out, len, "crud-flow.preload.%016llx", h);
 }
@@ -136,7 +136,7 @@ static char *app_dir(const env_spec *e)
 	const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(e->app, "cwd");
 	const char *d = cJSON_IsString(cwd) ? cwd->valuestring : ".";
 	char *dir = NULL;
-	if (d[0] == '/' ? !(dir = strdup(d)) : asprintf(&dir, "%s/%s", e->dir, d) < 0)
+	if (d[0] == '/' ? !(dir = nrp_xstrdup(d)) : asprintf(&dir, "%s/%s", e->dir, d) < 0)
 		return NULL;
 	return dir;
 }
@@ -145,7 +145,7 @@ const char *preload_socket(const env_spec *e)
 {
 	char var[64];
 	var_name(e, var, sizeof var);
-	const char *v = nr_jd_get(var);
+	const char *v = nrp_jd_get(var);
 	return v && *v ? v : NULL;
 }
 
@@ -191,7 +191,7 @@ static int warm_command(const env_spec *e, const char *interp, const char *dir,
 /* Whether a process of this user listens on the abstract socket. */
 static int listening(const char *name)
 {
-	int s = nr_abstract_connect(name);
+	int s = nrp_abstract_connect(name);
 	if (s >= 0)
 		close(s);
 	return s >= 0;
@@ -202,7 +202,7 @@ static void log_tail(int fd, char *out, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	nr_log_tail(path, out, len);
+	nrp_log_tail(path, out, len);
 }
 
 /* The one-line notice of a warm start turned off. */
@@ -218,20 +218,20 @@ int preload_begin(const env_spec *e, char *err, size_t errlen)
 	char interp[PATH_MAX];
 	char *dir = app_dir(e);
 	if (!dir)
-		return nr_fail(err, errlen, "out of memory");
+		return nrp_fail(err, errlen, "out of memory");
 	int warm = !pre && warm_wanted(e, dir, interp, sizeof interp);
 	if ((!pre && !warm) || preload_socket(e)) {
 		free(dir);
 		return 0;
 	}
-	preloader *p = calloc(1, sizeof *p);
+	preloader *p = nrp_xcalloc(1, sizeof *p);
 	p->warm = warm;
 	var_name(e, p->var, sizeof p->var);
 	unsigned char rnd[8] = {0};
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
 		free(p);
 		free(dir);
-		return nr_fail(err, errlen, "cannot name the app's preloader socket: "
+		return nrp_fail(err, errlen, "cannot name the app's preloader socket: "
 			       "getrandom: %s", strerror(errno));
 	}
 	snprintf(p->name, sizeof p->name,
@@ -251,7 +251,7 @@ int preload_begin(const env_spec *e, char *err, size_t errlen)
 				   warm ? wenv : cJSON_GetObjectItemCaseSensitive(pre, "env"), vars,
 				   dir, (const char *const *)extra, &c, err, errlen);
 	else
-		nr_fail(err, errlen, "out of memory");
+		nrp_fail(err, errlen, "out of memory");
 	cJSON_Delete(vars);
 	cJSON_Delete(wcmd);
 	cJSON_Delete(wenv);
@@ -276,7 +276,7 @@ int preload_begin(const env_spec *e, char *err, size_t errlen)
 	int error = errno;
 	p->pid = p->log < 0 ? -1 : app_start(&c, p->log, NULL, &error);
 	if (p->pid < 0) {
-		nr_fail(err, errlen, "cannot start the app's preloader '%s' "
+		nrp_fail(err, errlen, "cannot start the app's preloader '%s' "
 			"(environment.app.%s in %s) in %s: %s", c.argv[0],
 			warm ? "command[0], warm start" : "preload.command[0]", e->source, c.dir,
 			strerror(error));
@@ -291,12 +291,12 @@ int preload_begin(const env_spec *e, char *err, size_t errlen)
 	}
 	app_cmd_free(&c);
 	const cJSON *to = cJSON_GetObjectItemCaseSensitive(e->ready, "timeout_s");
-	p->timeout_ms = nr_now_ms() + (cJSON_IsNumber(to) ? to->valuedouble : 30) * 1000;
-	p->source = strdup(e->source);
+	p->timeout_ms = nrp_now_ms() + (cJSON_IsNumber(to) ? to->valuedouble : 30) * 1000;
+	p->source = nrp_xstrdup(e->source);
 	p->next = started;
 	started = p;
-	if (nr_jd_set(p->var, p->name) < 0)
-		return nr_fail(err, errlen, "cannot give the app's preloader to the flows "
+	if (nrp_jd_set(p->var, p->name) < 0)
+		return nrp_fail(err, errlen, "cannot give the app's preloader to the flows "
 			       "(the job's data takes it only in job_begin)");
 	return 0;
 }
@@ -338,20 +338,20 @@ static int wait_listening(preloader *p, char *err, size_t errlen)
 				snprintf(how, sizeof how, "exited with status %d", si.si_status);
 			else
 				snprintf(how, sizeof how, "was killed by signal %d", si.si_status);
-			return nr_fail(err, errlen, "the app's preloader (environment.app.%s "
+			return nrp_fail(err, errlen, "the app's preloader (environment.app.%s "
 				       "in %s) %s before it listened; its log ends: %s",
 				       p->warm ? "command, warm start" : "preload", p->source,
 				       how, tail[0] ? tail : "(empty)");
 		}
-		if (nr_jd_interrupted())
-			return nr_fail(err, errlen, "interrupted while the app's preloader "
+		if (nrp_jd_interrupted())
+			return nrp_fail(err, errlen, "interrupted while the app's preloader "
 				       "(environment.app.preload in %s) started", p->source);
-		if (nr_now_ms() > p->timeout_ms) {
+		if (nrp_now_ms() > p->timeout_ms) {
 			if (p->warm)
 				return -2; /* left to listen later */
 			log_tail(p->log, tail, sizeof tail);
 			app_stop(p->pid, STOP_GRACE_MS);
-			return nr_fail(err, errlen, "the app's preloader (environment.app.%s "
+			return nrp_fail(err, errlen, "the app's preloader (environment.app.%s "
 				       "in %s) did not listen within environment.ready.timeout_s; "
 				       "its log ends: %s", p->warm ? "command, warm start" : "preload",
 				       p->source, tail[0] ? tail : "(empty)");
@@ -381,7 +381,7 @@ int preload_wait(char *err, size_t errlen)
 		if (rc < 0 && p->warm) {
 			/* It exited: its flows start cold. */
 			warm_off(p->source, err);
-			nr_jd_set(p->var, "");
+			nrp_jd_set(p->var, "");
 			rc = 0;
 		}
 		close(p->log);

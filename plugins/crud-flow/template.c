@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "common/util.h"
+
 #include "template.h"
 
 #include <ctype.h>
@@ -95,14 +97,14 @@ int template_check(const char *s, const cJSON *known, char *what, size_t len)
 char *template_text(const cJSON *v)
 {
 	if (cJSON_IsString(v))
-		return strdup(v->valuestring);
+		return nrp_xstrdup(v->valuestring);
 	/* Whole numbers as integers; only those that fit in a long long may
 	 * be cast to one (1e300 may not). */
 	if (cJSON_IsNumber(v) && v->valuedouble >= -9e18 && v->valuedouble <= 9e18 &&
 	    v->valuedouble == (double)(long long)v->valuedouble) {
 		char buf[32];
 		snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
-		return strdup(buf);
+		return nrp_xstrdup(buf);
 	}
 	return cJSON_PrintUnformatted(v);
 }
@@ -116,10 +118,10 @@ static char *value_of(const char *name, const template_ctx *c, char *err, size_t
 		char buf[64];
 		if (!strcmp(name, "uuid")) {
 			random_chars(buf, 32, "0123456789abcdef");
-			return strdup(buf);
+			return nrp_xstrdup(buf);
 		}
 		if (!strcmp(name, "unique"))
-			return strdup(c->unique ? c->unique : "");
+			return nrp_xstrdup(c->unique ? c->unique : "");
 		if (!strcmp(name, "now") || !strcmp(name, "timestamp")) {
 			time_t now = time(NULL);
 			struct tm tm;
@@ -128,7 +130,7 @@ static char *value_of(const char *name, const template_ctx *c, char *err, size_t
 				strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
 			else
 				snprintf(buf, sizeof buf, "%lld", (long long)now);
-			return strdup(buf);
+			return nrp_xstrdup(buf);
 		}
 		if (!strncmp(name, "env.", 4)) {
 			const char *v = getenv(name + 4);
@@ -137,9 +139,9 @@ static char *value_of(const char *name, const template_ctx *c, char *err, size_t
 					 "not set", name, name + 4);
 				return NULL;
 			}
-			return strdup(v);
+			return nrp_xstrdup(v);
 		}
-		char *out = malloc((size_t)rn + 1);
+		char *out = nrp_xmalloc((size_t)rn + 1);
 		random_chars(out, (size_t)rn,
 			     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
 		return out;
@@ -155,13 +157,13 @@ static char *value_of(const char *name, const template_ctx *c, char *err, size_t
 char *template_expand(const char *s, const template_ctx *c, char *err, size_t errlen)
 {
 	size_t cap = strlen(s) + 64, n = 0;
-	char *out = malloc(cap);
+	char *out = nrp_xmalloc(cap);
 	const char *p = s;
 	for (;;) {
 		const char *open = strstr(p, "{{");
 		size_t lit = open ? (size_t)(open - p) : strlen(p);
 		if (n + lit + 1 > cap)
-			out = realloc(out, cap = (n + lit + 1) * 2);
+			out = nrp_xrealloc(out, cap = (n + lit + 1) * 2);
 		memcpy(out + n, p, lit);
 		n += lit;
 		if (!open)
@@ -180,7 +182,7 @@ char *template_expand(const char *s, const template_ctx *c, char *err, size_t er
 		}
 		size_t vl = strlen(v);
 		if (n + vl + 1 > cap)
-			out = realloc(out, cap = (n + vl + 1) * 2);
+			out = nrp_xrealloc(out, cap = (n + vl + 1) * 2);
 		memcpy(out + n, v, vl);
 		n += vl;
 		free(v);

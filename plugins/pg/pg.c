@@ -37,17 +37,9 @@ static void one_line(char *s)
 			*p = ' ';
 }
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-	if (!p)
-		abort();
-	return p;
-}
-
 /* --- connecting -------------------------------------------------------- */
 
-int nr_pg_server_named(void)
+int nrpg_server_named(void)
 {
 	static const char *const vars[] = {"PGHOST", "PGHOSTADDR", "PGPORT",
 					   "PGSERVICE", "PGDATABASE", NULL};
@@ -63,7 +55,7 @@ static void no_notice(void *arg, const char *msg)
 	(void)arg, (void)msg;
 }
 
-PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
+PGconn *nrpg_connect(const char *dsn, const char *dbname, char *err,
 		      size_t errlen)
 {
 	/* Later keywords win, and only the first "dbname" is expanded as a
@@ -72,7 +64,7 @@ PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
 	const char *keys[5], *vals[5];
 	int n = 0;
 	if (!dsn || !*dsn)
-		dsn = nr_jd_get(NR_PG_KEY_CONNINFO); /* the private server */
+		dsn = nrp_jd_get(NRPG_KEY_CONNINFO); /* the private server */
 	keys[n] = "connect_timeout", vals[n++] = "10";
 	if (dsn && *dsn)
 		keys[n] = "dbname", vals[n++] = dsn;
@@ -98,7 +90,7 @@ PGconn *nr_pg_connect(const char *dsn, const char *dbname, char *err,
 			 port && *port ? port : "5432");
 	int auth = strstr(msg, "authentication failed") || strstr(msg, "role \"") ||
 		   strstr(msg, "password");
-	nr_fail(err, errlen,
+	nrp_fail(err, errlen,
 	     "cannot connect to PostgreSQL at %s (database \"%s\"): %s; %s",
 	     where, dbname ? dbname : "postgres", msg,
 	     auth ? "check the user and password (PGUSER, PGPASSWORD, or dsn=...)"
@@ -137,8 +129,8 @@ static void sanitize(const char *in, char *clean, size_t cap)
 	clean[n] = '\0';
 }
 
-void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
-		   char out[NR_PG_NAMEMAX + 1])
+void nrpg_db_name(const char *prefix, const char *flow, const char *id,
+		   char out[NRPG_NAMEMAX + 1])
 {
 	char full[1024], head[1024], tail[256];
 	snprintf(full, sizeof full, "%s%s_%s", prefix ? prefix : "", flow ? flow : "",
@@ -149,7 +141,7 @@ void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
 	sanitize(id ? id : "", tail, sizeof tail);
 	size_t hl = strlen(h2), tl = strlen(tail);
 	char whole[2048];
-	if (hl + 1 + tl <= NR_PG_NAMEMAX) {
+	if (hl + 1 + tl <= NRPG_NAMEMAX) {
 		snprintf(whole, sizeof whole, "%s_%s", h2, tail);
 		memcpy(out, whole, strlen(whole) + 1);
 		return;
@@ -159,11 +151,11 @@ void nr_pg_db_name(const char *prefix, const char *flow, const char *id,
 	 * name, so two names that differ only past the cut still differ. */
 	char hash[16];
 	snprintf(hash, sizeof hash, "_%08x", fnv1a(full));
-	size_t room = NR_PG_NAMEMAX - strlen(hash) - 1 - tl;
-	if (tl + strlen(hash) + 1 > NR_PG_NAMEMAX)
-		room = 0, tail[NR_PG_NAMEMAX - strlen(hash)] = '\0';
+	size_t room = NRPG_NAMEMAX - strlen(hash) - 1 - tl;
+	if (tl + strlen(hash) + 1 > NRPG_NAMEMAX)
+		room = 0, tail[NRPG_NAMEMAX - strlen(hash)] = '\0';
 	snprintf(whole, sizeof whole, "%.*s%s_%s", (int)room, h2, hash, tail);
-	whole[NR_PG_NAMEMAX] = '\0';
+	whole[NRPG_NAMEMAX] = '\0';
 	memcpy(out, whole, strlen(whole) + 1);
 }
 
@@ -200,7 +192,7 @@ static PGresult *exec_watch(PGconn *c, const char *sql, int nparams,
 		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
 		if (poll(&p, 1, 100) < 0 && errno != EINTR)
 			break;
-		if (!cancelled && nr_jd_interrupted()) {
+		if (!cancelled && nrp_jd_interrupted()) {
 			PGcancel *k = PQgetCancel(c);
 			char e[256];
 			if (k)
@@ -225,7 +217,7 @@ static PGresult *exec_watch(PGconn *c, const char *sql, int nparams,
 	return keep;
 }
 
-int nr_pg_exec(PGconn *c, const char *sql, const char *what, char *err,
+int nrpg_exec(PGconn *c, const char *sql, const char *what, char *err,
 	       size_t errlen)
 {
 	PGresult *r = exec_watch(c, sql, 0, NULL, NULL, NULL);
@@ -237,7 +229,7 @@ int nr_pg_exec(PGconn *c, const char *sql, const char *what, char *err,
 	char msg[1024];
 	server_message(r, c, msg, sizeof msg);
 	PQclear(r);
-	return nr_fail(err, errlen, "%s: %s", what, msg);
+	return nrp_fail(err, errlen, "%s: %s", what, msg);
 }
 
 static char *ident(PGconn *c, const char *name)
@@ -245,7 +237,7 @@ static char *ident(PGconn *c, const char *name)
 	return PQescapeIdentifier(c, name, strlen(name));
 }
 
-const char *nr_pg_strategy_sql(PGconn *c, const char *strategy)
+const char *nrpg_strategy_sql(PGconn *c, const char *strategy)
 {
 	if (!strategy || PQserverVersion(c) < 150000)
 		return NULL;
@@ -257,40 +249,40 @@ const char *nr_pg_strategy_sql(PGconn *c, const char *strategy)
 	return NULL;
 }
 
-int nr_pg_create_db(PGconn *admin, const char *name, const char *tpl,
+int nrpg_create_db(PGconn *admin, const char *name, const char *tpl,
 		    const char *strategy, char *err, size_t errlen)
 {
 	char *qn = ident(admin, name), *qt = tpl ? ident(admin, tpl) : NULL;
 	if (!qn || (tpl && !qt)) {
 		PQfreemem(qn);
 		PQfreemem(qt);
-		return nr_fail(err, errlen, "cannot quote the name \"%s\": %s", name,
+		return nrp_fail(err, errlen, "cannot quote the name \"%s\": %s", name,
 			    PQerrorMessage(admin));
 	}
 	char sql[512], what[256];
-	const char *strat = nr_pg_strategy_sql(admin, strategy);
+	const char *strat = nrpg_strategy_sql(admin, strategy);
 	snprintf(sql, sizeof sql, "CREATE DATABASE %s%s%s%s%s", qn,
 		 qt ? " TEMPLATE " : "", qt ? qt : "",
 		 strat ? " STRATEGY " : "", strat ? strat : "");
 	snprintf(what, sizeof what, "creating database %s%s%s", name,
 		 tpl ? " from template " : "", tpl ? tpl : "");
-	int rc = nr_pg_exec(admin, sql, what, err, errlen);
+	int rc = nrpg_exec(admin, sql, what, err, errlen);
 	PQfreemem(qn);
 	PQfreemem(qt);
 	return rc;
 }
 
-int nr_pg_drop_db(PGconn *admin, const char *name, char *err, size_t errlen)
+int nrpg_drop_db(PGconn *admin, const char *name, char *err, size_t errlen)
 {
 	char *qn = ident(admin, name);
 	if (!qn)
-		return nr_fail(err, errlen, "cannot quote the name \"%s\"", name);
+		return nrp_fail(err, errlen, "cannot quote the name \"%s\"", name);
 	char sql[256], what[128];
 	/* WITH (FORCE) ends any session left on it (PostgreSQL 13+). */
 	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s%s", qn,
 		 PQserverVersion(admin) >= 130000 ? " WITH (FORCE)" : "");
 	snprintf(what, sizeof what, "dropping database %s", name);
-	int rc = nr_pg_exec(admin, sql, what, err, errlen);
+	int rc = nrpg_exec(admin, sql, what, err, errlen);
 	PQfreemem(qn);
 	return rc;
 }
@@ -319,13 +311,13 @@ static void locate(const char *text, long pos, int *line, int *col)
 static int apply_text(PGconn *db, const char *text, const char *path,
 		      char *err, size_t errlen)
 {
-	if (nr_pg_exec(db, "BEGIN", path, err, errlen) < 0)
+	if (nrpg_exec(db, "BEGIN", path, err, errlen) < 0)
 		return -1;
 	PGresult *r = exec_watch(db, text, 0, NULL, NULL, NULL);
 	ExecStatusType st = PQresultStatus(r);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
 		PQclear(r);
-		return nr_pg_exec(db, "COMMIT", path, err, errlen);
+		return nrpg_exec(db, "COMMIT", path, err, errlen);
 	}
 	char msg[1024];
 	server_message(r, db, msg, sizeof msg);
@@ -333,20 +325,20 @@ static int apply_text(PGconn *db, const char *text, const char *path,
 	if (pos) {
 		int line, col;
 		locate(text, atol(pos), &line, &col);
-		nr_fail(err, errlen, "%s:%d:%d: %s", path, line, col, msg);
+		nrp_fail(err, errlen, "%s:%d:%d: %s", path, line, col, msg);
 	} else {
-		nr_fail(err, errlen, "%s: %s", path, msg);
+		nrp_fail(err, errlen, "%s: %s", path, msg);
 	}
 	PQclear(r);
 	PQclear(PQexec(db, "ROLLBACK"));
 	return -1;
 }
 
-int nr_pg_apply_file(PGconn *db, const char *path, char *err, size_t errlen)
+int nrpg_apply_file(PGconn *db, const char *path, char *err, size_t errlen)
 {
-	char *text = nr_read_text(path, NULL);
+	char *text = nrp_read_text(path, NULL);
 	if (!text)
-		return nr_fail(err, errlen, "%s: cannot read the schema file: %s", path,
+		return nrp_fail(err, errlen, "%s: cannot read the schema file: %s", path,
 			    strerror(errno));
 	int rc = apply_text(db, text, path, err, errlen);
 	free(text);
@@ -363,22 +355,22 @@ static char **sql_files(const char *dir, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
-		nr_fail(err, errlen, "%s: cannot read the migrations directory: %s",
+		nrp_fail(err, errlen, "%s: cannot read the migrations directory: %s",
 		     dir, strerror(errno));
 		return NULL;
 	}
 	size_t n = 0;
-	char **v = calloc(1, sizeof *v);
+	char **v = nrp_xcalloc(1, sizeof *v);
 	struct dirent *e;
 	while (v && (e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 		if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".sql"))
 			continue;
-		char **nv = realloc(v, (n + 2) * sizeof *v);
+		char **nv = nrp_xrealloc(v, (n + 2) * sizeof *v);
 		if (!nv)
 			break;
 		v = nv;
-		v[n++] = xstrdup(e->d_name);
+		v[n++] = nrp_xstrdup(e->d_name);
 		v[n] = NULL;
 	}
 	closedir(d);
@@ -394,7 +386,7 @@ static void free_strv(char **v)
 	free(v);
 }
 
-int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
+int nrpg_apply_migrations(PGconn *db, const char *dir, char *err,
 			   size_t errlen)
 {
 	char **files = sql_files(dir, err, errlen);
@@ -402,10 +394,10 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 		return -1;
 	if (!files[0]) {
 		free_strv(files);
-		return nr_fail(err, errlen, "%s: no *.sql migrations in this directory",
+		return nrp_fail(err, errlen, "%s: no *.sql migrations in this directory",
 			    dir);
 	}
-	if (nr_pg_exec(db, "CREATE TABLE IF NOT EXISTS nrunner_migrations ("
+	if (nrpg_exec(db, "CREATE TABLE IF NOT EXISTS nrunner_migrations ("
 			   "name text PRIMARY KEY, applied_at timestamptz NOT "
 			   "NULL DEFAULT now())",
 		       "creating the migrations table", err, errlen) < 0) {
@@ -424,15 +416,15 @@ int nr_pg_apply_migrations(PGconn *db, const char *dir, char *err,
 			continue;
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		char *text = nr_read_text(path, NULL);
+		char *text = nrp_read_text(path, NULL);
 		if (!text) {
-			nr_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			nrp_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 			free_strv(files);
 			return -1;
 		}
 		/* The migration and its record commit together. */
 		size_t len = strlen(text) + strlen(files[i]) * 2 + 128;
-		char *sql = malloc(len);
+		char *sql = nrp_xmalloc(len);
 		char *qname = PQescapeLiteral(db, files[i], strlen(files[i]));
 		snprintf(sql, len, "%s\n;INSERT INTO nrunner_migrations (name) VALUES (%s)",
 			 text, qname ? qname : "''");
@@ -461,9 +453,7 @@ static void add(bytes *b, const void *p, size_t n)
 {
 	if (b->n + n + 1 > b->cap) {
 		b->cap = (b->n + n + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
+		b->p = nrp_xrealloc(b->p, b->cap);
 	}
 	memcpy(b->p + b->n, p, n);
 	b->n += n;
@@ -474,7 +464,7 @@ static void add(bytes *b, const void *p, size_t n)
 static const char *const db_vars[] = {"db.name", "db.host", "db.port", "db.user",
 				      "db.url", "db.password", "db.socket", NULL};
 
-char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errlen)
+char *nrpg_fill(const char *s, const char *const *vals, char *err, size_t errlen)
 {
 	bytes b = {0};
 	add(&b, "", 0);
@@ -498,7 +488,7 @@ char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errle
 			v = vals ? getenv(name + 4) : "";
 			if (!v) {
 				free(b.p);
-				nr_fail(err, errlen, "{{%s}}: the environment variable %s is not set",
+				nrp_fail(err, errlen, "{{%s}}: the environment variable %s is not set",
 					name, name + 4);
 				return NULL;
 			}
@@ -506,9 +496,9 @@ char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errle
 		if (!v) {
 			free(b.p);
 			if (!close)
-				nr_fail(err, errlen, "\"{{\" with no \"}}\"");
+				nrp_fail(err, errlen, "\"{{\" with no \"}}\"");
 			else
-				nr_fail(err, errlen, "unknown placeholder {{%s}}; use " NR_PG_PLACEHOLDERS,
+				nrp_fail(err, errlen, "unknown placeholder {{%s}}; use " NRPG_PLACEHOLDERS,
 					name);
 			return NULL;
 		}
@@ -524,7 +514,7 @@ char *nr_pg_fill(const char *s, const char *const *vals, char *err, size_t errle
 static char *pct_encode(const char *s)
 {
 	size_t n = strlen(s);
-	char *o = malloc(n * 3 + 1), *p = o;
+	char *o = nrp_xmalloc(n * 3 + 1), *p = o;
 	if (!o)
 		abort();
 	for (; *s; s++) {
@@ -538,26 +528,26 @@ static char *pct_encode(const char *s)
 	return o;
 }
 
-void nr_pg_coords_from(const char *host, const char *port, const char *user,
-		       const char *password, const char *dbname, nr_pg_coords *co)
+void nrpg_coords_from(const char *host, const char *port, const char *user,
+		       const char *password, const char *dbname, nrpg_coords *co)
 {
-	const char *priv = nr_jd_get(NR_PG_KEY_PRIVATE);
-	const char *tcp = nr_jd_get(NR_PG_KEY_TCP_PORT);
+	const char *priv = nrp_jd_get(NRPG_KEY_PRIVATE);
+	const char *tcp = nrp_jd_get(NRPG_KEY_TCP_PORT);
 	host = host ? host : "";
 	memset(co, 0, sizeof *co);
-	co->user = xstrdup(user);
+	co->user = nrp_xstrdup(user);
 	if (priv && tcp && !strcmp(host, priv)) {
 		/* The job's private server: over TCP as apps expect, with
 		 * the job's password; the socket for libpq's PGHOST. */
-		co->host = xstrdup("127.0.0.1");
-		co->port = xstrdup(tcp);
-		co->password = xstrdup(nr_jd_get(NR_PG_KEY_PASSWORD));
-		co->socket = xstrdup(priv);
+		co->host = nrp_xstrdup("127.0.0.1");
+		co->port = nrp_xstrdup(tcp);
+		co->password = nrp_xstrdup(nrp_jd_get(NRPG_KEY_PASSWORD));
+		co->socket = nrp_xstrdup(priv);
 	} else {
-		co->host = xstrdup(host);
-		co->port = xstrdup(port);
-		co->password = xstrdup(password);
-		co->socket = xstrdup(host[0] == '/' ? host : "");
+		co->host = nrp_xstrdup(host);
+		co->port = nrp_xstrdup(port);
+		co->password = nrp_xstrdup(password);
+		co->socket = nrp_xstrdup(host[0] == '/' ? host : "");
 	}
 	char *u = pct_encode(co->user), *p = pct_encode(co->password);
 	char *h = pct_encode(co->host), *d = pct_encode(dbname ? dbname : "");
@@ -570,12 +560,12 @@ void nr_pg_coords_from(const char *host, const char *port, const char *user,
 	free(d);
 }
 
-void nr_pg_coords_of(PGconn *c, const char *dbname, nr_pg_coords *co)
+void nrpg_coords_of(PGconn *c, const char *dbname, nrpg_coords *co)
 {
-	nr_pg_coords_from(PQhost(c), PQport(c), PQuser(c), PQpass(c), dbname, co);
+	nrpg_coords_from(PQhost(c), PQport(c), PQuser(c), PQpass(c), dbname, co);
 }
 
-void nr_pg_coords_free(nr_pg_coords *co)
+void nrpg_coords_free(nrpg_coords *co)
 {
 	free(co->host);
 	free(co->port);
@@ -604,7 +594,7 @@ static void ci_value(char *out, size_t len, const char *key, const char *v)
 	out[o] = '\0';
 }
 
-char *nr_pg_conninfo_of(const char *host, const char *port, const char *user,
+char *nrpg_conninfo_of(const char *host, const char *port, const char *user,
 			const char *dbname)
 {
 	char buf[2048] = "";
@@ -613,12 +603,12 @@ char *nr_pg_conninfo_of(const char *host, const char *port, const char *user,
 	ci_value(buf, sizeof buf, "user", user);
 	if (dbname)
 		ci_value(buf, sizeof buf, "dbname", dbname);
-	return xstrdup(buf);
+	return nrp_xstrdup(buf);
 }
 
-char *nr_pg_conninfo(PGconn *c, const char *dbname)
+char *nrpg_conninfo(PGconn *c, const char *dbname)
 {
-	return nr_pg_conninfo_of(PQhost(c), PQport(c), PQuser(c), dbname);
+	return nrpg_conninfo_of(PQhost(c), PQport(c), PQuser(c), dbname);
 }
 
 /* The quote of a failing command's stderr: all of it when it fits in
@@ -664,12 +654,12 @@ static void head_and_tail(const char *head, size_t hn, const char *tail, size_t 
 	snprintf(out, len, "%s \u2026 %s", h, ts);
 }
 
-int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
+int nrpg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		      const char *what, PGconn *db, char *err, size_t errlen)
 {
 	const char *dbname = PQdb(db);
-	nr_pg_coords co;
-	nr_pg_coords_of(db, dbname, &co);
+	nrpg_coords co;
+	nrpg_coords_of(db, dbname, &co);
 	struct { const char *k, *v; } vars[] = {
 		{"DB_NAME", dbname}, {"DB_HOST", co.host}, {"DB_PORT", co.port},
 		{"DB_USER", co.user}, {"DB_PASSWORD", co.password},
@@ -691,25 +681,25 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		nu++;
 	while (argv0[na])
 		na++;
-	char **env = calloc(ne + nv + nu + 1, sizeof *env);
-	char **owned = calloc(nv + nu, sizeof *owned);
-	char **argv = calloc(na + 1, sizeof *argv);
+	char **env = nrp_xcalloc(ne + nv + nu + 1, sizeof *env);
+	char **owned = nrp_xcalloc(nv + nu, sizeof *owned);
+	char **argv = nrp_xcalloc(na + 1, sizeof *argv);
 	size_t n = 0;
 	int rc = -1;
 	/* Its placeholders filled in: the database, the environment. */
 	for (size_t i = 0; i < na; i++) {
 		char e[512];
-		if (!(argv[i] = nr_pg_fill(argv0[i], vals, e, sizeof e))) {
-			nr_fail(err, errlen, "%s '%s': argument %zu: %s", what, argv0[0], i, e);
+		if (!(argv[i] = nrpg_fill(argv0[i], vals, e, sizeof e))) {
+			nrp_fail(err, errlen, "%s '%s': argument %zu: %s", what, argv0[0], i, e);
 			goto out;
 		}
 	}
 	for (size_t k = 0; k < nu; k++) {
 		char e[512];
 		const char *eq = strchr(uenv[k], '=');
-		char *val = eq ? nr_pg_fill(eq + 1, vals, e, sizeof e) : NULL;
+		char *val = eq ? nrpg_fill(eq + 1, vals, e, sizeof e) : NULL;
 		if (!val) {
-			nr_fail(err, errlen, "%s '%s': env %.*s: %s", what, argv0[0],
+			nrp_fail(err, errlen, "%s '%s': env %.*s: %s", what, argv0[0],
 				(int)(eq ? eq - uenv[k] : 0), uenv[k], eq ? e : "not NAME=value");
 			goto out;
 		}
@@ -745,7 +735,7 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 
 	int pipefd[2], outfd[2] = {-1, -1};
 	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(outfd, O_CLOEXEC) < 0) {
-		nr_fail(err, errlen, "cannot create a pipe: %s", strerror(errno));
+		nrp_fail(err, errlen, "cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
 	posix_spawn_file_actions_t fa;
@@ -767,8 +757,8 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		close(pipefd[0]);
 		close(outfd[0]);
 		char hint[256];
-		nr_module_hint(argv[0], e, hint, sizeof hint);
-		nr_fail(err, errlen, "cannot run %s '%s'%s%s: %s%s",
+		nrp_module_hint(argv[0], e, hint, sizeof hint);
+		nrp_fail(err, errlen, "cannot run %s '%s'%s%s: %s%s",
 		     what, argv[0], cwd ? " in " : "", cwd ? cwd : "", strerror(e), hint);
 		goto out;
 	}
@@ -779,12 +769,12 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 	size_t hn = 0, tl = 0, total = 0;
 	char buf[8192];
 	ssize_t r;
-	nr_redact_out pass_on = {.fd = STDERR_FILENO, .secrets = secrets};
+	nrp_redact_out pass_on = {.fd = STDERR_FILENO, .secrets = secrets};
 	struct pollfd pf[2] = {{.fd = pipefd[0], .events = POLLIN},
 			       {.fd = outfd[0], .events = POLLIN}};
 	int stopped = 0;
 	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
-		if (!stopped && nr_jd_interrupted()) {
+		if (!stopped && nrp_jd_interrupted()) {
 			/* Interrupted (a task's timeout, a job's set-up stopped):
 			 * the command goes, the failure says why. */
 			kill(pid, SIGKILL);
@@ -798,7 +788,7 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		if (pf[1].revents) {
 			r = read(outfd[0], buf, sizeof buf);
 			if (r > 0)
-				nr_redact_write(&pass_on, buf, (size_t)r);
+				nrp_redact_write(&pass_on, buf, (size_t)r);
 			else if (r == 0 || errno != EINTR)
 				pf[1].fd = -1;
 		}
@@ -810,7 +800,7 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 				pf[0].fd = -1;
 			continue;
 		}
-		nr_redact_write(&pass_on, buf, (size_t)r);
+		nrp_redact_write(&pass_on, buf, (size_t)r);
 		for (ssize_t i = 0; i < r; i++) {
 			if (hn < sizeof head)
 				head[hn++] = buf[i];
@@ -822,7 +812,7 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		}
 		total += (size_t)r;
 	}
-	nr_redact_flush(&pass_on);
+	nrp_redact_flush(&pass_on);
 	tail[tl] = '\0';
 	close(pipefd[0]);
 	close(outfd[0]);
@@ -840,12 +830,12 @@ int nr_pg_run_command(char *const *argv0, const char *cwd, char *const *uenv,
 		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
 	else
 		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
-	nr_fail(err, errlen, "%s '%s' failed (%s): %s", what, argv[0], how,
+	nrp_fail(err, errlen, "%s '%s' failed (%s): %s", what, argv[0], how,
 	     *why ? why : "(nothing on stderr)");
 out:
 	/* A filled-in argument may hold the password too. */
 	if (rc < 0)
-		nr_redact_all(err, errlen, secrets);
+		nrp_redact_all(err, errlen, secrets);
 	for (size_t k = 0; k < nv + nu; k++)
 		free(owned[k]);
 	for (size_t i = 0; i < na; i++)
@@ -853,7 +843,7 @@ out:
 	free(argv);
 	free(owned);
 	free(env);
-	nr_pg_coords_free(&co);
+	nrpg_coords_free(&co);
 	return rc;
 }
 
@@ -866,43 +856,43 @@ static char **strv_from(const nr_host *h, const nr_value *v, const char *key,
 	if (h->type(v) == NR_TYPE_ABSENT || h->type(v) == NR_TYPE_NULL)
 		return NULL;
 	size_t n = h->type(v) == NR_TYPE_ARRAY ? h->size(v) : 1;
-	char **out = calloc(n + 1, sizeof *out);
+	char **out = nrp_xcalloc(n + 1, sizeof *out);
 	for (size_t i = 0; i < n; i++) {
 		const nr_value *it = h->type(v) == NR_TYPE_ARRAY ? h->item(v, i) : v;
 		if (!h->string(it)) {
 			*bad = 1;
-			nr_fail(err, errlen, "kwargs \"%s\": must be a list of strings, "
+			nrp_fail(err, errlen, "kwargs \"%s\": must be a list of strings, "
 			     "e.g. %s=json:'[\"python3\", \"manage.py\", \"migrate\"]'",
 			     key, key);
 			free_strv(out);
 			return NULL;
 		}
-		out[i] = xstrdup(h->string(it));
+		out[i] = nrp_xstrdup(h->string(it));
 	}
 	return out;
 }
 
-int nr_pg_check_placeholders(const nr_pg_opts *o, const char *where, char *err,
+int nrpg_check_placeholders(const nrpg_opts *o, const char *where, char *err,
 			     size_t errlen)
 {
 	char e[512];
 	char *f;
 	for (size_t i = 0; o->command && o->command[i]; i++) {
-		if (!(f = nr_pg_fill(o->command[i], NULL, e, sizeof e)))
-			return nr_fail(err, errlen, "%s.command[%zu]: %s", where, i, e);
+		if (!(f = nrpg_fill(o->command[i], NULL, e, sizeof e)))
+			return nrp_fail(err, errlen, "%s.command[%zu]: %s", where, i, e);
 		free(f);
 	}
 	for (size_t i = 0; o->env && o->env[i]; i++) {
 		const char *eq = strchr(o->env[i], '=');
-		if (!(f = nr_pg_fill(eq + 1, NULL, e, sizeof e)))
-			return nr_fail(err, errlen, "%s.env.%.*s: %s", where, (int)(eq - o->env[i]),
+		if (!(f = nrpg_fill(eq + 1, NULL, e, sizeof e)))
+			return nrp_fail(err, errlen, "%s.env.%.*s: %s", where, (int)(eq - o->env[i]),
 				       o->env[i], e);
 		free(f);
 	}
 	for (size_t k = 0; k < o->nfixtures; k++)
 		for (size_t i = 0; o->fixtures[k].argv && o->fixtures[k].argv[i]; i++) {
-			if (!(f = nr_pg_fill(o->fixtures[k].argv[i], NULL, e, sizeof e)))
-				return nr_fail(err, errlen, "%s.fixtures[%zu][%zu]: %s", where, k,
+			if (!(f = nrpg_fill(o->fixtures[k].argv[i], NULL, e, sizeof e)))
+				return nrp_fail(err, errlen, "%s.fixtures[%zu][%zu]: %s", where, k,
 					       i, e);
 			free(f);
 		}
@@ -912,9 +902,9 @@ int nr_pg_check_placeholders(const nr_pg_opts *o, const char *where, char *err,
 #define FIXTURES_USAGE "a list of SQL files (\"fixtures/users.sql\") and commands " \
 	"([\"python3\", \"manage.py\", \"loaddata\", \"users.json\"])"
 
-int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
+int nrpg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		    const char *identifier, const nr_value *kw,
-		    nr_pg_opts *o, char *err, size_t errlen)
+		    nrpg_opts *o, char *err, size_t errlen)
 {
 	memset(o, 0, sizeof *o);
 	static const char *const known[] = {"dsn", "prefix", "name", "keep",
@@ -926,12 +916,12 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 		for (const char *const *q = known; *q; q++)
 			ok |= !strcmp(k, *q);
 		if (!ok)
-			return nr_fail(err, errlen, "kwargs \"%s\": unknown; the provision "
+			return nrp_fail(err, errlen, "kwargs \"%s\": unknown; the provision "
 				    "kinds take dsn, prefix, name, keep, strategy, "
 				    "command, cwd, inputs, env and fixtures", k);
 		if (strcmp(k, "command") && strcmp(k, "inputs") && strcmp(k, "env") &&
 		    strcmp(k, "fixtures") && !h->string(h->item(kw, i)))
-			return nr_fail(err, errlen, "kwargs \"%s\": must be a string", k);
+			return nrp_fail(err, errlen, "kwargs \"%s\": must be a string", k);
 	}
 	o->dsn = h->string(h->get(kw, "dsn"));
 	o->prefix = h->string(h->get(kw, "prefix"));
@@ -944,17 +934,17 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 	if (!o->strategy)
 		o->strategy = "FILE_COPY";
 	if (strcmp(o->strategy, "FILE_COPY") && strcmp(o->strategy, "WAL_LOG"))
-		return nr_fail(err, errlen, "kwargs \"strategy\": \"%s\": use FILE_COPY "
+		return nrp_fail(err, errlen, "kwargs \"strategy\": \"%s\": use FILE_COPY "
 			    "or WAL_LOG", o->strategy);
 	const char *keep = h->string(h->get(kw, "keep"));
 	if (!keep || !strcmp(keep, "never"))
-		o->keep = NR_PG_KEEP_NEVER;
+		o->keep = NRPG_KEEP_NEVER;
 	else if (!strcmp(keep, "on-failure"))
-		o->keep = NR_PG_KEEP_ON_FAILURE;
+		o->keep = NRPG_KEEP_ON_FAILURE;
 	else if (!strcmp(keep, "always"))
-		o->keep = NR_PG_KEEP_ALWAYS;
+		o->keep = NRPG_KEEP_ALWAYS;
 	else
-		return nr_fail(err, errlen, "kwargs \"keep\": \"%s\": use never, "
+		return nrp_fail(err, errlen, "kwargs \"keep\": \"%s\": use never, "
 			    "on-failure or always", keep);
 	o->cwd = h->string(h->get(kw, "cwd"));
 	int bad;
@@ -962,18 +952,18 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 	if (bad)
 		return -1;
 	if (o->command && !o->command[0]) {
-		nr_pg_free_opts(o);
-		return nr_fail(err, errlen, "kwargs \"command\": is empty");
+		nrpg_free_opts(o);
+		return nrp_fail(err, errlen, "kwargs \"command\": is empty");
 	}
 	o->inputs = strv_from(h, h->get(kw, "inputs"), "inputs", err, errlen, &bad);
 	if (bad) {
-		nr_pg_free_opts(o);
+		nrpg_free_opts(o);
 		return -1;
 	}
 	const nr_value *env = h->get(kw, "env");
 	if (h->type(env) != NR_TYPE_ABSENT) {
 		size_t n = h->type(env) == NR_TYPE_OBJECT ? h->size(env) : 0;
-		o->env = calloc(n + 1, sizeof *o->env);
+		o->env = nrp_xcalloc(n + 1, sizeof *o->env);
 		for (size_t i = 0; i < n; i++) {
 			const char *k = h->key_at(env, i), *v = h->string(h->item(env, i));
 			if (!v || !*k || strchr(k, '='))
@@ -982,8 +972,8 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 				abort();
 		}
 		if (h->type(env) != NR_TYPE_OBJECT || (n && !o->env[n - 1])) {
-			nr_pg_free_opts(o);
-			return nr_fail(err, errlen, "kwargs \"env\": the build commands' "
+			nrpg_free_opts(o);
+			return nrp_fail(err, errlen, "kwargs \"env\": the build commands' "
 				       "environment, an object of NAME: \"value\", e.g. "
 				       "env=json:'{\"DJANGO_SETTINGS_MODULE\": \"app.settings\"}'");
 		}
@@ -991,13 +981,13 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 	const nr_value *fx = h->get(kw, "fixtures");
 	if (h->type(fx) != NR_TYPE_ABSENT) {
 		size_t n = h->type(fx) == NR_TYPE_ARRAY ? h->size(fx) : 0;
-		o->fixtures = calloc(n + 1, sizeof *o->fixtures);
+		o->fixtures = nrp_xcalloc(n + 1, sizeof *o->fixtures);
 		int ok = h->type(fx) == NR_TYPE_ARRAY;
 		for (size_t i = 0; ok && i < n; i++) {
 			const nr_value *it = h->item(fx, i);
 			o->nfixtures++;
 			if (h->string(it) && *h->string(it))
-				o->fixtures[i].sql = xstrdup(h->string(it));
+				o->fixtures[i].sql = nrp_xstrdup(h->string(it));
 			else if (h->type(it) == NR_TYPE_ARRAY && h->size(it))
 				o->fixtures[i].argv = strv_from(h, it, "fixtures", err, errlen, &bad);
 			else
@@ -1005,18 +995,18 @@ int nr_pg_read_opts(const nr_host *h, const char *kind, const char *uri,
 			ok = !bad;
 		}
 		if (!ok) {
-			nr_pg_free_opts(o);
-			return nr_fail(err, errlen, "kwargs \"fixtures\": " FIXTURES_USAGE);
+			nrpg_free_opts(o);
+			return nrp_fail(err, errlen, "kwargs \"fixtures\": " FIXTURES_USAGE);
 		}
 	}
-	if (nr_pg_check_placeholders(o, "kwargs", err, errlen) < 0) {
-		nr_pg_free_opts(o);
+	if (nrpg_check_placeholders(o, "kwargs", err, errlen) < 0) {
+		nrpg_free_opts(o);
 		return -1;
 	}
-	return nr_pg_finish_opts(kind, uri, o, err, errlen);
+	return nrpg_finish_opts(kind, uri, o, err, errlen);
 }
 
-int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *err,
+int nrpg_finish_opts(const char *kind, const char *uri, nrpg_opts *o, char *err,
 		      size_t errlen)
 {
 	if (!o->prefix)
@@ -1024,37 +1014,37 @@ int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *er
 	if (!o->strategy)
 		o->strategy = "FILE_COPY";
 	if (strcmp(o->strategy, "FILE_COPY") && strcmp(o->strategy, "WAL_LOG")) {
-		nr_pg_free_opts(o);
-		return nr_fail(err, errlen, "\"strategy\": \"%s\": use FILE_COPY or WAL_LOG",
+		nrpg_free_opts(o);
+		return nrp_fail(err, errlen, "\"strategy\": \"%s\": use FILE_COPY or WAL_LOG",
 			    o->strategy);
 	}
 	struct stat st;
 	if (uri && stat(uri, &st) < 0) {
 		int e = errno;
-		nr_pg_free_opts(o);
-		return nr_fail(err, errlen, "%s: %s", uri, strerror(e));
+		nrpg_free_opts(o);
+		return nrp_fail(err, errlen, "%s: %s", uri, strerror(e));
 	}
 	const char *unused = !strcmp(kind, "provision-sql")
 				     ? (o->command ? "command" : o->inputs ? "inputs"
 					: o->cwd ? "cwd" : NULL)
 			     : !strcmp(kind, "provision-migrate") && o->inputs ? "inputs" : NULL;
 	if (unused) {
-		nr_pg_free_opts(o);
-		return nr_fail(err, errlen, "kwargs \"%s\": %s does not use it%s", unused, kind,
+		nrpg_free_opts(o);
+		return nrp_fail(err, errlen, "kwargs \"%s\": %s does not use it%s", unused, kind,
 			    !strcmp(unused, "inputs") ? " (only provision-template hashes inputs)"
 						      : " (use provision-migrate for a command)");
 	}
 	if (!strcmp(kind, "provision-sql")) {
 		if (!uri || !S_ISREG(st.st_mode)) {
-			nr_pg_free_opts(o);
-			return nr_fail(err, errlen, "provision-sql needs the schema file as "
+			nrpg_free_opts(o);
+			return nrp_fail(err, errlen, "provision-sql needs the schema file as "
 				    "its uri (-u schema.sql)");
 		}
 		o->sql_file = uri;
 	} else if (o->command) {
 		if (uri && !S_ISDIR(st.st_mode)) {
-			nr_pg_free_opts(o);
-			return nr_fail(err, errlen, "give either a migrate command or a "
+			nrpg_free_opts(o);
+			return nrp_fail(err, errlen, "give either a migrate command or a "
 				    "schema as the uri, not both");
 		}
 		if (!o->cwd && uri)
@@ -1064,8 +1054,8 @@ int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *er
 	} else if (uri && !strcmp(kind, "provision-template")) {
 		o->sql_file = uri;
 	} else {
-		nr_pg_free_opts(o);
-		return nr_fail(err, errlen, "%s needs %s", kind,
+		nrpg_free_opts(o);
+		return nrp_fail(err, errlen, "%s needs %s", kind,
 			    !strcmp(kind, "provision-migrate")
 				    ? "a directory of *.sql migrations as its uri, "
 				      "or command=json:'[...]'"
@@ -1075,7 +1065,7 @@ int nr_pg_finish_opts(const char *kind, const char *uri, nr_pg_opts *o, char *er
 	return 0;
 }
 
-void nr_pg_free_opts(nr_pg_opts *o)
+void nrpg_free_opts(nrpg_opts *o)
 {
 	free_strv(o->command);
 	free_strv(o->inputs);
@@ -1090,20 +1080,20 @@ void nr_pg_free_opts(nr_pg_opts *o)
 	o->nfixtures = 0;
 }
 
-static int build_method(PGconn *db, const nr_pg_opts *o, char *err, size_t errlen)
+static int build_method(PGconn *db, const nrpg_opts *o, char *err, size_t errlen)
 {
 	if (o->sql_file)
-		return nr_pg_apply_file(db, o->sql_file, err, errlen);
+		return nrpg_apply_file(db, o->sql_file, err, errlen);
 	if (o->migrations_dir)
-		return nr_pg_apply_migrations(db, o->migrations_dir, err, errlen) < 0 ? -1 : 0;
+		return nrpg_apply_migrations(db, o->migrations_dir, err, errlen) < 0 ? -1 : 0;
 	if (o->command)
-		return nr_pg_run_command(o->command, o->cwd, o->env, "the migrate command", db,
+		return nrpg_run_command(o->command, o->cwd, o->env, "the migrate command", db,
 					 err, errlen);
-	return nr_fail(err, errlen, "nothing describes the schema");
+	return nrp_fail(err, errlen, "nothing describes the schema");
 }
 
 /* A fixture's SQL file: relative to cwd when it is set. */
-static void fixture_path(const nr_pg_opts *o, const char *sql, char *out, size_t len)
+static void fixture_path(const nrpg_opts *o, const char *sql, char *out, size_t len)
 {
 	if (o->cwd && sql[0] != '/')
 		snprintf(out, len, "%s/%s", o->cwd, sql);
@@ -1111,24 +1101,24 @@ static void fixture_path(const nr_pg_opts *o, const char *sql, char *out, size_t
 		snprintf(out, len, "%s", sql);
 }
 
-int nr_pg_build_schema(PGconn *db, const nr_pg_opts *o, char *err,
+int nrpg_build_schema(PGconn *db, const nrpg_opts *o, char *err,
 		       size_t errlen)
 {
 	if (build_method(db, o, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < o->nfixtures; i++) {
-		const nr_pg_fixture *f = &o->fixtures[i];
+		const nrpg_fixture *f = &o->fixtures[i];
 		char what[64], e[4096], path[PATH_MAX];
 		snprintf(what, sizeof what, "fixture %zu", i + 1);
 		int rc;
 		if (f->sql) {
 			fixture_path(o, f->sql, path, sizeof path);
-			rc = nr_pg_apply_file(db, path, e, sizeof e);
+			rc = nrpg_apply_file(db, path, e, sizeof e);
 		} else {
-			rc = nr_pg_run_command(f->argv, o->cwd, o->env, what, db, e, sizeof e);
+			rc = nrpg_run_command(f->argv, o->cwd, o->env, what, db, e, sizeof e);
 		}
 		if (rc < 0)
-			return nr_fail(err, errlen, "%s%s", f->sql ? "fixture " : "", e);
+			return nrp_fail(err, errlen, "%s%s", f->sql ? "fixture " : "", e);
 	}
 	return 0;
 }
@@ -1141,9 +1131,9 @@ static int add_file(bytes *b, const char *path, const char *name, char *err,
 		    size_t errlen)
 {
 	size_t len;
-	char *text = nr_read_text(path, &len);
+	char *text = nrp_read_text(path, &len);
 	if (!text)
-		return nr_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return nrp_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 	add(b, name, strlen(name) + 1);
 	add(b, text, len);
 	add(b, "", 1);
@@ -1152,7 +1142,7 @@ static int add_file(bytes *b, const char *path, const char *name, char *err,
 }
 
 /* A short label for the template, from what the schema is made of. */
-static void label_of(const nr_pg_opts *o, char *out, size_t len)
+static void label_of(const nrpg_opts *o, char *out, size_t len)
 {
 	const char *src = o->sql_file ? o->sql_file
 			  : o->migrations_dir ? o->migrations_dir
@@ -1176,7 +1166,7 @@ static void label_of(const nr_pg_opts *o, char *out, size_t len)
 
 /* Everything that shapes the schema, but the server: the files' names
  * and contents, or the command and its declared inputs. */
-static int template_inputs(bytes *b, const nr_pg_opts *o, char *err, size_t errlen)
+static int template_inputs(bytes *b, const nrpg_opts *o, char *err, size_t errlen)
 {
 	int rc = 0;
 	if (o->sql_file) {
@@ -1209,7 +1199,7 @@ static int template_inputs(bytes *b, const nr_pg_opts *o, char *err, size_t errl
 			glob_t gl;
 			int gr = glob(pat, 0, NULL, &gl);
 			if (gr == GLOB_NOMATCH) {
-				rc = nr_fail(err, errlen, "kwargs \"inputs\": \"%s\" matches no "
+				rc = nrp_fail(err, errlen, "kwargs \"inputs\": \"%s\" matches no "
 					  "file", *g);
 				break;
 			}
@@ -1226,7 +1216,7 @@ static int template_inputs(bytes *b, const nr_pg_opts *o, char *err, size_t errl
 		add(b, *e, strlen(*e) + 1);
 	}
 	for (size_t i = 0; i < o->nfixtures && rc == 0; i++) {
-		const nr_pg_fixture *f = &o->fixtures[i];
+		const nrpg_fixture *f = &o->fixtures[i];
 		add(b, "fixture", 8);
 		if (f->sql) {
 			char path[PATH_MAX];
@@ -1239,22 +1229,22 @@ static int template_inputs(bytes *b, const nr_pg_opts *o, char *err, size_t errl
 	return rc;
 }
 
-int nr_pg_template_key(const nr_pg_opts *o, unsigned long long *key, char *err,
+int nrpg_template_key(const nrpg_opts *o, unsigned long long *key, char *err,
 		       size_t errlen)
 {
 	bytes b = {0};
 	int rc = template_inputs(&b, o, err, errlen);
-	unsigned long long h = NR_FNV1A_INIT;
+	unsigned long long h = NRP_FNV1A_INIT;
 	/* FNV-1a over the NUL-separated pieces, the separators included. */
 	for (size_t i = 0; rc == 0 && i < b.n; i += strlen(b.p + i) + 1)
-		h = nr_fnv1a(h, b.p + i);
+		h = nrp_fnv1a(h, b.p + i);
 	free(b.p);
 	*key = h;
 	return rc;
 }
 
-int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
-			char out[NR_PG_NAMEMAX + 1], char *err, size_t errlen)
+int nrpg_template_name(PGconn *admin, const nrpg_opts *o,
+			char out[NRPG_NAMEMAX + 1], char *err, size_t errlen)
 {
 	bytes b = {0};
 	char ver[32];
@@ -1275,11 +1265,11 @@ int nr_pg_template_name(PGconn *admin, const nr_pg_opts *o,
 		char msg[512];
 		server_message(r, admin, msg, sizeof msg);
 		PQclear(r);
-		return nr_fail(err, errlen, "hashing the schema: %s", msg);
+		return nrp_fail(err, errlen, "hashing the schema: %s", msg);
 	}
 	char label[32];
 	label_of(o, label, sizeof label);
-	snprintf(out, NR_PG_NAMEMAX + 1, "nr_tpl_%s_%.16s", label, PQgetvalue(r, 0, 0));
+	snprintf(out, NRPG_NAMEMAX + 1, "nr_tpl_%s_%.16s", label, PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return 0;
 }
@@ -1296,7 +1286,7 @@ static PGresult *query1(PGconn *c, const char *sql, const char *param,
 	char msg[512];
 	server_message(r, c, msg, sizeof msg);
 	PQclear(r);
-	nr_fail(err, errlen, "%s %s: %s", what, param, msg);
+	nrp_fail(err, errlen, "%s %s: %s", what, param, msg);
 	return NULL;
 }
 
@@ -1313,7 +1303,7 @@ static int template_state(PGconn *admin, const char *tpl, char *err, size_t errl
 	return state; /* 0 none, 1 half-built, 2 complete */
 }
 
-int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
+int nrpg_ensure_template(PGconn *admin, const nrpg_opts *o, const char *tpl,
 			  int *built, char *err, size_t errlen)
 {
 	*built = 0;
@@ -1337,16 +1327,16 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
 		goto unlock;
 	}
 	/* Absent, or left half-built by a builder that died: build anew. */
-	if (nr_pg_drop_db(admin, tpl, err, errlen) < 0 ||
-	    nr_pg_create_db(admin, tpl, NULL, NULL, err, errlen) < 0) {
+	if (nrpg_drop_db(admin, tpl, err, errlen) < 0 ||
+	    nrpg_create_db(admin, tpl, NULL, NULL, err, errlen) < 0) {
 		rc = -1;
 		goto unlock;
 	}
-	PGconn *db = nr_pg_connect(o->dsn, tpl, err, errlen);
-	if (!db || nr_pg_build_schema(db, o, err, errlen) < 0) {
+	PGconn *db = nrpg_connect(o->dsn, tpl, err, errlen);
+	if (!db || nrpg_build_schema(db, o, err, errlen) < 0) {
 		PQfinish(db);
 		char e2[256];
-		nr_pg_drop_db(admin, tpl, e2, sizeof e2);
+		nrpg_drop_db(admin, tpl, e2, sizeof e2);
 		rc = -1;
 		goto unlock;
 	}
@@ -1358,7 +1348,7 @@ int nr_pg_ensure_template(PGconn *admin, const nr_pg_opts *o, const char *tpl,
 	snprintf(sql, sizeof sql, "ALTER DATABASE %s WITH ALLOW_CONNECTIONS false "
 		 "IS_TEMPLATE true", q);
 	PQfreemem(q);
-	rc = nr_pg_exec(admin, sql, "marking the template complete", err, errlen);
+	rc = nrpg_exec(admin, sql, "marking the template complete", err, errlen);
 	if (rc == 0)
 		*built = 1;
 unlock:

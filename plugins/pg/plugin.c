@@ -19,17 +19,17 @@
 static const nr_kind sql_kind = {
 	.name = "provision-sql",
 	.summary = "A fresh PostgreSQL database from a schema SQL file",
-	.run = nr_pg_provision_run,
+	.run = nrpg_provision_run,
 };
 static const nr_kind migrate_kind = {
 	.name = "provision-migrate",
 	.summary = "A fresh PostgreSQL database from migrations (*.sql or a command)",
-	.run = nr_pg_provision_run,
+	.run = nrpg_provision_run,
 };
 static const nr_kind template_kind = {
 	.name = "provision-template",
 	.summary = "A clone of a PostgreSQL template built once per schema",
-	.run = nr_pg_provision_run,
+	.run = nrpg_provision_run,
 };
 static const nr_kind *const kinds[] = {&sql_kind, &migrate_kind, &template_kind, NULL};
 
@@ -38,9 +38,9 @@ static const nr_plugin plugin = {
 	.name = "pg",
 	.version = PACKAGE_VERSION,
 	.kinds = kinds,
-	.job_begin = nr_pg_job_begin,
-	.job_end = nr_pg_job_end,
-	.clean = nr_pg_clean,
+	.job_begin = nrpg_job_begin,
+	.job_end = nrpg_job_end,
+	.clean = nrpg_clean,
 };
 
 const nr_plugin *nr_plugin_entry(void) { return &plugin; }

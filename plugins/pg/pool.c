@@ -37,20 +37,20 @@ static filler *fillers;
 /* The key of the options' template: what makes it (without reading the
  * schema or asking the server, which is what the pool saves).  It names
  * the job's data that tells the tasks the pool, and the pool's clones. */
-static unsigned long long pool_key(const nr_pg_opts *o)
+static unsigned long long pool_key(const nrpg_opts *o)
 {
-	unsigned long long h = NR_FNV1A_INIT;
-	h = nr_fnv1a(h, o->dsn);
-	h = nr_fnv1a(h, o->prefix);
-	h = nr_fnv1a(h, o->strategy);
-	h = nr_fnv1a(h, o->sql_file);
-	h = nr_fnv1a(h, o->migrations_dir);
-	h = nr_fnv1a(h, o->cwd);
+	unsigned long long h = NRP_FNV1A_INIT;
+	h = nrp_fnv1a(h, o->dsn);
+	h = nrp_fnv1a(h, o->prefix);
+	h = nrp_fnv1a(h, o->strategy);
+	h = nrp_fnv1a(h, o->sql_file);
+	h = nrp_fnv1a(h, o->migrations_dir);
+	h = nrp_fnv1a(h, o->cwd);
 	for (char **a = o->command; a && *a; a++)
-		h = nr_fnv1a(h, *a);
-	h = nr_fnv1a(h, "inputs");
+		h = nrp_fnv1a(h, *a);
+	h = nrp_fnv1a(h, "inputs");
 	for (char **a = o->inputs; a && *a; a++)
-		h = nr_fnv1a(h, *a);
+		h = nrp_fnv1a(h, *a);
 	return h;
 }
 
@@ -105,7 +105,7 @@ static int start_clone(PGconn *c, const char *tpl, const char *name, const char 
 	char *qn = PQescapeIdentifier(c, name, strlen(name));
 	char *qt = PQescapeIdentifier(c, tpl, strlen(tpl));
 	char sql[512];
-	const char *strat = nr_pg_strategy_sql(c, strategy);
+	const char *strat = nrpg_strategy_sql(c, strategy);
 	snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s%s%s", qn ? qn : "", qt ? qt : "",
 		 strat ? " STRATEGY " : "", strat ? strat : "");
 	PQfreemem(qn);
@@ -116,14 +116,14 @@ static int start_clone(PGconn *c, const char *tpl, const char *name, const char 
 /* Keeps POOL_SIZE clones of tpl ready, one CREATE DATABASE at a time, sent
  * without waiting (libpq's asynchronous API), so that tasks are served
  * while a clone is being made. */
-_Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *stem,
+_Noreturn static void fill(const nrpg_opts *o, const char *tpl, const char *stem,
 			   const char *appname, int lfd, pid_t parent)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
 	setpgid(0, 0); /* a Ctrl-C is nrunner's to handle */
 	char err[1024];
-	PGconn *c = nr_pg_connect(o->dsn, NULL, err, sizeof err);
+	PGconn *c = nrpg_connect(o->dsn, NULL, err, sizeof err);
 	if (!c)
 		_exit(1);
 	/* Named, so that job_end can end the session.  A parameter, as any
@@ -141,12 +141,12 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 	int nready = 0, busy = 0, failures = 0;
 	long backoff = 50;
 	unsigned long n = 0;
-	char making[NR_PG_NAMEMAX + 1] = "";
+	char making[NRPG_NAMEMAX + 1] = "";
 	for (;;) {
 		if (!busy && nready < POOL_SIZE) {
 			char id[160];
 			snprintf(id, sizeof id, "%s%lu", stem, n++);
-			nr_pg_db_name(o->prefix, "pool", id, making);
+			nrpg_db_name(o->prefix, "pool", id, making);
 			if (start_clone(c, tpl, making, o->strategy) < 0)
 				_exit(1);
 			busy = 1;
@@ -184,10 +184,10 @@ _Noreturn static void fill(const nr_pg_opts *o, const char *tpl, const char *ste
 		}
 		failures = 0;
 		backoff = 50;
-		char *ci = nr_pg_conninfo(c, making);
-		ready *rd = calloc(1, sizeof *rd);
+		char *ci = nrpg_conninfo(c, making);
+		ready *rd = nrp_xcalloc(1, sizeof *rd);
 		/* What the connection reports, for the taker's coordinates
-		 * (nr_pg_coords_from): the password may be empty. */
+		 * (nrpg_coords_from): the password may be empty. */
 		if (!ci || !rd ||
 		    asprintf(&rd->line, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", making, tpl, PQhost(c),
 			     PQport(c), PQuser(c), PQpass(c) ? PQpass(c) : "", ci) < 0)
@@ -211,15 +211,15 @@ static int seen_once(const char *var)
 	for (size_t i = 0; i < nasked; i++)
 		if (!strcmp(asked[i], var))
 			return 1;
-	char **v = realloc(asked, (nasked + 1) * sizeof *v);
+	char **v = nrp_xrealloc(asked, (nasked + 1) * sizeof *v);
 	if (v) {
 		asked = v;
-		asked[nasked++] = strdup(var);
+		asked[nasked++] = nrp_xstrdup(var);
 	}
 	return 0;
 }
 
-void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
+void nrpg_pool_start(const nrpg_opts *o, const char *tpl, const char *token)
 {
 	const char *off = getenv("NRUNNER_PG_POOL");
 	if (off && !strcmp(off, "off"))
@@ -227,13 +227,13 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	unsigned long long key = pool_key(o);
 	char var[64];
 	pool_data_key(key, var, sizeof var);
-	if (nr_jd_get(var))
+	if (nrp_jd_get(var))
 		return;
 	/* A job of one task would only pay for clones it does not use: the
 	 * pool starts when a second runnable needs the same template. */
 	if (!seen_once(var))
 		return;
-	/* Names <prefix>pool_<job token>_<pool key>_<n> (nr_pg_db_name cuts
+	/* Names <prefix>pool_<job token>_<pool key>_<n> (nrpg_db_name cuts
 	 * the prefix, never the token, and cleans it as it does for tasks). */
 	unsigned h = (unsigned)(key & 0xffffffffu);
 	char stem[96], sock[96];
@@ -245,16 +245,16 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 	/* Listening before any task starts. */
 	struct sockaddr_un un;
-	socklen_t ul = nr_abstract_addr(&un, sock);
+	socklen_t ul = nrp_abstract_addr(&un, sock);
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&un, ul) < 0 || listen(lfd, 64) < 0) {
 		if (lfd >= 0)
 			close(lfd);
 		return;
 	}
-	filler *f = calloc(1, sizeof *f);
+	filler *f = nrp_xcalloc(1, sizeof *f);
 	snprintf(f->appname, sizeof f->appname, "nrunner-pool-%s-%08x", token, h);
-	f->dsn = o->dsn ? strdup(o->dsn) : NULL;
+	f->dsn = o->dsn ? nrp_xstrdup(o->dsn) : NULL;
 	pid_t parent = getpid();
 	f->pid = fork();
 	if (f->pid == 0)
@@ -267,10 +267,10 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	}
 	f->next = fillers;
 	fillers = f;
-	nr_jd_set(var, sock);
+	nrp_jd_set(var, sock);
 	/* The first clones, for the first tasks: part of the job's set-up. */
 	char err[512];
-	PGconn *c = nr_pg_connect(o->dsn, NULL, err, sizeof err);
+	PGconn *c = nrpg_connect(o->dsn, NULL, err, sizeof err);
 	char like[256] = "%";
 	size_t k = 1;
 	for (const char *p = stem; *p && k + 3 < sizeof like; p++) {
@@ -281,7 +281,7 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	snprintf(like + k, sizeof like - k, "%%");
 	const char *vals[1] = {like};
 	/* An interrupted set-up stops waiting at once (job_begin then fails). */
-	for (int waited = 0; c && waited < FIRST_FILL_MS && !nr_jd_interrupted(); waited += 5) {
+	for (int waited = 0; c && waited < FIRST_FILL_MS && !nrp_jd_interrupted(); waited += 5) {
 		PGresult *r = PQexecParams(c, "SELECT count(*) FROM pg_database WHERE datname LIKE $1",
 					   1, NULL, vals, NULL, NULL, 0);
 		int nr = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
@@ -291,7 +291,7 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 		if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
 			/* It could not work (no connection, say): no pool. */
 			f->pid = -1;
-			nr_jd_set(var, NULL);
+			nrp_jd_set(var, NULL);
 			break;
 		}
 		sleep_ms(5);
@@ -299,15 +299,15 @@ void nr_pg_pool_start(const nr_pg_opts *o, const char *tpl, const char *token)
 	PQfinish(c);
 }
 
-int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
+int nrpg_pool_take(const nrpg_opts *o, nrpg_db *db)
 {
 	char var[64];
 	pool_data_key(pool_key(o), var, sizeof var);
-	const char *sock = nr_jd_get(var);
+	const char *sock = nrp_jd_get(var);
 	if (!sock || !*sock)
 		return 0;
 	/* Only our own filler: abstract names are open to every user. */
-	int s = nr_abstract_connect(sock);
+	int s = nrp_abstract_connect(sock);
 	if (s < 0)
 		return 0;
 	char line[4096];
@@ -329,17 +329,17 @@ int nr_pg_pool_take(const nr_pg_opts *o, nr_pg_db *db)
 		for (char *t; nf < 7 && (t = strsep(&p, "\t")); )
 			f[nf++] = t;
 	}
-	if (nf != 7 || strlen(f[0]) > NR_PG_NAMEMAX || strlen(f[1]) > NR_PG_NAMEMAX)
+	if (nf != 7 || strlen(f[0]) > NRPG_NAMEMAX || strlen(f[1]) > NRPG_NAMEMAX)
 		return 0;
 	snprintf(db->name, sizeof db->name, "%s", f[0]);
 	snprintf(db->template, sizeof db->template, "%s", f[1]);
-	nr_pg_db_set_coords(db, f[2], f[3], f[4], f[5]);
-	db->conninfo = strdup(f[6]);
+	nrpg_db_set_coords(db, f[2], f[3], f[4], f[5]);
+	db->conninfo = nrp_xstrdup(f[6]);
 	db->from_pool = 1;
 	return 1;
 }
 
-void nr_pg_pool_stop(void)
+void nrpg_pool_stop(void)
 {
 	for (size_t i = 0; i < nasked; i++)
 		free(asked[i]);
@@ -357,7 +357,7 @@ void nr_pg_pool_stop(void)
 		/* Its session may still be making a clone: end it, and wait
 		 * until it is gone, so that the sweep after finds everything. */
 		char err[512];
-		PGconn *c = nr_pg_connect(f->dsn, NULL, err, sizeof err);
+		PGconn *c = nrpg_connect(f->dsn, NULL, err, sizeof err);
 		const char *vals[1] = {f->appname};
 		for (int i = 0; c && i < 200; i++) {
 			PGresult *r = PQexecParams(c, "SELECT count(pg_terminate_backend(pid)) FROM "

@@ -47,7 +47,7 @@ static int token_ok(const char *t)
 static const char *job_token(void)
 {
 	static char own[16];
-	const char *tok = nr_jd_get(NR_PG_KEY_TOKEN);
+	const char *tok = nrp_jd_get(NRPG_KEY_TOKEN);
 	if (token_ok(tok))
 		return tok;
 	if (!own[0]) {
@@ -61,19 +61,19 @@ static const char *job_token(void)
 	return own;
 }
 
-static void free_coords(nr_pg_db *db)
+static void free_coords(nrpg_db *db)
 {
-	nr_pg_coords co = {.host = db->host, .port = db->port, .user = db->user,
+	nrpg_coords co = {.host = db->host, .port = db->port, .user = db->user,
 			   .password = db->password, .socket = db->socket, .url = db->url};
-	nr_pg_coords_free(&co);
+	nrpg_coords_free(&co);
 	db->host = db->port = db->user = db->password = db->socket = db->url = NULL;
 }
 
-void nr_pg_db_set_coords(nr_pg_db *db, const char *host, const char *port,
+void nrpg_db_set_coords(nrpg_db *db, const char *host, const char *port,
 			 const char *user, const char *password)
 {
-	nr_pg_coords co;
-	nr_pg_coords_from(host, port, user, password, db->name, &co);
+	nrpg_coords co;
+	nrpg_coords_from(host, port, user, password, db->name, &co);
 	free_coords(db);
 	db->host = co.host;
 	db->port = co.port;
@@ -83,14 +83,14 @@ void nr_pg_db_set_coords(nr_pg_db *db, const char *host, const char *port,
 	db->url = co.url;
 }
 
-void nr_pg_db_free(nr_pg_db *db)
+void nrpg_db_free(nrpg_db *db)
 {
 	free(db->conninfo);
 	free_coords(db);
 	memset(db, 0, sizeof *db);
 }
 
-int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
+int nrpg_provision(const nrpg_opts *o, int is_template, nrpg_db *db,
 		    char *err, size_t errlen)
 {
 	memset(db, 0, sizeof *db);
@@ -98,38 +98,38 @@ int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* A clone made ahead by the job's pool: no connection, no clone. */
-	if (is_template && nr_pg_pool_take(o, db)) {
+	if (is_template && nrpg_pool_take(o, db)) {
 		db->provision_ms = ms_since(&t0);
 		return 0;
 	}
-	PGconn *admin = nr_pg_connect(o->dsn, NULL, err, errlen);
+	PGconn *admin = nrpg_connect(o->dsn, NULL, err, errlen);
 	if (!admin)
 		return -1;
 	char id[64];
 	snprintf(id, sizeof id, "%s_%ld", job_token(), (long)getpid());
-	nr_pg_db_name(o->prefix, o->name, id, db->name);
+	nrpg_db_name(o->prefix, o->name, id, db->name);
 	int rc = 0;
 	double template_ms = 0;
 	if (is_template) {
 		struct timespec tb;
 		clock_gettime(CLOCK_MONOTONIC, &tb);
-		rc = nr_pg_template_name(admin, o, db->template, err, errlen);
+		rc = nrpg_template_name(admin, o, db->template, err, errlen);
 		if (rc == 0)
-			rc = nr_pg_ensure_template(admin, o, db->template, &db->template_built,
+			rc = nrpg_ensure_template(admin, o, db->template, &db->template_built,
 						   err, errlen);
 		if (db->template_built)
 			template_ms = ms_since(&tb);
 		db->failure_is_error = 0;
 		if (rc == 0) {
 			db->failure_is_error = 1;
-			rc = nr_pg_create_db(admin, db->name, db->template, o->strategy, err, errlen);
+			rc = nrpg_create_db(admin, db->name, db->template, o->strategy, err, errlen);
 		}
 	} else {
-		rc = nr_pg_create_db(admin, db->name, NULL, o->strategy, err, errlen);
+		rc = nrpg_create_db(admin, db->name, NULL, o->strategy, err, errlen);
 		if (rc == 0) {
 			db->failure_is_error = 0;
-			PGconn *c = nr_pg_connect(o->dsn, db->name, err, errlen);
-			rc = c ? nr_pg_build_schema(c, o, err, errlen) : -1;
+			PGconn *c = nrpg_connect(o->dsn, db->name, err, errlen);
+			rc = c ? nrpg_build_schema(c, o, err, errlen) : -1;
 			PQfinish(c);
 		}
 	}
@@ -140,42 +140,42 @@ int nr_pg_provision(const nr_pg_opts *o, int is_template, nr_pg_db *db,
 	if (rc < 0) {
 		/* Never leave a half-made database. */
 		char e2[512];
-		nr_pg_drop_db(admin, db->name, e2, sizeof e2);
+		nrpg_drop_db(admin, db->name, e2, sizeof e2);
 		PQfinish(admin);
 		return -1;
 	}
-	db->conninfo = nr_pg_conninfo(admin, db->name);
-	nr_pg_db_set_coords(db, PQhost(admin), PQport(admin), PQuser(admin), PQpass(admin));
+	db->conninfo = nrpg_conninfo(admin, db->name);
+	nrpg_db_set_coords(db, PQhost(admin), PQport(admin), PQuser(admin), PQpass(admin));
 	PQfinish(admin);
 	return 0;
 }
 
-int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
+int nrpg_release(const nrpg_opts *o, nrpg_db *db, int keep, char *err,
 		  size_t errlen)
 {
 	struct timespec tr;
 	clock_gettime(CLOCK_MONOTONIC, &tr);
-	PGconn *admin = nr_pg_connect(o->dsn, NULL, err, errlen);
+	PGconn *admin = nrpg_connect(o->dsn, NULL, err, errlen);
 	if (!admin)
 		return -1;
 	int rc;
 	if (keep && db->from_pool) {
 		/* A kept clone from the pool gets the name a clone of the task's
 		 * own would have had, for the post-mortem. */
-		char id[64], name[NR_PG_NAMEMAX + 1], sql[512];
+		char id[64], name[NRPG_NAMEMAX + 1], sql[512];
 		snprintf(id, sizeof id, "%s_%ld", job_token(), (long)getpid());
-		nr_pg_db_name(o->prefix, o->name, id, name);
+		nrpg_db_name(o->prefix, o->name, id, name);
 		char *from = PQescapeIdentifier(admin, db->name, strlen(db->name));
 		char *to = PQescapeIdentifier(admin, name, strlen(name));
 		snprintf(sql, sizeof sql, "ALTER DATABASE %s RENAME TO %s", from ? from : "",
 			 to ? to : "");
 		PQfreemem(from);
 		PQfreemem(to);
-		if (nr_pg_exec(admin, sql, "naming the kept database", err, errlen) == 0) {
+		if (nrpg_exec(admin, sql, "naming the kept database", err, errlen) == 0) {
 			snprintf(db->name, sizeof db->name, "%s", name);
 			free(db->conninfo);
-			db->conninfo = nr_pg_conninfo(admin, db->name);
-			nr_pg_db_set_coords(db, PQhost(admin), PQport(admin), PQuser(admin),
+			db->conninfo = nrpg_conninfo(admin, db->name);
+			nrpg_db_set_coords(db, PQhost(admin), PQport(admin), PQuser(admin),
 					    PQpass(admin));
 		}
 	}
@@ -184,19 +184,19 @@ int nr_pg_release(const nr_pg_opts *o, nr_pg_db *db, int keep, char *err,
 		char sql[256];
 		snprintf(sql, sizeof sql, "COMMENT ON DATABASE %s IS '" KEPT_COMMENT "'", q);
 		PQfreemem(q);
-		rc = nr_pg_exec(admin, sql, "marking the database kept", err, errlen);
+		rc = nrpg_exec(admin, sql, "marking the database kept", err, errlen);
 	} else {
-		rc = nr_pg_drop_db(admin, db->name, err, errlen);
+		rc = nrpg_drop_db(admin, db->name, err, errlen);
 	}
 	PQfinish(admin);
 	db->release_ms = ms_since(&tr);
 	return rc;
 }
 
-void nr_pg_kept_notice(const nr_pg_opts *o, const nr_pg_db *db, const char *dir,
+void nrpg_kept_notice(const nrpg_opts *o, const nrpg_db *db, const char *dir,
 		       char *out, size_t len)
 {
-	if (!nr_jd_get(NR_PG_KEY_PRIVATE) || (o->dsn && *o->dsn)) {
+	if (!nrp_jd_get(NRPG_KEY_PRIVATE) || (o->dsn && *o->dsn)) {
 		snprintf(out, len, "kept database %s: %s", db->name, db->conninfo);
 		return;
 	}
@@ -204,14 +204,14 @@ void nr_pg_kept_notice(const nr_pg_opts *o, const nr_pg_db *db, const char *dir,
 	int rc = -1;
 	if (!dir)
 		snprintf(err, sizeof err, "the task has no folder to dump it into");
-	else if (nr_pg_bindir(bindir, sizeof bindir) < 0)
+	else if (nrpg_bindir(bindir, sizeof bindir) < 0)
 		snprintf(err, sizeof err, "no pg_dump found");
 	if (dir && !err[0]) {
 		snprintf(dump, sizeof dump, "%s/pg_dump", bindir);
 		snprintf(path, sizeof path, "%s/%s.dump", dir, db->name);
-		PGconn *c = nr_pg_connect(o->dsn, db->name, err, sizeof err);
+		PGconn *c = nrpg_connect(o->dsn, db->name, err, sizeof err);
 		char *argv[] = {dump, "--format=custom", "--no-owner", "--file", path, NULL};
-		rc = c ? nr_pg_run_command(argv, NULL, NULL, "pg_dump", c, err, sizeof err) : -1;
+		rc = c ? nrpg_run_command(argv, NULL, NULL, "pg_dump", c, err, sizeof err) : -1;
 		PQfinish(c);
 	}
 	if (rc == 0)
@@ -226,37 +226,37 @@ void nr_pg_kept_notice(const nr_pg_opts *o, const nr_pg_db *db, const char *dir,
 			 err);
 }
 
-int nr_pg_provision_run(const nr_host *h, nr_task *t)
+int nrpg_provision_run(const nr_host *h, nr_task *t)
 {
 	char err[4096];
-	nr_jd_use(h, t);
-	nr_pg_opts o;
-	if (nr_pg_read_opts(h, h->kind(t), h->uri(t), h->identifier(t),
+	nrp_jd_use(h, t);
+	nrpg_opts o;
+	if (nrpg_read_opts(h, h->kind(t), h->uri(t), h->identifier(t),
 			    h->kwargs(t), &o, err, sizeof err) < 0)
 		return h->finish(t, NR_RESULT_ERROR, err);
 	const int is_template = !strcmp(h->kind(t), "provision-template");
-	nr_pg_db db;
-	if (nr_pg_provision(&o, is_template, &db, err, sizeof err) < 0) {
+	nrpg_db db;
+	if (nrpg_provision(&o, is_template, &db, err, sizeof err) < 0) {
 		int e = db.failure_is_error;
-		nr_pg_free_opts(&o);
+		nrpg_free_opts(&o);
 		return h->finish(t, e ? NR_RESULT_ERROR : NR_RESULT_FAIL, err);
 	}
 	if (h->interrupted(t)) {
-		nr_pg_release(&o, &db, 0, err, sizeof err);
-		nr_pg_db_free(&db);
-		nr_pg_free_opts(&o);
+		nrpg_release(&o, &db, 0, err, sizeof err);
+		nrpg_db_free(&db);
+		nrpg_free_opts(&o);
 		return h->finish(t, NR_RESULT_INTERRUPTED,
 				    "interrupted while provisioning; the database was dropped");
 	}
-	int kept = o.keep == NR_PG_KEEP_ALWAYS;
-	if (nr_pg_release(&o, &db, kept, err, sizeof err) < 0 && !kept) {
-		nr_pg_db_free(&db);
-		nr_pg_free_opts(&o);
+	int kept = o.keep == NRPG_KEEP_ALWAYS;
+	if (nrpg_release(&o, &db, kept, err, sizeof err) < 0 && !kept) {
+		nrpg_db_free(&db);
+		nrpg_free_opts(&o);
 		return h->finish(t, NR_RESULT_ERROR, err);
 	}
 	char notice[4096] = "";
 	if (kept) {
-		nr_pg_kept_notice(&o, &db, h->output_dir(t), notice, sizeof notice);
+		nrpg_kept_notice(&o, &db, h->output_dir(t), notice, sizeof notice);
 		h->log(t, "%s", notice);
 	}
 	nr_msg *m = h->msg_new(t, "finished");
@@ -267,7 +267,7 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 	 * never in a message. */
 	char shown[2048];
 	snprintf(shown, sizeof shown, "%s", db.url);
-	nr_redact(shown, sizeof shown, db.password);
+	nrp_redact(shown, sizeof shown, db.password);
 	h->msg_string(m, "url", shown);
 	h->msg_bool(m, "kept", kept);
 	if (kept)
@@ -280,7 +280,7 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 	if (is_template) {
 		char key[128];
 		built_key(db.template, key, sizeof key);
-		const char *by_job = nr_jd_get(key);
+		const char *by_job = nrp_jd_get(key);
 		h->msg_string(m, "template", db.template);
 		h->msg_bool(m, "template_built", db.template_built);
 		if (db.template_built)
@@ -288,8 +288,8 @@ int nr_pg_provision_run(const nr_host *h, nr_task *t)
 		else if (by_job)
 			h->msg_number(m, "template_build_ms_by_job", atof(by_job));
 	}
-	nr_pg_db_free(&db);
-	nr_pg_free_opts(&o);
+	nrpg_db_free(&db);
+	nrpg_free_opts(&o);
 	return h->msg_emit(m);
 }
 
@@ -305,8 +305,8 @@ static void remember_dsn(const char *dsn)
 	for (size_t i = 0; i < nswept; i++)
 		if (!strcmp(swept_dsns[i], dsn ? dsn : ""))
 			return;
-	char **v = realloc(swept_dsns, (nswept + 1) * sizeof *v);
-	char *d = strdup(dsn ? dsn : "");
+	char **v = nrp_xrealloc(swept_dsns, (nswept + 1) * sizeof *v);
+	char *d = nrp_xstrdup(dsn ? dsn : "");
 	if (!v || !d) {
 		free(d);
 		if (v)
@@ -324,29 +324,29 @@ static void built_key(const char *tpl, char *out, size_t len)
 	snprintf(out, len, "pg.built.%s", tpl);
 }
 
-int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen)
+int nrpg_prebuild(const nrpg_opts *o, char *err, size_t errlen)
 {
-	PGconn *admin = nr_pg_connect(o->dsn, NULL, err, errlen);
-	char tpl[NR_PG_NAMEMAX + 1];
+	PGconn *admin = nrpg_connect(o->dsn, NULL, err, errlen);
+	char tpl[NRPG_NAMEMAX + 1];
 	int built = 0;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = admin ? nr_pg_template_name(admin, o, tpl, err, errlen) : -1;
+	int rc = admin ? nrpg_template_name(admin, o, tpl, err, errlen) : -1;
 	if (rc == 0)
-		rc = nr_pg_ensure_template(admin, o, tpl, &built, err, errlen);
-	if (rc == 0 && built && !(o->dsn && *o->dsn) && nr_jd_get(NR_PG_KEY_PRIVATE))
-		nr_pg_template_cache_built();
+		rc = nrpg_ensure_template(admin, o, tpl, &built, err, errlen);
+	if (rc == 0 && built && !(o->dsn && *o->dsn) && nrp_jd_get(NRPG_KEY_PRIVATE))
+		nrpg_template_cache_built();
 	if (rc == 0 && built) {
 		/* Tell the tasks, which report it: the build is the job's. */
 		char key[128], val[32];
 		built_key(tpl, key, sizeof key);
 		snprintf(val, sizeof val, "%.3f", ms_since(&t0));
-		nr_jd_set(key, val);
+		nrp_jd_set(key, val);
 	}
 	PQfinish(admin);
 	/* Clones made ahead, in a job. */
 	if (rc == 0 && began)
-		nr_pg_pool_start(o, tpl, job_token());
+		nrpg_pool_start(o, tpl, job_token());
 	return rc;
 }
 
@@ -355,55 +355,55 @@ int nr_pg_prebuild(const nr_pg_opts *o, char *err, size_t errlen)
 static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
 			     size_t errlen)
 {
-	nr_pg_opts o;
+	nrpg_opts o;
 	const char *uri = h->string(h->get(r, "uri"));
 	const char *id = h->string(h->get(r, "identifier"));
-	if (nr_pg_read_opts(h, "provision-template", uri, id ? id : "template",
+	if (nrpg_read_opts(h, "provision-template", uri, id ? id : "template",
 			    h->get(r, "kwargs"), &o, err, errlen) < 0)
 		return -1;
-	int rc = nr_pg_prebuild(&o, err, errlen);
-	nr_pg_free_opts(&o);
+	int rc = nrpg_prebuild(&o, err, errlen);
+	nrpg_free_opts(&o);
 	return rc;
 }
 
-int nr_pg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen)
+int nrpg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen)
 {
 	began = 1;
 	/* The first plugin of the job to provision names it. */
-	if (nr_jd_set(NR_PG_KEY_TOKEN, job_token()) < 0)
-		return nr_fail(err, errlen, "cannot store the job's token in the job's data");
+	if (nrp_jd_set(NRPG_KEY_TOKEN, job_token()) < 0)
+		return nrp_fail(err, errlen, "cannot store the job's token in the job's data");
 	int need_private = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!dsns[i] || !*dsns[i])
 			need_private = 1;
 		remember_dsn(dsns[i]);
 	}
-	return need_private ? nr_pg_private_start(err, errlen) : 0;
+	return need_private ? nrpg_private_start(err, errlen) : 0;
 }
 
-int nr_pg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
+int nrpg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 		    size_t errlen)
 {
-	nr_jd_use(h, NULL);
+	nrp_jd_use(h, NULL);
 	size_t n = h->size(runnables);
-	const char **dsns = calloc(n + 1, sizeof *dsns);
+	const char **dsns = nrp_xcalloc(n + 1, sizeof *dsns);
 	for (size_t i = 0; i < n; i++) {
 		const nr_value *r = h->item(runnables, i);
 		dsns[i] = h->string(h->get(h->get(r, "kwargs"), "dsn"));
 		/* The templates it wants, for the template cache. */
 		const char *kind = h->string(h->get(r, "kind"));
-		nr_pg_opts o;
+		nrpg_opts o;
 		char e[512];
 		const char *uri = h->string(h->get(r, "uri"));
 		const char *id = h->string(h->get(r, "identifier"));
 		if (kind && !strcmp(kind, "provision-template") &&
-		    nr_pg_read_opts(h, kind, uri, id ? id : "template", h->get(r, "kwargs"),
+		    nrpg_read_opts(h, kind, uri, id ? id : "template", h->get(r, "kwargs"),
 				    &o, e, sizeof e) == 0) {
-			nr_pg_template_cache_want(&o);
-			nr_pg_free_opts(&o);
+			nrpg_template_cache_want(&o);
+			nrpg_free_opts(&o);
 		}
 	}
-	int rc = nr_pg_job_setup(dsns, n, err, errlen);
+	int rc = nrpg_job_setup(dsns, n, err, errlen);
 	free(dsns);
 	if (rc < 0)
 		return -1;
@@ -412,7 +412,7 @@ int nr_pg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 		const char *kind = h->string(h->get(r, "kind"));
 		if (kind && !strcmp(kind, "provision-template") &&
 		    prebuild_template(h, r, err, errlen) < 0) {
-			nr_pg_job_end(h);
+			nrpg_job_end(h);
 			return -1;
 		}
 	}
@@ -424,7 +424,7 @@ int nr_pg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 static void sweep(const char *dsn, const char *token)
 {
 	char err[1024];
-	PGconn *admin = nr_pg_connect(dsn, NULL, err, sizeof err);
+	PGconn *admin = nrpg_connect(dsn, NULL, err, sizeof err);
 	if (!admin)
 		return;
 	char pattern[64];
@@ -436,19 +436,19 @@ static void sweep(const char *dsn, const char *token)
 		"'pg_database'), '') <> $2",
 		2, NULL, vals, NULL, NULL, 0);
 	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
-		nr_pg_drop_db(admin, PQgetvalue(r, i, 0), err, sizeof err);
+		nrpg_drop_db(admin, PQgetvalue(r, i, 0), err, sizeof err);
 	PQclear(r);
 	PQfinish(admin);
 }
 
-void nr_pg_job_end(const nr_host *h)
+void nrpg_job_end(const nr_host *h)
 {
-	nr_jd_use(h, NULL);
+	nrp_jd_use(h, NULL);
 	if (!began)
 		return;
 	began = 0;
-	nr_pg_pool_stop();
-	const char *token = nr_jd_get(NR_PG_KEY_TOKEN);
+	nrpg_pool_stop();
+	const char *token = nrp_jd_get(NRPG_KEY_TOKEN);
 	for (size_t i = 0; i < nswept; i++) {
 		if (token_ok(token))
 			sweep(swept_dsns[i][0] ? swept_dsns[i] : NULL, token);
@@ -457,15 +457,15 @@ void nr_pg_job_end(const nr_host *h)
 	free(swept_dsns);
 	swept_dsns = NULL;
 	nswept = 0;
-	nr_pg_private_stop();
+	nrpg_private_stop();
 }
 
 /* --- nrunner clean ----------------------------------------------------- */
 
-int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
+int nrpg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 		char *err, size_t errlen)
 {
-	nr_jd_use(h, NULL);
+	nrp_jd_use(h, NULL);
 	for (size_t i = 0; i < h->size(kwargs); i++) {
 		const char *k = h->key_at(kwargs, i);
 		if (strcmp(k, "dsn") && strcmp(k, "prefix") && strcmp(k, "all")) {
@@ -479,10 +479,10 @@ int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 	int all = h->boolean(h->get(kwargs, "all"));
 	if (!prefix)
 		prefix = "nr_";
-	int cached = all ? nr_pg_template_cache_clean(dry_run) : 0;
-	if ((!dsn || !*dsn) && !nr_pg_server_named())
+	int cached = all ? nrpg_template_cache_clean(dry_run) : 0;
+	if ((!dsn || !*dsn) && !nrpg_server_named())
 		return cached; /* the private server goes with its job */
-	PGconn *admin = nr_pg_connect(dsn, NULL, err, errlen);
+	PGconn *admin = nrpg_connect(dsn, NULL, err, errlen);
 	if (!admin)
 		return -1;
 	/* Per-flow databases; templates half built (never marked complete);
@@ -547,9 +547,9 @@ int nr_pg_clean(const nr_host *h, const nr_value *kwargs, int dry_run,
 				char sql[256];
 				snprintf(sql, sizeof sql, "ALTER DATABASE %s WITH IS_TEMPLATE false", q);
 				PQfreemem(q);
-				ok = nr_pg_exec(admin, sql, "unmarking the template", e, sizeof e) == 0;
+				ok = nrpg_exec(admin, sql, "unmarking the template", e, sizeof e) == 0;
 			}
-			ok = ok && nr_pg_drop_db(admin, name, e, sizeof e) == 0;
+			ok = ok && nrpg_drop_db(admin, name, e, sizeof e) == 0;
 		}
 		if (ok)
 			printf("%s %s (%s)\n", dry_run ? "would drop" : "dropped", name,

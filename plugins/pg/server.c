@@ -183,7 +183,7 @@ static int cache_trusted(const char *root)
 static int initdb_key(const char *bindir, char *const init_argv[],
 		      const struct passwd *pw, char *out, size_t len)
 {
-	unsigned long long h = NR_FNV1A_INIT;
+	unsigned long long h = NRP_FNV1A_INIT;
 	char id[PATH_MAX + 128];
 	static const char *const bins[] = {"initdb", "postgres", NULL};
 	for (const char *const *b = bins; *b; b++) {
@@ -193,21 +193,21 @@ static int initdb_key(const char *bindir, char *const init_argv[],
 			return -1;
 		snprintf(id + strlen(id), sizeof id - strlen(id), ":%lld:%lld:%lld",
 			 (long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtime);
-		h = nr_fnv1a(h, id);
+		h = nrp_fnv1a(h, id);
 	}
 	/* initdb writes the time zone it finds into postgresql.conf. */
 	char zone[PATH_MAX] = "";
 	ssize_t zl = readlink("/etc/localtime", zone, sizeof zone - 1);
 	zone[zl > 0 ? zl : 0] = '\0';
-	h = nr_fnv1a(h, getenv("TZ"));
-	h = nr_fnv1a(h, zone);
+	h = nrp_fnv1a(h, getenv("TZ"));
+	h = nrp_fnv1a(h, zone);
 	/* The options, but -D (the data directory) and its value. */
 	for (size_t i = 1; init_argv[i]; i++) {
 		if (!strcmp(init_argv[i], "-D") && init_argv[i + 1]) {
 			i++;
 			continue;
 		}
-		h = nr_fnv1a(h, init_argv[i]);
+		h = nrp_fnv1a(h, init_argv[i]);
 	}
 	snprintf(out, len, "%016llx-%ld", h, (long)(pw ? pw->pw_uid : geteuid()));
 	return 0;
@@ -232,7 +232,7 @@ static int initdb_cache_dir(const char *key, char *out, size_t len)
 static int wait_setup_child(pid_t pid, int *status)
 {
 	for (;;) {
-		if (nr_jd_interrupted()) {
+		if (nrp_jd_interrupted()) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -317,7 +317,7 @@ static void cache_drop(const char *cached)
  * shut down cleanly with nothing but its templates in it, and the cluster
  * is copied to $XDG_CACHE_HOME/nrunner/pg-templates/<initdb key>-<key>,
  * where <key> hashes the keys of the templates the job wanted
- * (nr_pg_template_key).  A later job that wants the same templates starts
+ * (nrpg_template_key).  A later job that wants the same templates starts
  * its server from a copy of that entry instead of the fresh cluster, finds
  * them complete, and builds nothing.  The NRUNNER_PG_TEMPLATE_CACHE most
  * recently used entries are kept (default 3; 0 or off: none).  Two jobs
@@ -340,16 +340,16 @@ static long tpl_cache_max(void)
 	return *end || n < 0 || n > 1000 ? -1 : n;
 }
 
-int nr_pg_template_cache_root(char *out, size_t len)
+int nrpg_template_cache_root(char *out, size_t len)
 {
 	return cache_dir("pg-templates", out, len);
 }
 
-void nr_pg_template_cache_want(const nr_pg_opts *o)
+void nrpg_template_cache_want(const nrpg_opts *o)
 {
 	unsigned long long k;
 	char err[512];
-	if ((o->dsn && *o->dsn) || nr_pg_template_key(o, &k, err, sizeof err) < 0)
+	if ((o->dsn && *o->dsn) || nrpg_template_key(o, &k, err, sizeof err) < 0)
 		return; /* another server; or the build will say what is wrong */
 	for (size_t i = 0; i < ntpl_want && i < TPL_WANT_MAX; i++)
 		if (tpl_want[i] == k)
@@ -359,7 +359,7 @@ void nr_pg_template_cache_want(const nr_pg_opts *o)
 	ntpl_want++; /* past the end: too many to cache */
 }
 
-void nr_pg_template_cache_built(void)
+void nrpg_template_cache_built(void)
 {
 	tpl_built = 1;
 }
@@ -376,14 +376,14 @@ static int tpl_cache_entry(const char *key, char *out, size_t len)
 {
 	char root[PATH_MAX];
 	if (!key[0] || !ntpl_want || ntpl_want > TPL_WANT_MAX || tpl_cache_max() <= 0 ||
-	    nr_pg_template_cache_root(root, sizeof root) < 0 || !cache_trusted(root))
+	    nrpg_template_cache_root(root, sizeof root) < 0 || !cache_trusted(root))
 		return -1;
 	qsort(tpl_want, ntpl_want, sizeof *tpl_want, cmp_ull);
-	unsigned long long h = NR_FNV1A_INIT;
+	unsigned long long h = NRP_FNV1A_INIT;
 	for (size_t i = 0; i < ntpl_want; i++) {
 		char hex[24];
 		snprintf(hex, sizeof hex, "%016llx", tpl_want[i]);
-		h = nr_fnv1a(h, hex);
+		h = nrp_fnv1a(h, hex);
 	}
 	snprintf(out, len, "%s/%s-%016llx", root, key, h);
 	return 0;
@@ -454,7 +454,7 @@ static void tpl_cache_prune(const char *entry, long keep)
 		snprintf(path, sizeof path, "%s/%s", root, e->d_name);
 		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;
-		tpl_entry_age *nv = realloc(v, (n + 1) * sizeof *v);
+		tpl_entry_age *nv = nrp_xrealloc(v, (n + 1) * sizeof *v);
 		if (!nv)
 			break;
 		v = nv;
@@ -465,7 +465,7 @@ static void tpl_cache_prune(const char *entry, long keep)
 		closedir(d);
 	if (n)
 		qsort(v, n, sizeof *v, newer_first);
-	char (*gone)[2 * PATH_MAX + 64] = n > (size_t)keep ? calloc(n, sizeof *gone) : NULL;
+	char (*gone)[2 * PATH_MAX + 64] = n > (size_t)keep ? nrp_xcalloc(n, sizeof *gone) : NULL;
 	size_t ng = 0;
 	for (size_t i = (size_t)keep; gone && i < n; i++) {
 		char path[2 * PATH_MAX];
@@ -481,10 +481,10 @@ static void tpl_cache_prune(const char *entry, long keep)
 	free(v);
 }
 
-int nr_pg_template_cache_clean(int dry_run)
+int nrpg_template_cache_clean(int dry_run)
 {
 	char root[PATH_MAX], probe[PATH_MAX + 16];
-	if (nr_pg_template_cache_root(root, sizeof root) < 0 || !cache_trusted(root))
+	if (nrpg_template_cache_root(root, sizeof root) < 0 || !cache_trusted(root))
 		return 0;
 	snprintf(probe, sizeof probe, "%s/x", root);
 	DIR *d = opendir(root);
@@ -519,9 +519,9 @@ int nr_pg_template_cache_clean(int dry_run)
  * and its cluster goes into the cache.  0 when the server is stopped. */
 static int tpl_cache_save(const char *data)
 {
-	if (!tpl_built || tpl_from_cache || !tpl_entry[0] || nr_jd_interrupted())
+	if (!tpl_built || tpl_from_cache || !tpl_entry[0] || nrp_jd_interrupted())
 		return -1;
-	char *ci = nr_pg_conninfo_of(server_dir, server_port, "postgres", "postgres");
+	char *ci = nrpg_conninfo_of(server_dir, server_port, "postgres", "postgres");
 	PGconn *c = PQconnectdb(ci);
 	free(ci);
 	int ok = PQstatus(c) == CONNECTION_OK;
@@ -532,7 +532,7 @@ static int tpl_cache_save(const char *data)
 	ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
 	for (int i = 0; ok && i < PQntuples(r); i++) {
 		char err[512];
-		ok = nr_pg_drop_db(c, PQgetvalue(r, i, 0), err, sizeof err) == 0;
+		ok = nrpg_drop_db(c, PQgetvalue(r, i, 0), err, sizeof err) == 0;
 	}
 	PQclear(r);
 	PQfinish(c);
@@ -586,7 +586,7 @@ static pid_t spawn_as(const struct passwd *pw, char *const argv[], const char *l
 }
 
 
-int nr_pg_bindir(char *out, size_t len)
+int nrpg_bindir(char *out, size_t len)
 {
 	return find_bindir(out, len);
 }
@@ -617,7 +617,7 @@ static char *make_password(char pass[33], char *err, size_t errlen)
 {
 	unsigned char b[16];
 	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-		nr_fail(err, errlen, "no random bytes for the private server's password: %s",
+		nrp_fail(err, errlen, "no random bytes for the private server's password: %s",
 			strerror(errno));
 		return NULL;
 	}
@@ -627,7 +627,7 @@ static char *make_password(char pass[33], char *err, size_t errlen)
 	PGconn *none = PQconnectStart("host=/nonexistent/nrunner port=1");
 	char *ver = none ? PQencryptPasswordConn(none, pass, "postgres", "scram-sha-256") : NULL;
 	if (!ver)
-		nr_fail(err, errlen, "cannot make the private server's password: %s",
+		nrp_fail(err, errlen, "cannot make the private server's password: %s",
 			none ? PQerrorMessage(none) : "out of memory");
 	PQfinish(none);
 	return ver;
@@ -644,7 +644,7 @@ static int set_password(const char *conninfo, const char *verifier, char *err,
 	PGresult *r = lit ? PQexec(c, sql) : NULL;
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok)
-		nr_fail(err, errlen, "cannot set the private server's password: %s",
+		nrp_fail(err, errlen, "cannot set the private server's password: %s",
 			PQerrorMessage(c));
 	PQclear(r);
 	PQfreemem(lit);
@@ -652,19 +652,19 @@ static int set_password(const char *conninfo, const char *verifier, char *err,
 	return ok ? 0 : -1;
 }
 
-int nr_pg_private_start(char *err, size_t errlen)
+int nrpg_private_start(char *err, size_t errlen)
 {
 	char pass[33] = "", *verifier = NULL;
 	/* Another plugin of the job may have started it already. */
-	if (server_pid > 0 || nr_pg_server_named() || nr_jd_get(NR_PG_KEY_CONNINFO))
+	if (server_pid > 0 || nrpg_server_named() || nrp_jd_get(NRPG_KEY_CONNINFO))
 		return 0;
 	char bindir[PATH_MAX];
 	if (find_bindir(bindir, sizeof bindir) < 0)
-		return nr_fail(err, errlen, "no PostgreSQL server is named (dsn=, PGHOST) "
+		return nrp_fail(err, errlen, "no PostgreSQL server is named (dsn=, PGHOST) "
 			    "and none is installed to start a private one: install "
 			    "Debian's postgresql package, or name a server");
 	if (tpl_cache_max() < 0)
-		return nr_fail(err, errlen, "NRUNNER_PG_TEMPLATE_CACHE=%s: the number of "
+		return nrp_fail(err, errlen, "NRUNNER_PG_TEMPLATE_CACHE=%s: the number of "
 			       "template clusters to keep (default %d), or off",
 			       getenv("NRUNNER_PG_TEMPLATE_CACHE"), TPL_CACHE_DEFAULT);
 	const struct passwd *pw = NULL;
@@ -674,7 +674,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 		if (!pw)
 			pw = getpwnam("nobody");
 		if (!pw)
-			return nr_fail(err, errlen, "running as root, and there is no "
+			return nrp_fail(err, errlen, "running as root, and there is no "
 				    "'postgres' user to run the private server as");
 	}
 	/* A cluster thrown away after the job is best in memory: on tmpfs a
@@ -692,7 +692,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 	remove_stale(tmp);
 	snprintf(server_dir, sizeof server_dir, "%s/" PRIVATE_PREFIX "XXXXXX", tmp);
 	if (!mkdtemp(server_dir))
-		return nr_fail(err, errlen, "%s: cannot create a directory for the private "
+		return nrp_fail(err, errlen, "%s: cannot create a directory for the private "
 			    "server: %s", tmp, strerror(errno));
 	char path[PATH_MAX + 64], data[PATH_MAX + 16], log[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/owner.pid", server_dir);
@@ -707,7 +707,7 @@ int nr_pg_private_start(char *err, size_t errlen)
 	 * runs the tasks) can reach. */
 	if (pw && (chown(server_dir, pw->pw_uid, pw->pw_gid) < 0 ||
 		   chmod(server_dir, 0700) < 0)) {
-		nr_fail(err, errlen, "%s: cannot hand it to user %s: %s", server_dir,
+		nrp_fail(err, errlen, "%s: cannot hand it to user %s: %s", server_dir,
 		     pw->pw_name, strerror(errno));
 		goto failed;
 	}
@@ -741,16 +741,16 @@ again:
 		     (cacheable && access(cached, F_OK) == 0 && copy_tree(cached, data) == 0);
 	if (!from_cache) {
 		rm_rf(data); /* a partial copy */
-		pid_t pid = nr_jd_interrupted() ? -1 : spawn_as(pw, init_argv, log, 1);
+		pid_t pid = nrp_jd_interrupted() ? -1 : spawn_as(pw, init_argv, log, 1);
 		int waited = pid > 0 && wait_setup_child(pid, &status) == 0;
-		if (!waited && nr_jd_interrupted()) {
-			nr_fail(err, errlen, "interrupted while initdb made the private server");
+		if (!waited && nrp_jd_interrupted()) {
+			nrp_fail(err, errlen, "interrupted while initdb made the private server");
 			goto failed;
 		}
 		if (!waited || !WIFEXITED(status) || WEXITSTATUS(status)) {
 			char tail[2048];
-			nr_log_tail(log, tail, sizeof tail);
-			nr_fail(err, errlen, "initdb failed for the private server: %s", tail);
+			nrp_log_tail(log, tail, sizeof tail);
+			nrp_fail(err, errlen, "initdb failed for the private server: %s", tail);
 			goto failed;
 		}
 		if (cacheable)
@@ -760,7 +760,7 @@ again:
 	snprintf(hba, sizeof hba, "%s/pg_hba.conf", server_dir);
 	snprintf(hba_opt, sizeof hba_opt, "hba_file=%s", hba);
 	if (write_hba(hba, pw) < 0) {
-		nr_fail(err, errlen, "%s: cannot write the private server's pg_hba.conf: %s", hba,
+		nrp_fail(err, errlen, "%s: cannot write the private server's pg_hba.conf: %s", hba,
 			strerror(errno));
 		goto failed;
 	}
@@ -770,7 +770,7 @@ start:
 	 * database URL from a host and a port (the socket's name carries the
 	 * same port).  Another process may take the port before the server
 	 * binds it: the start is then tried again on another (START_TRIES). */
-	snprintf(port_s, sizeof port_s, "%d", nr_loopback_port());
+	snprintf(port_s, sizeof port_s, "%d", nrp_loopback_port());
 	snprintf(server_port, sizeof server_port, "%s", port_s);
 	snprintf(port_opt, sizeof port_opt, "port=%s", port_s);
 	char *pg_argv[] = {postgres, "-D", data, "-k", server_dir,
@@ -789,7 +789,7 @@ start:
 			   NULL};
 	server_pid = spawn_as(pw, pg_argv, log, 1);
 	if (server_pid < 0) {
-		nr_fail(err, errlen, "cannot start postgres: %s", strerror(errno));
+		nrp_fail(err, errlen, "cannot start postgres: %s", strerror(errno));
 		goto failed;
 	}
 	if (!verifier && !(verifier = make_password(pass, err, errlen))) {
@@ -810,7 +810,7 @@ start:
 			break;
 		if (from_cache && waitpid(server_pid, &status, WNOHANG) == server_pid) {
 			char tail[2048];
-			nr_log_tail(log, tail, sizeof tail);
+			nrp_log_tail(log, tail, sizeof tail);
 			server_pid = -1;
 			if (strstr(tail, "in use") && ++tries < START_TRIES)
 				goto start; /* lost the port to another process */
@@ -819,8 +819,8 @@ start:
 			rm_rf(data);
 			goto again;
 		}
-		if (nr_jd_interrupted()) {
-			nr_fail(err, errlen, "interrupted while the private server started");
+		if (nrp_jd_interrupted()) {
+			nrp_fail(err, errlen, "interrupted while the private server started");
 			kill(server_pid, SIGQUIT);
 			waitpid(server_pid, NULL, 0);
 			server_pid = -1;
@@ -829,13 +829,13 @@ start:
 		if (waitpid(server_pid, &status, WNOHANG) == server_pid ||
 		    waited >= READY_TIMEOUT_MS) {
 			char tail[2048];
-			nr_log_tail(log, tail, sizeof tail);
+			nrp_log_tail(log, tail, sizeof tail);
 			if (waited < READY_TIMEOUT_MS && strstr(tail, "in use") &&
 			    ++tries < START_TRIES) {
 				server_pid = -1;
 				goto start;
 			}
-			nr_fail(err, errlen, "the private PostgreSQL server did not start%s: %s",
+			nrp_fail(err, errlen, "the private PostgreSQL server did not start%s: %s",
 			     waited >= READY_TIMEOUT_MS ? " within 30 s" : "", tail);
 			if (waited >= READY_TIMEOUT_MS)
 				kill(server_pid, SIGQUIT);
@@ -851,22 +851,22 @@ start:
 	}
 	if (set_password(conninfo, verifier, err, errlen) < 0) {
 		PQfreemem(verifier);
-		nr_pg_private_stop();
+		nrpg_private_stop();
 		return -1;
 	}
 	PQfreemem(verifier);
-	char *ci = nr_pg_conninfo_of(server_dir, port_s, "postgres", NULL);
-	int stored = nr_jd_set(NR_PG_KEY_PRIVATE, server_dir) == 0 &&
-		     nr_jd_set(NR_PG_KEY_CONNINFO, ci) == 0 &&
-		     nr_jd_set(NR_PG_KEY_TCP_PORT, port_s) == 0 &&
-		     nr_jd_set(NR_PG_KEY_PASSWORD, pass) == 0;
+	char *ci = nrpg_conninfo_of(server_dir, port_s, "postgres", NULL);
+	int stored = nrp_jd_set(NRPG_KEY_PRIVATE, server_dir) == 0 &&
+		     nrp_jd_set(NRPG_KEY_CONNINFO, ci) == 0 &&
+		     nrp_jd_set(NRPG_KEY_TCP_PORT, port_s) == 0 &&
+		     nrp_jd_set(NRPG_KEY_PASSWORD, pass) == 0;
 	explicit_bzero(pass, sizeof pass);
 	free(ci);
 	if (stored)
 		return 0;
-	nr_fail(err, errlen, "cannot give the private server's address to the tasks "
+	nrp_fail(err, errlen, "cannot give the private server's address to the tasks "
 		"(the job's data takes it only in job_begin)");
-	nr_pg_private_stop();
+	nrpg_private_stop();
 	return -1;
 failed:
 	PQfreemem(verifier);
@@ -876,7 +876,7 @@ failed:
 	return -1;
 }
 
-void nr_pg_private_stop(void)
+void nrpg_private_stop(void)
 {
 	if (server_pid <= 0)
 		return;
