@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """An HTTP server for crud-flow's tests: answers every request with JSON
-describing it (method, path, headers, body), and sets a cookie.  Writes
+describing it (method, path, headers, body, the client's port: one per
+connection), and sets a cookie.  It writes the headers and the body in
+two writes without TCP_NODELAY: the delayed-ACK trap of nrunner-flow(5),
+CLIENTS, connection.  Writes
 its port to PORT_FILE once listening; stops after 60 s or on SIGTERM."""
 import json
 import sys
@@ -16,7 +19,8 @@ class Echo(BaseHTTPRequestHandler):
         body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
         out = json.dumps({"method": self.command, "path": self.path,
                           "headers": {k.lower(): v for k, v in self.headers.items()},
-                          "body": body, "token": "tok-123", "n": 42}).encode()
+                          "body": body, "token": "tok-123", "n": 42,
+                          "peer": str(self.client_address[1])}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))

@@ -902,10 +902,11 @@ static int flow_check(flow *f, char *err, size_t errlen)
 		if (flow_known_keys(cl, keys, file, w, err, errlen) < 0)
 			return -1;
 		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
-		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "keep-alive") &&
+		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "quick-ack") &&
+						       strcmp(conn->valuestring, "keep-alive") &&
 						       strcmp(conn->valuestring, "fresh"))))
-			return nrp_fail(err, errlen, "%s: %s.connection: \"keep-alive\" or \"fresh\"",
-				       file, w);
+			return nrp_fail(err, errlen, "%s: %s.connection: \"quick-ack\" (the default), "
+				       "\"keep-alive\" or \"fresh\"", file, w);
 	}
 	/* Steps, in order: each knows the variables defined before it. */
 	ctx c = {.known = cJSON_CreateObject(), .later = cJSON_CreateObject(),
