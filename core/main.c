@@ -505,6 +505,8 @@ static int run_one(nrc_runnable_list *list, one_opts *o)
 	}
 	/* Messages go to stdout and the status servers, as they come. */
 	nrc_status_out *out = nrc_status_out_new(o->id, o->job_id);
+	if (runner_kind)
+		nrc_status_out_python(out);
 	for (size_t i = 0; i < o->jc.nuris; i++)
 		nrc_status_out_connect(out, o->jc.uris[i], STATUS_CONNECT_MS);
 	nrc_job_opts opts = o->jc.opts;

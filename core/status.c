@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "status.h"
+#include "pyrepr.h"
 #include <nrunner/plugin.h>
 #include "runnable.h"
 #include "util.h"
@@ -26,6 +27,7 @@ struct nrc_status_out {
 	sink *sinks;
 	size_t nsinks;
 	int no_stdout;
+	int python; /* stdout in Python's repr, as Avocado's runners print */
 };
 
 nrc_status_out *nrc_status_out_new(const char *id, const char *job_id)
@@ -139,6 +141,7 @@ int nrc_status_out_connect(nrc_status_out *s, const char *uri, int timeout_ms)
 }
 
 void nrc_status_out_servers_only(nrc_status_out *s) { s->no_stdout = 1; }
+void nrc_status_out_python(nrc_status_out *s) { s->python = 1; }
 
 cJSON *nrc_status_avocado_form(const cJSON *msg)
 {
@@ -183,7 +186,7 @@ void nrc_status_out_send(nrc_status_out *s, cJSON *msg)
 	size_t n;
 	char *line;
 	if (!s->no_stdout) {
-		line = json_line(msg, &n);
+		line = s->python ? nrc_python_repr_line(msg, &n) : json_line(msg, &n);
 		/* stdout closed (| head): nothing more to say there. */
 		(void)nrc_write_all(STDOUT_FILENO, line, n);
 		free(line);

@@ -14,6 +14,9 @@ nrc_status_out *nrc_status_out_new(const char *id, const char *job_id);
 int nrc_status_out_connect(nrc_status_out *s, const char *uri, int timeout_ms);
 /* Messages go to the status servers only, not to stdout (nrunner run). */
 void nrc_status_out_servers_only(nrc_status_out *s);
+/* stdout lines are Python literals (core/pyrepr.h), as Avocado's runners
+ * print them: nrunner under the name avocado-runner-KIND. */
+void nrc_status_out_python(nrc_status_out *s);
 /* Prints msg as one JSON line on stdout and sends it to every URI, in
  * Avocado's form (nrc_status_avocado_form). */
 void nrc_status_out_send(nrc_status_out *s, cJSON *msg);

@@ -67,7 +67,7 @@ static int fail(asset *a, const char *result, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s\n", msg);
+	fprintf(stderr, "%s", msg); /* no newline, as Avocado's */
 	fflush(stderr);
 	return a->h->finish(a->t, result, msg);
 }
@@ -331,7 +331,7 @@ static int valid(asset *a, const char *path)
 
 static int found(asset *a, const char *path, const char *how)
 {
-	printf("File fetched at %s\n", path);
+	printf("File fetched at %s", path);
 	fflush(stdout);
 	a->h->log(a->t, "%s", how);
 	nr_msg *m = a->h->msg_new(a->t, "finished");

@@ -187,7 +187,7 @@ static int change(run *r, const char *verb)
 static int done(run *r, const char *result, const char *msg, int with_answer)
 {
 	int ok = !strcmp(result, NR_RESULT_PASS);
-	fprintf(ok ? stdout : stderr, "%s\n", msg);
+	fprintf(ok ? stdout : stderr, "%s", msg); /* no newline, as Avocado's */
 	fflush(ok ? stdout : stderr);
 	if (r->interrupted)
 		return r->h->finish(r->t, NR_RESULT_INTERRUPTED,
@@ -222,7 +222,7 @@ static int package_run(const nr_host *h, nr_task *t)
 		snprintf(msg, sizeof msg, "Invalid action %s. Use one of 'install', "
 			 "'check' or 'remove'", action ? action : json);
 		h->free(json);
-		fprintf(stderr, "%s\n", msg);
+		fprintf(stderr, "%s", msg);
 		return h->finish(t, NR_RESULT_ERROR, msg);
 	}
 	run r = {.h = h, .t = t, .name = h->string(h->get(kw, "name"))};

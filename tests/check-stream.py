@@ -7,6 +7,7 @@ is exactly one "finished", it is the last, and it has a valid "result".
 Options add checks on the finished message and the output payloads.
 Exit status 0 if all hold; otherwise each failure is printed."""
 import argparse
+import ast
 import base64
 import json
 import sys
@@ -35,11 +36,27 @@ def main():
     for n, line in enumerate(sys.stdin.buffer.read().split(b"\n"), 1):
         if not line:
             continue
-        try:
-            m = json.loads(line)
-        except ValueError as e:
-            errors.append(f"line {n}: not JSON ({e}): {line[:200]!r}")
-            continue
+        if line.startswith(b"{'"):
+            # nrunner as avocado-runner-KIND prints what Avocado's runners
+            # print: repr() of a dict, its output bytes in "log".  It must
+            # read back as a Python literal and print back the same.
+            try:
+                text = line.decode()
+                m = ast.literal_eval(text)
+            except (ValueError, SyntaxError, UnicodeDecodeError) as e:
+                errors.append(f"line {n}: not a Python literal ({e}): {line[:200]!r}")
+                continue
+            if repr(m) != text:
+                errors.append(f"line {n}: not as Python prints it: {line[:200]!r}")
+            if isinstance(m, dict) and isinstance(m.get("log"), bytes):
+                m["log"] = base64.b64encode(m["log"]).decode()
+                m["encoding"] = "base64"
+        else:
+            try:
+                m = json.loads(line)
+            except ValueError as e:
+                errors.append(f"line {n}: not JSON ({e}): {line[:200]!r}")
+                continue
         if not isinstance(m, dict) or "status" not in m:
             errors.append(f"line {n}: no status: {line[:200]!r}")
             continue
@@ -96,7 +113,9 @@ def main():
                 errors.append(f"{typ}: {len(got)} bytes streamed, "
                               f"{len(want)} expected, or they differ")
         if args.log:
-            logs = [m.get("log", "") for m in msgs if m.get("type") == "log"]
+            logs = [base64.b64decode(m["log"]).decode(errors="replace")
+                    if m.get("encoding") == "base64" else m.get("log", "")
+                    for m in msgs if m.get("type") == "log"]
             if not any(args.log in x for x in logs):
                 errors.append(f"no log message contains {args.log!r}")
     for e in errors:

@@ -9,6 +9,8 @@
 #  1. runs Avocado's own runner-interface selftest
 #     (selftests/functional/nrunner_interface.py) against nrunner's
 #     avocado-runner-KIND for every kind both have;
+#     and its selftests/functional/runner_asset.py and runner_package.py
+#     with their RUNNER set to nrunner's avocado-runner-asset and -package;
 #  2. runs one Avocado job over exec-test, python-unittest and tap tests
 #     twice, with Avocado's runners and with nrunner's first in PATH, and
 #     compares the per-test results, which must be identical;
@@ -85,6 +87,35 @@ for t in bad:
     print("   %s %s: %s" % (t["status"], t["name"], t.get("fail_reason")))
 sys.exit(1 if bad or not calls else 0)
 P
+done
+
+# --- 1b. Avocado's own selftests of its asset and package runners -------------
+# selftests/functional/runner_asset.py and runner_package.py run Avocado's
+# runner as RUNNER = "python3 -m avocado.plugins.runners.KIND"; a copy with
+# RUNNER naming nrunner's avocado-runner-KIND runs them unchanged otherwise.
+# CI=1 for the package runner turns on its test_recipe (a dpkg-query check,
+# offline); the asset runner's CI-only tests fetch from the internet, so
+# they stay skipped, as they are off CI in Avocado.
+echo
+echo "== Avocado's selftests/functional/runner_KIND.py against nrunner's runners"
+for k in asset package; do
+	case " $kinds " in *" $k "*) ;; *) continue ;; esac
+	t=selftests/functional/runner_$k.py
+	[ -f "$W/src/$t" ] || { echo "avocado's $t: not in this Avocado"; continue; }
+	sed "s|^RUNNER = .*|RUNNER = \"$W/runners/avocado-runner-$k\"|" "$W/src/$t" \
+		>"$W/src/selftests/functional/nrunner_runner_$k.py"
+	rm -f "$W/calls"
+	ci=; [ "$k" = package ] && ci=1
+	rc=0
+	( cd "$W/src" && CI=$ci PATH=$OURS "$W/venv/bin/python3" -m unittest -v \
+		"selftests.functional.nrunner_runner_$k" ) >"$W/runner-$k.log" 2>&1 || rc=$?
+	calls=$(wc -l <"$W/calls" 2>/dev/null || echo 0)
+	summary=$(grep -E '^(Ran|OK|FAILED)' "$W/runner-$k.log" | tr '\n' ' ')
+	printf 'avocado-runner-%-16s %s; nrunner ran %s times\n' "$k" "$summary" "$calls"
+	if [ "$rc" != 0 ] || [ "$calls" = 0 ]; then
+		grep -E '^(FAIL|ERROR):|Error' "$W/runner-$k.log" | head -5 | sed 's/^/   /'
+		failed=1
+	fi
 done
 
 # --- 2. One job, Avocado's runners and nrunner's: identical results ----------
