@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """An HTTP server for crud-flow's tests: answers every request with JSON
 describing it (method, path, headers, body, the client's port: one per
-connection), and sets a cookie.  It writes the headers and the body in
-two writes without TCP_NODELAY: the delayed-ACK trap of nrunner-flow(5),
-CLIENTS, connection.  Writes
-its port to PORT_FILE once listening; stops after 60 s or on SIGTERM."""
+connection), and sets a cookie; /sleep/S answers after S seconds.  It
+writes the headers and the body in two writes without TCP_NODELAY: the
+delayed-ACK trap of nrunner-flow(5), CLIENTS, connection.  Writes its
+port to PORT_FILE once listening; stops after 60 s or on SIGTERM."""
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -17,8 +18,13 @@ class Echo(BaseHTTPRequestHandler):
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
+        if self.path.startswith("/sleep/"):
+            time.sleep(float(self.path[7:]))
+        headers = {}  # a header sent twice shows both values: "a, b"
+        for k, v in self.headers.items():
+            headers[k.lower()] = headers[k.lower()] + ", " + v if k.lower() in headers else v
         out = json.dumps({"method": self.command, "path": self.path,
-                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                          "headers": headers,
                           "body": body, "token": "tok-123", "n": 42,
                           "peer": str(self.client_address[1])}).encode()
         self.send_response(200)

@@ -164,6 +164,31 @@ static void redact(const run *r, char *s, size_t cap)
 		nrp_redact(s, cap, sec->valuestring);
 }
 
+/* A request's time limit, in seconds: the client's timeout_s (its own or
+ * the environment file's), else FLOW_DEFAULT_TIMEOUT_S. */
+static double timeout_of(const client *c)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(c->conf, "timeout_s");
+	return cJSON_IsNumber(t) ? t->valuedouble : FLOW_DEFAULT_TIMEOUT_S;
+}
+
+/* Where a client's key was set, for messages: "clients.NAME.KEY", or
+ * "environment.client.KEY in FILE" for a default of the environment
+ * file, or "the default" for none. */
+static void set_where(const client *c, const char *key, char *out, size_t len)
+{
+	const cJSON *it, *file = cJSON_GetObjectItemCaseSensitive(c->conf, "_env_file");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(c->conf, "_env_keys"))
+		if (cJSON_IsString(it) && !strcmp(it->valuestring, key) && cJSON_IsString(file)) {
+			snprintf(out, len, "environment.client.%s in %s", key, file->valuestring);
+			return;
+		}
+	if (cJSON_GetObjectItemCaseSensitive(c->conf, key))
+		snprintf(out, len, "clients.%s.%s", c->name, key);
+	else
+		snprintf(out, len, "the default");
+}
+
 static client *get_client(run *r, const char *name)
 {
 	for (size_t i = 0; i < r->nclients; i++)
@@ -185,7 +210,7 @@ static client *get_client(run *r, const char *name)
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, r);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 60000L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)(timeout_of(c) * 1000));
 	c->socks = nrp_xcalloc(1, sizeof *c->socks);
 	curl_easy_setopt(c->curl, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
 	curl_easy_setopt(c->curl, CURLOPT_SOCKOPTDATA, c->socks);
@@ -459,6 +484,13 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 	resp->body = rp.body.p ? rp.body.p : nrp_xcalloc(1, 1);
 	resp->body_len = rp.body.n;
 	resp->headers = rp.head.p ? rp.head.p : nrp_xcalloc(1, 1);
+	if (q->code == CURLE_OPERATION_TIMEDOUT) {
+		char where[512];
+		set_where(c, "timeout_s", where, sizeof where);
+		snprintf(err, errlen, "no response within timeout_s %g s (%s): %s", timeout_of(c),
+			 where, r->curl_err[0] ? r->curl_err : curl_easy_strerror(q->code));
+		return -1;
+	}
 	if (q->code != CURLE_OK) {
 		snprintf(err, errlen, "%s", r->curl_err[0] ? r->curl_err
 						: curl_easy_strerror(q->code));

@@ -210,6 +210,45 @@ static int check_warm(const env_spec *e, char *err, size_t errlen)
 	return flow_known_keys(w, wk, e->source, "environment.app.warm", err, errlen);
 }
 
+/* environment.client: the defaults of every client of every flow
+ * (connection, headers, timeout_s), checked as a flow's client is.  A
+ * header's {{variable}} is the flow's: flow_client_defaults checks that
+ * each flow defines it; here only that the template is well formed. */
+static int check_client_defaults(const cJSON *cl, const char *file, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"connection", "headers", "timeout_s", NULL};
+	if (!cJSON_IsObject(cl))
+		return nrp_fail(err, errlen, "%s: environment.client: an object of what every "
+			       "client of every flow sends by default: connection, headers, "
+			       "timeout_s", file);
+	if (flow_known_keys(cl, keys, file, "environment.client", err, errlen) < 0)
+		return -1;
+	if (flow_check_client_keys(cl, file, "environment.client", err, errlen) < 0)
+		return -1;
+	const cJSON *hs = cJSON_GetObjectItemCaseSensitive(cl, "headers"), *h;
+	cJSON *none = cJSON_CreateObject();
+	int rc = 0;
+	cJSON_ArrayForEach(h, hs)
+	{
+		const cJSON *sec = cJSON_GetObjectItemCaseSensitive(h, "secret");
+		char what[256];
+		if (!cJSON_IsString(h) && !(cJSON_IsObject(h) && cJSON_GetArraySize(h) == 1 &&
+					    cJSON_IsString(sec))) {
+			rc = nrp_fail(err, errlen, "%s: environment.client.headers.%s: a string, or "
+				     "{\"secret\": \"...\"}", file, h->string);
+			break;
+		}
+		if (cJSON_IsString(h) &&
+		    template_check(h->valuestring, none, what, sizeof what) == TEMPLATE_BAD) {
+			rc = nrp_fail(err, errlen, "%s: environment.client.headers.%s: %s", file,
+				     h->string, what);
+			break;
+		}
+	}
+	cJSON_Delete(none);
+	return rc;
+}
+
 /* The environment file of a flow in dir: the nearest nrunner-env.json in
  * dir or the directories above it, up to the project's root (the first
  * with a .git) or /.  Sets file to its path and dir to its directory (as
@@ -300,11 +339,22 @@ int env_load(const cJSON *source, const char *path, const cJSON *flow_env,
 		merge(spec, suite);
 		src = file->valuestring;
 	}
+	/* A flow's own clients are under its "clients". */
+	static const char *const flowtop[] = {"mode", "app", "ready", "provision", "keep",
+					      NULL};
+	if (flow_env && flow_known_keys(flow_env, flowtop, path, "environment", err,
+					errlen) < 0)
+		goto bad;
 	if (flow_env)
 		merge(spec, flow_env);
 	e->source = nrp_xstrdup(flow_env ? path : src);
-	static const char *const top[] = {"mode", "app", "ready", "provision", "keep", NULL};
+	static const char *const top[] = {"mode", "app", "ready", "provision", "keep",
+					  "client", NULL};
 	if (flow_known_keys(spec, top, e->source, "environment", err, errlen) < 0)
+		goto bad;
+	e->client = cJSON_DetachItemFromObjectCaseSensitive(spec, "client");
+	e->client_source = nrp_xstrdup(src);
+	if (e->client && check_client_defaults(e->client, src, err, errlen) < 0)
 		goto bad;
 	const cJSON *mode = cJSON_GetObjectItemCaseSensitive(spec, "mode");
 	/* NRUNNER_BASE_URL names an app already running: shared. */
@@ -402,6 +452,8 @@ void env_free(env_spec *e)
 	free(e->dir);
 	free(e->source);
 	free(e->keep);
+	free(e->client_source);
+	cJSON_Delete(e->client);
 	cJSON_Delete(e->app);
 	cJSON_Delete(e->ready);
 	cJSON_Delete(e->provision);
@@ -446,6 +498,11 @@ int env_flow_of(const nr_host *h, const char *uri, const nr_value *kw,
 			      f->file, f->environment,
 			      base ? "shared" : h->string(h->get(kw, "environment")),
 			      h->string(h->get(kw, "keep")), e, err, errlen);
+		if (rc == 0 && flow_client_defaults(f, e->client, e->client_source, err,
+						    errlen) < 0) {
+			env_free(e);
+			rc = -1;
+		}
 	}
 	cJSON_Delete(resolved);
 	cJSON_Delete(source);

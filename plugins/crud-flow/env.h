@@ -23,6 +23,9 @@ typedef struct env_spec {
 	cJSON *ready;     /* {path, status, timeout_s} */
 	cJSON *provision; /* {kind, uri, kwargs} */
 	char *keep;       /* never | on-failure | always */
+	cJSON *client;    /* the defaults of every client: {connection,
+			   * headers, timeout_s}, or NULL */
+	char *client_source; /* the file that gave them */
 	int stop_grace_ms; /* app.stop: -1 kill at once (unless kept), else
 			    * SIGTERM and this long before SIGKILL */
 } env_spec;

@@ -738,6 +738,17 @@ static int first_unknown(const cJSON *v, const cJSON *known, char *bad, size_t l
 	return TEMPLATE_OK;
 }
 
+/* Whether the client's key (or header) `name` is one of the environment
+ * file's defaults (the list `which`: _env_keys, _env_headers). */
+static int client_from_env(const cJSON *conf, const char *which, const char *name)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(conf, which))
+		if (cJSON_IsString(it) && !strcmp(it->valuestring, name))
+			return 1;
+	return 0;
+}
+
 /* What the step's client sends on every request (basic, bearer, headers)
  * must be defined by then too: a token that a later login captures is a
  * mistake seen now, not at run time.  The login that sets the bearer goes
@@ -752,11 +763,21 @@ static int check_client(ctx *c, const cJSON *s)
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, fields[k]);
 		if (!v || (k == 1 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "_no_bearer"))))
 			continue;
-		char bad[160];
-		int r = first_unknown(v, c->known, bad, sizeof bad);
+		char bad[160], field[PATH_MAX + 300];
+		int r = TEMPLATE_OK;
+		snprintf(field, sizeof field, "clients.%s.%s", cname, fields[k]);
+		/* A header may come from the environment file's defaults. */
+		const cJSON *h = k == 2 ? v->child : NULL;
+		for (; h && !r; h = h->next)
+			if ((r = first_unknown(h, c->known, bad, sizeof bad)) &&
+			    client_from_env(conf, "_env_headers", h->string))
+				snprintf(field, sizeof field, "environment.client.headers.%s in %s",
+					 h->string, cJSON_GetObjectItemCaseSensitive(conf, "_env_file")->valuestring);
+		if (k != 2)
+			r = first_unknown(v, c->known, bad, sizeof bad);
 		if (r == TEMPLATE_BAD)
-			return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" (clients.%s.%s): "
-				       "%s", c->file, c->path, cname, cname, fields[k], bad);
+			return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" (%s): "
+				       "%s", c->file, c->path, cname, field, bad);
 		if (r != TEMPLATE_UNKNOWN)
 			continue;
 		const cJSON *from = cJSON_GetObjectItemCaseSensitive(conf, "_bearer_from");
@@ -767,13 +788,13 @@ static int check_client(ctx *c, const cJSON *s)
 					  ? cJSON_GetObjectItemCaseSensitive(c->later, bad) : NULL;
 		if (cJSON_IsString(at))
 			return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
-				       "(clients.%s.%s%s) before it is defined: %s defines it "
+				       "(%s%s) before it is defined: %s defines it "
 				       "later; use the client after that step", c->file, c->path,
-				       cname, bad, cname, fields[k], set, at->valuestring);
+				       cname, bad, field, set, at->valuestring);
 		return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
-			       "(clients.%s.%s%s), which nothing defines: no step captures it "
-			       "and vars does not set it", c->file, c->path, cname, bad, cname,
-			       fields[k], set);
+			       "(%s%s), which nothing defines: no step captures it "
+			       "and vars does not set it", c->file, c->path, cname, bad,
+			       field, set);
 	}
 	return 0;
 }
@@ -879,12 +900,34 @@ static flow *flow_new(const char *path)
 	return f;
 }
 
+int flow_check_client_keys(const cJSON *cl, const char *file, const char *where, char *err,
+			   size_t errlen)
+{
+	const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
+	if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "quick-ack") &&
+					       strcmp(conn->valuestring, "keep-alive") &&
+					       strcmp(conn->valuestring, "fresh"))))
+		return nrp_fail(err, errlen, "%s: %s.connection: \"quick-ack\" (the default), "
+			       "\"keep-alive\" or \"fresh\"", file, where);
+	const cJSON *hs = cJSON_GetObjectItemCaseSensitive(cl, "headers");
+	if (hs && !cJSON_IsObject(hs))
+		return nrp_fail(err, errlen, "%s: %s.headers: an object of header: value", file,
+			       where);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(cl, "timeout_s");
+	if (!t || (cJSON_IsNumber(t) && t->valuedouble > 0 && t->valuedouble <= FLOW_MAX_TIMEOUT_S))
+		return 0;
+	return nrp_fail(err, errlen, "%s: %s.timeout_s: the seconds a request may take, "
+		       "above 0 and at most %d, such as 30", file, where, FLOW_MAX_TIMEOUT_S);
+}
+
 /* Checks a flow whose steps are plain (the shorthands expanded) and
  * collects its secrets. */
 static int flow_check(flow *f, char *err, size_t errlen)
 {
 	const char *path = f->file;
 	cJSON *s;
+	cJSON_Delete(f->secrets); /* checked again after flow_client_defaults */
+	f->secrets = cJSON_CreateArray();
 	if (!cJSON_GetArraySize(f->steps))
 		return nrp_fail(err, errlen, "%s: steps: empty; a flow makes at least one request", path);
 	/* Clients. */
@@ -892,7 +935,8 @@ static int flow_check(flow *f, char *err, size_t errlen)
 	cJSON_ArrayForEach(cl, f->clients)
 	{
 		static const char *const keys[] = {"basic", "bearer", "headers", "csrf",
-						   "connection", "_file", "_bearer_from", NULL};
+						   "connection", "timeout_s", "_file", "_bearer_from",
+						   "_env_file", "_env_keys", "_env_headers", NULL};
 		char w[300];
 		snprintf(w, sizeof w, "clients.%s", cl->string);
 		const cJSON *cf = cJSON_GetObjectItemCaseSensitive(cl, "_file");
@@ -901,12 +945,8 @@ static int flow_check(flow *f, char *err, size_t errlen)
 			return nrp_fail(err, errlen, "%s: %s: must be an object", path, w);
 		if (flow_known_keys(cl, keys, file, w, err, errlen) < 0)
 			return -1;
-		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(cl, "connection");
-		if (conn && (!cJSON_IsString(conn) || (strcmp(conn->valuestring, "quick-ack") &&
-						       strcmp(conn->valuestring, "keep-alive") &&
-						       strcmp(conn->valuestring, "fresh"))))
-			return nrp_fail(err, errlen, "%s: %s.connection: \"quick-ack\" (the default), "
-				       "\"keep-alive\" or \"fresh\"", file, w);
+		if (flow_check_client_keys(cl, file, w, err, errlen) < 0)
+			return -1;
 	}
 	/* Steps, in order: each knows the variables defined before it. */
 	ctx c = {.known = cJSON_CreateObject(), .later = cJSON_CreateObject(),
@@ -996,6 +1036,69 @@ bad:
 	cJSON_Delete(raw == f->steps ? NULL : raw);
 	flow_free(f);
 	return NULL;
+}
+
+/* Whether an object has a key, in any case (HTTP's header names). */
+static int has_key_nocase(const cJSON *o, const char *k)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, o)
+		if (!strcasecmp(it->string, k))
+			return 1;
+	return 0;
+}
+
+int flow_client_defaults(flow *f, const cJSON *defaults, const char *file, char *err,
+			 size_t errlen)
+{
+	if (!cJSON_GetArraySize(defaults))
+		return 0;
+	if (!cJSON_GetObjectItemCaseSensitive(f->clients, "default"))
+		cJSON_AddObjectToObject(f->clients, "default");
+	const cJSON *dh = cJSON_GetObjectItemCaseSensitive(defaults, "headers");
+	cJSON *cl;
+	cJSON_ArrayForEach(cl, f->clients)
+	{
+		if (!cJSON_IsObject(cl))
+			continue; /* flow_check says so */
+		cJSON *keys = cJSON_CreateArray(), *names = cJSON_CreateArray();
+		const cJSON *d;
+		cJSON_ArrayForEach(d, defaults)
+		{
+			if (strcmp(d->string, "headers") &&
+			    !cJSON_GetObjectItemCaseSensitive(cl, d->string)) {
+				cJSON_AddItemToObject(cl, d->string, cJSON_Duplicate(d, 1));
+				cJSON_AddItemToArray(keys, cJSON_CreateString(d->string));
+			}
+		}
+		/* Headers merge: the environment's first, but for those the
+		 * client sets itself, in any case. */
+		cJSON *own = cJSON_DetachItemFromObjectCaseSensitive(cl, "headers");
+		cJSON *hs = cJSON_CreateObject();
+		cJSON_ArrayForEach(d, dh)
+		{
+			if (cJSON_IsObject(own) && has_key_nocase(own, d->string))
+				continue;
+			cJSON_AddItemToObject(hs, d->string, cJSON_Duplicate(d, 1));
+			cJSON_AddItemToArray(names, cJSON_CreateString(d->string));
+		}
+		if (own && !cJSON_IsObject(own)) {
+			cJSON_Delete(hs);
+			hs = own; /* flow_check says so */
+		} else {
+			cJSON_ArrayForEach(d, own)
+				cJSON_AddItemToObject(hs, d->string, cJSON_Duplicate(d, 1));
+			cJSON_Delete(own);
+		}
+		if (cJSON_GetArraySize(hs) || !cJSON_IsObject(hs))
+			cJSON_AddItemToObject(cl, "headers", hs);
+		else
+			cJSON_Delete(hs);
+		cJSON_AddItemToObject(cl, "_env_keys", keys);
+		cJSON_AddItemToObject(cl, "_env_headers", names);
+		cJSON_AddStringToObject(cl, "_env_file", file);
+	}
+	return flow_check(f, err, errlen);
 }
 
 flow *flow_load(const char *path, char *err, size_t errlen)

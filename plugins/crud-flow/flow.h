@@ -44,6 +44,26 @@ flow *flow_from_json(const cJSON *o, char *err, size_t errlen);
 int flow_known_keys(const cJSON *o, const char *const *keys, const char *file,
 		    const char *path, char *err, size_t errlen);
 
+/* The environment file's client defaults (its "client": connection,
+ * headers, timeout_s; checked by env_load) under every client of the
+ * flow, "default" included: a key the client sets wins, and headers
+ * merge, the client's winning over a default of the same name in any
+ * case.  Each client remembers what came from `file` (_env_file,
+ * _env_keys, _env_headers) for messages, and the flow is checked again:
+ * a header's {{variable}} must be defined by the step that sends it.
+ * -1 with one line in err. */
+int flow_client_defaults(flow *f, const cJSON *defaults, const char *file, char *err,
+			 size_t errlen);
+
+/* A client object's connection, headers (an object) and timeout_s
+ * (seconds, above 0 and at most FLOW_MAX_TIMEOUT_S), for a flow's clients
+ * and the environment file's defaults; else -1 with one line
+ * "<file>: <where>.<key>: ...". */
+#define FLOW_MAX_TIMEOUT_S 3600
+#define FLOW_DEFAULT_TIMEOUT_S 60
+int flow_check_client_keys(const cJSON *cl, const char *file, const char *where, char *err,
+			   size_t errlen);
+
 /* Whether a parsed JSON document looks like a flow (an object with
  * "steps"), for claiming files. */
 int flow_looks_like(const cJSON *doc);
