@@ -36,9 +36,12 @@ const cJSON *json_pointer(const cJSON *doc, const char *ptr)
 		}
 		tok[k] = '\0';
 		if (cJSON_IsArray(cur)) {
+			/* An index is "0" or digits with no leading zero: no
+			 * sign, no space, no "-" (past the end). */
 			char *e;
 			long idx = strtol(tok, &e, 10);
-			if (!*tok || *e || idx < 0 || idx > INT_MAX)
+			if (!*tok || strspn(tok, "0123456789") != strlen(tok) ||
+			    (tok[0] == '0' && tok[1]) || idx > INT_MAX)
 				return NULL;
 			cur = cJSON_GetArrayItem(cur, (int)idx);
 		} else if (cJSON_IsObject(cur)) {
@@ -392,6 +395,12 @@ cJSON *capture_take(const cJSON *spec, const response *r, char *err, size_t errl
 	regfree(&rx);
 	if (!ok) {
 		snprintf(err, errlen, "regex \"%s\": no match in the body", re->valuestring);
+		return NULL;
+	}
+	if (m[group].rm_so < 0) {
+		/* "(a)|b" matching "b": group 1 is nowhere in the match. */
+		snprintf(err, errlen, "regex \"%s\": group %d took no part in the match",
+			 re->valuestring, group);
 		return NULL;
 	}
 	char *s = nrp_xstrndup(r->body + m[group].rm_so, (size_t)(m[group].rm_eo - m[group].rm_so));

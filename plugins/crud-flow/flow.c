@@ -80,7 +80,7 @@ static int load_into(flow *f, const char *path, char *given, int depth,
 	for (int i = 0; i < depth; i++)
 		if (!strcmp(stack[i], real))
 			return nrp_fail(err, errlen, "%s: include: it includes itself "
-				    "(through %s); remove the cycle", path, stack[0]);
+				    "(through %s); remove the cycle", path, f->file);
 	stack[depth] = real;
 	char *text = given ? given : nrp_read_text(path, NULL);
 	if (!text)
@@ -272,7 +272,9 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 	const cJSON *client = cJSON_GetObjectItemCaseSensitive(c, "client");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
 	const cJSON *keep = cJSON_GetObjectItemCaseSensitive(c, "keep");
-	if (!cJSON_IsString(path))
+	/* An empty path has no last character to look at, and names no
+	 * collection. */
+	if (!cJSON_IsString(path) || !path->valuestring[0])
 		return nrp_fail(err, errlen, "%s: %s.path: missing; the collection's path, "
 			    "e.g. \"/api/actors/\"", file, p);
 	if (!cJSON_IsObject(create) || !cJSON_IsObject(update))
@@ -290,7 +292,9 @@ static int expand_crud(cJSON *out, const cJSON *step, char *err, size_t errlen)
 			    "step: create, read, update, list, delete, gone", file, p);
 	static const char *const ekeys[] = {"create", "read", "update", "list", "delete",
 					    "gone", NULL};
-	if (expect && flow_known_keys(expect, ekeys, file, "crud.expect", err, errlen) < 0)
+	char ep[300];
+	snprintf(ep, sizeof ep, "%s.expect", p);
+	if (expect && flow_known_keys(expect, ekeys, file, ep, err, errlen) < 0)
 		return -1;
 	/* The resource's name: given, or the path's last word. */
 	char res[64];
@@ -502,11 +506,25 @@ static const char *const predicates[] = {
 typedef struct ctx {
 	const char *file, *path;
 	cJSON *known;   /* object: defined variable names */
-	cJSON *later;   /* object: variable name -> the first capture of it */
+	cJSON *later;   /* object: variable name -> the first capture of it,
+			 * "<file>: <path>" */
 	const cJSON *clients;
 	char *err;
 	size_t errlen;
 } ctx;
+
+/* Where a variable used before it is defined is first captured: the
+ * path, after its file when that is not the file of the step using it;
+ * NULL when no step captures it. */
+static const char *later_at(const ctx *c, const char *name)
+{
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(c->later, name);
+	if (!cJSON_IsString(at))
+		return NULL;
+	size_t n = strlen(c->file);
+	const char *s = at->valuestring;
+	return !strncmp(s, c->file, n) && !strncmp(s + n, ": ", 2) ? s + n + 2 : s;
+}
 
 /* Every {{name}} in a string must be known by then. */
 static int check_templates_in(ctx *c, const cJSON *v, const char *where)
@@ -514,12 +532,11 @@ static int check_templates_in(ctx *c, const cJSON *v, const char *where)
 	if (cJSON_IsString(v)) {
 		char bad[128] = "";
 		int r = template_check(v->valuestring, c->known, bad, sizeof bad);
-		const cJSON *at = r == TEMPLATE_UNKNOWN
-					  ? cJSON_GetObjectItemCaseSensitive(c->later, bad) : NULL;
-		if (r == TEMPLATE_UNKNOWN && cJSON_IsString(at))
+		const char *at = r == TEMPLATE_UNKNOWN ? later_at(c, bad) : NULL;
+		if (at)
 			return nrp_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is used before it is "
 				    "defined: %s defines it later", c->file, c->path, where, bad,
-				    at->valuestring);
+				    at);
 		if (r == TEMPLATE_UNKNOWN)
 			return nrp_fail(c->err, c->errlen, "%s: %s.%s: {{%s}} is not defined: no "
 				    "earlier step captures it and vars does not set it",
@@ -784,13 +801,12 @@ static int check_client(ctx *c, const cJSON *s)
 		char set[400] = "";
 		if (k == 1 && cJSON_IsString(from))
 			snprintf(set, sizeof set, ", set by %s", from->valuestring);
-		const cJSON *at = r == TEMPLATE_UNKNOWN
-					  ? cJSON_GetObjectItemCaseSensitive(c->later, bad) : NULL;
-		if (cJSON_IsString(at))
+		const char *at = later_at(c, bad);
+		if (at)
 			return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
 				       "(%s%s) before it is defined: %s defines it "
 				       "later; use the client after that step", c->file, c->path,
-				       cname, bad, field, set, at->valuestring);
+				       cname, bad, field, set, at);
 		return nrp_fail(c->err, c->errlen, "%s: %s: the client \"%s\" sends {{%s}} "
 			       "(%s%s), which nothing defines: no step captures it "
 			       "and vars does not set it", c->file, c->path, cname, bad,
@@ -963,9 +979,8 @@ static int flow_check(flow *f, char *err, size_t errlen)
 			char at[1024];
 			if (!cap->string || cJSON_GetObjectItemCaseSensitive(c.later, cap->string))
 				continue;
-			snprintf(at, sizeof at, "%s%s%s.capture.%s",
-				 cJSON_IsString(sf) && strcmp(sf->valuestring, path) ? sf->valuestring : "",
-				 cJSON_IsString(sf) && strcmp(sf->valuestring, path) ? ": " : "",
+			snprintf(at, sizeof at, "%s: %s.capture.%s",
+				 cJSON_IsString(sf) ? sf->valuestring : path,
 				 cJSON_IsString(sp) ? sp->valuestring : "steps", cap->string);
 			cJSON_AddStringToObject(c.later, cap->string, at);
 		}

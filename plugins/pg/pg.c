@@ -159,6 +159,22 @@ void nrpg_db_name(const char *prefix, const char *flow, const char *id,
 	memcpy(out, whole, strlen(whole) + 1);
 }
 
+void nrpg_like_escape(const char *s, char *out, size_t len)
+{
+	size_t k = 0;
+	if (!len)
+		return;
+	for (const char *p = s ? s : ""; *p; p++) {
+		int esc = *p == '_' || *p == '%' || *p == '\\';
+		if (k + (size_t)esc + 1 >= len)
+			break;
+		if (esc)
+			out[k++] = '\\';
+		out[k++] = *p;
+	}
+	out[k] = '\0';
+}
+
 /* --- commands ---------------------------------------------------------- */
 
 static void server_message(PGresult *r, PGconn *c, char *buf, size_t len)

@@ -41,6 +41,11 @@ PGconn *nrpg_connect(const char *dsn, const char *dbname, char *err,
 void nrpg_db_name(const char *prefix, const char *flow, const char *id,
 		   char out[NRPG_NAMEMAX + 1]);
 
+/* s in a LIKE pattern, matching itself only: a backslash (LIKE's default
+ * escape) before each '_', '%' and backslash; cut to fit `len` bytes with
+ * the NUL, never between an escape and its character. */
+void nrpg_like_escape(const char *s, char *out, size_t len);
+
 /* Runs one command; on error writes "<what>: <server message>". */
 int nrpg_exec(PGconn *c, const char *sql, const char *what, char *err,
 	       size_t errlen);

@@ -272,13 +272,8 @@ void nrpg_pool_start(const nrpg_opts *o, const char *tpl, const char *token)
 	char err[512];
 	PGconn *c = nrpg_connect(o->dsn, NULL, err, sizeof err);
 	char like[256] = "%";
-	size_t k = 1;
-	for (const char *p = stem; *p && k + 3 < sizeof like; p++) {
-		if (*p == '_' || *p == '%' || *p == '\\')
-			like[k++] = '\\';
-		like[k++] = *p;
-	}
-	snprintf(like + k, sizeof like - k, "%%");
+	nrpg_like_escape(stem, like + 1, sizeof like - 2);
+	strcat(like, "%");
 	const char *vals[1] = {like};
 	/* An interrupted set-up stops waiting at once (job_begin then fails). */
 	for (int waited = 0; c && waited < FIRST_FILL_MS && !nrp_jd_interrupted(); waited += 5) {
