@@ -607,7 +607,8 @@ static void clients(void)
 	    "f.json: clients.a.token: unknown key; use one of: basic, bearer, headers, csrf, "
 	    "connection", "client: an unknown key");
 	BAD("{\"clients\": {\"a\": {\"connection\": \"close\"}}, \"steps\": [{\"path\": \"/\"}]}",
-	    "f.json: clients.a.connection: \"keep-alive\" or \"fresh\"", "client: a bad connection");
+	    "f.json: clients.a.connection: \"quick-ack\" (the default), \"keep-alive\" or "
+	    "\"fresh\"", "client: a bad connection");
 	BAD("{\"clients\": {\"a\": {\"connection\": \"fresh\", \"csrf\": true}}, \"steps\": "
 	    "[{\"path\": \"/\", \"client\": \"a\"}]}", "(loaded)", "client: fresh connections, csrf");
 	BAD("{\"clients\": {\"default\": {\"headers\": {\"X\": \"{{tok}}\"}}}, \"steps\": "
