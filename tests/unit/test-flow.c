@@ -249,7 +249,7 @@ static void includes(void)
 	put("inc-client.json", "{\"clients\": {\"z\": {\"bad\": 1}}, \"steps\": [{\"path\": \"/\"}]}");
 	BAD("{\"include\": [\"inc-client.json\"], \"steps\": [{\"path\": \"/\"}]}",
 	    "inc-client.json: clients.z.bad: unknown key; use one of: basic, bearer, headers, "
-	    "csrf, connection",
+	    "csrf, connection, timeout_s",
 	    "a bad client from an include names the include");
 	put("inc-use.json", ONE("{\"path\": \"/{{x}}\"}"));
 	BAD("{\"include\": [\"inc-use.json\"], \"steps\": [{\"path\": \"/\", \"capture\": "
@@ -605,7 +605,7 @@ static void clients(void)
 	    "f.json: clients.a: must be an object", "client: no object");
 	BAD("{\"clients\": {\"a\": {\"token\": \"x\"}}, \"steps\": [{\"path\": \"/\"}]}",
 	    "f.json: clients.a.token: unknown key; use one of: basic, bearer, headers, csrf, "
-	    "connection", "client: an unknown key");
+	    "connection, timeout_s", "client: an unknown key");
 	BAD("{\"clients\": {\"a\": {\"connection\": \"close\"}}, \"steps\": [{\"path\": \"/\"}]}",
 	    "f.json: clients.a.connection: \"quick-ack\" (the default), \"keep-alive\" or "
 	    "\"fresh\"", "client: a bad connection");
