@@ -3,6 +3,7 @@
 #define NR_TEST_TAP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_n, tap_failed;
@@ -29,6 +30,16 @@ static int tap_n, tap_failed;
 			printf("#   got:      '%s'\n#   expected: '%s'\n", \
 			       g_ ? g_ : "(null)", w_ ? w_ : "(null)");   \
 	} while (0)
+
+/* Writes a test's input file; a failure ends the test (exit 2). */
+static inline void tap_write(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		printf("Bail out! cannot write %s\n", path);
+		exit(2);
+	}
+}
 
 static inline int tap_done(void)
 {

@@ -18,13 +18,7 @@ static int nwritten;
 
 static void put(const char *name, const char *text)
 {
-	FILE *f = fopen(name, "w");
-	if (!f) {
-		perror(name);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
+	tap_write(name, text);
 	for (int i = 0; i < nwritten; i++)
 		if (!strcmp(written[i], name))
 			return;

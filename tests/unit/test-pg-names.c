@@ -154,16 +154,6 @@ static void placeholders(void)
 	       NRPG_PLACEHOLDERS, "fill: no spaces inside");
 }
 
-static void put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
 
 /* nrpg_read_opts through the mock host: 0 and the options, or -1 and err. */
 static int opts(const char *kind, const char *uri, const char *kwargs, nrpg_opts *o)
@@ -343,25 +333,25 @@ static void template_keys(void)
 	ok(key_of(TPL, "schema.sql", NULL) == k1, "key: the same file, the same key");
 	ok(key_of(TPL, "schema.sql", "{\"prefix\": \"x_\", \"keep\": \"always\"}") == k1,
 	   "key: options that do not shape the schema change nothing");
-	put("schema.sql", "CREATE TABLE t (id int, name text);\n");
+	tap_write("schema.sql", "CREATE TABLE t (id int, name text);\n");
 	unsigned long long k2 = key_of(TPL, "schema.sql", NULL);
 	ok(k2 && k2 != k1, "key: the file's contents changed, the key changed");
 	ok(key_of(TPL, "schema.sql", "{\"env\": {\"A\": \"1\"}}") != k2, "key: env counts");
-	put("fix.sql", "INSERT INTO t VALUES (2);\n");
+	tap_write("fix.sql", "INSERT INTO t VALUES (2);\n");
 	unsigned long long kf = key_of(TPL, "schema.sql", "{\"fixtures\": [\"fix.sql\"]}");
 	ok(kf && kf != k2, "key: fixtures count");
-	put("fix.sql", "INSERT INTO t VALUES (1);\n");
+	tap_write("fix.sql", "INSERT INTO t VALUES (1);\n");
 	unsigned long long kf2 = key_of(TPL, "schema.sql", "{\"fixtures\": [\"fix.sql\"]}");
 	ok(kf && kf2 && kf2 != kf,
 	   "key: a fixture's contents count");
 
 	unsigned long long km = key_of(TPL, "mig", NULL);
 	mkdir("mig2", 0700);
-	put("mig2/0001_init.sql", "CREATE TABLE a (id int);\n");
-	put("mig2/0002_more.sql", "CREATE TABLE b (id int);\n");
+	tap_write("mig2/0001_init.sql", "CREATE TABLE a (id int);\n");
+	tap_write("mig2/0002_more.sql", "CREATE TABLE b (id int);\n");
 	ok(km && key_of(TPL, "mig2", NULL) == km,
 	   "key: the same migrations in another directory, the same key");
-	put("mig2/0003_x.sql", "SELECT 1;\n");
+	tap_write("mig2/0003_x.sql", "SELECT 1;\n");
 	ok(key_of(TPL, "mig2", NULL) != km, "key: a migration more, another key");
 	unlink("mig2/0003_x.sql");
 	ok(key_of(TPL, "mig2", "{\"strategy\": \"WAL_LOG\"}") == km,
@@ -374,7 +364,7 @@ static void template_keys(void)
 		  "[\"*.sql\"]}") != kc, "key: the command's words count");
 	ok(key_of(TPL, NULL, "{\"command\": [\"m a\"], \"cwd\": \"mig\", \"inputs\": [\"*.sql\"]}")
 	   != kc, "key: words are not joined ([\"m a\"] is not [\"m\", \"a\"])");
-	put("mig/0003_new.sql", "SELECT 2;\n");
+	tap_write("mig/0003_new.sql", "SELECT 2;\n");
 	ok(key_of(TPL, NULL, "{\"command\": [\"m\", \"a\"], \"cwd\": \"mig\", \"inputs\": "
 		  "[\"*.sql\"]}") != kc, "key: a new input file counts");
 	unlink("mig/0003_new.sql");
@@ -399,9 +389,9 @@ int main(void)
 		return 2;
 	}
 	mkdir("mig", 0700);
-	put("mig/0001_init.sql", "CREATE TABLE a (id int);\n");
-	put("mig/0002_more.sql", "CREATE TABLE b (id int);\n");
-	put("schema.sql", "CREATE TABLE t (id int);\n");
+	tap_write("mig/0001_init.sql", "CREATE TABLE a (id int);\n");
+	tap_write("mig/0002_more.sql", "CREATE TABLE b (id int);\n");
+	tap_write("schema.sql", "CREATE TABLE t (id int);\n");
 
 	db_names();
 	conninfo_and_coords();
