@@ -1006,6 +1006,10 @@ void env_down(const nr_host *h, nr_task *t, const env_spec *e, env_run *r,
 
 /* --- the job ------------------------------------------------------------ */
 
+/* Whether this job_begin set up the pg library's job (nrpg_job_setup),
+ * which its job_end then ends, once. */
+static int pg_set_up;
+
 int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t errlen)
 {
 	nrp_jd_use(h, NULL);
@@ -1039,8 +1043,10 @@ int env_job_begin(const nr_host *h, const nr_value *runnables, char *err, size_t
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (specs[i].isolated)
 			rc = preload_begin(&specs[i], err, errlen);
-	if (rc == 0 && nd)
+	if (rc == 0 && nd) {
+		pg_set_up = 1;
 		rc = nrpg_job_setup(dsns, nd, err, errlen);
+	}
 	/* Templates are built once, before any flow starts. */
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (!specs[i].isolated)
@@ -1076,5 +1082,7 @@ void env_job_end(const nr_host *h)
 {
 	nrp_jd_use(h, NULL);
 	preload_end();
-	nrpg_job_end(h);
+	if (pg_set_up)
+		nrpg_job_end(h);
+	pg_set_up = 0;
 }

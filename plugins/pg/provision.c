@@ -295,7 +295,10 @@ int nrpg_provision_run(const nr_host *h, nr_task *t)
 
 /* --- the job ----------------------------------------------------------- */
 
-/* The servers the job's runnables use, to sweep at its end. */
+/* The servers the job's runnables use, to sweep at its end; and how many
+ * plugins of the job (pg, crud-flow) set it up and have not ended it: this
+ * library is one copy in the process (libnrunner-pg.so), shared by both,
+ * and the job's end is the last one's. */
 static char **swept_dsns;
 static size_t nswept;
 static int began;
@@ -368,7 +371,7 @@ static int prebuild_template(const nr_host *h, const nr_value *r, char *err,
 
 int nrpg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen)
 {
-	began = 1;
+	began++;
 	/* The first plugin of the job to provision names it. */
 	if (nrp_jd_set(NRPG_KEY_TOKEN, job_token()) < 0)
 		return nrp_fail(err, errlen, "cannot store the job's token in the job's data");
@@ -405,8 +408,10 @@ int nrpg_job_begin(const nr_host *h, const nr_value *runnables, char *err,
 	}
 	int rc = nrpg_job_setup(dsns, n, err, errlen);
 	free(dsns);
-	if (rc < 0)
+	if (rc < 0) {
+		nrpg_job_end(h);
 		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const nr_value *r = h->item(runnables, i);
 		const char *kind = h->string(h->get(r, "kind"));
@@ -444,9 +449,8 @@ static void sweep(const char *dsn, const char *token)
 void nrpg_job_end(const nr_host *h)
 {
 	nrp_jd_use(h, NULL);
-	if (!began)
-		return;
-	began = 0;
+	if (!began || --began > 0)
+		return; /* not set up, or another plugin still runs the job */
 	nrpg_pool_stop();
 	const char *token = nrp_jd_get(NRPG_KEY_TOKEN);
 	for (size_t i = 0; i < nswept; i++) {

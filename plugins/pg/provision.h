@@ -46,7 +46,9 @@ void nrpg_db_set_coords(nrpg_db *db, const char *host, const char *port,
 
 /* A job's setup, for any plugin that provisions: remembers the servers
  * (dsns; NULL or "" for the default) to sweep at job end, and starts the
- * private server if one of them is the default and no server is named. */
+ * private server if one of them is the default and no server is named.
+ * Each call, failed or not, is paired with one nrpg_job_end: the pool,
+ * the sweep and the private server's stop come with the last. */
 int nrpg_job_setup(const char *const *dsns, size_t n, char *err, size_t errlen);
 /* Builds the template the options describe, if it is not there. */
 int nrpg_prebuild(const nrpg_opts *o, char *err, size_t errlen);
