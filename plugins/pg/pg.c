@@ -1157,8 +1157,7 @@ static int add_file(bytes *b, const char *path, const char *name, char *err,
 	return 0;
 }
 
-/* A short label for the template, from what the schema is made of. */
-static void label_of(const nrpg_opts *o, char *out, size_t len)
+void nrpg_template_label(const nrpg_opts *o, char *out, size_t len)
 {
 	const char *src = o->sql_file ? o->sql_file
 			  : o->migrations_dir ? o->migrations_dir
@@ -1284,7 +1283,7 @@ int nrpg_template_name(PGconn *admin, const nrpg_opts *o,
 		return nrp_fail(err, errlen, "hashing the schema: %s", msg);
 	}
 	char label[32];
-	label_of(o, label, sizeof label);
+	nrpg_template_label(o, label, sizeof label);
 	snprintf(out, NRPG_NAMEMAX + 1, "nr_tpl_%s_%.16s", label, PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return 0;

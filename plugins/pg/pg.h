@@ -174,6 +174,12 @@ int nrpg_build_schema(PGconn *db, const nrpg_opts *o, char *err,
 int nrpg_template_name(PGconn *admin, const nrpg_opts *o,
 			char out[NRPG_NAMEMAX + 1], char *err, size_t errlen);
 
+/* The label in the template's name: the base name of the schema's file
+ * (without its extension), migrations directory, or the command's
+ * directory (else its program), lower case, others as '_', at most 20
+ * bytes. */
+void nrpg_template_label(const nrpg_opts *o, char *out, size_t len);
+
 /* A 64-bit FNV-1a of the same inputs as the template's name, but the
  * server (computed before any server runs): the key of the template
  * cache (nrpg_template_cache_want). */

@@ -314,6 +314,31 @@ static void options(void)
 	       "use " NRPG_PLACEHOLDERS, "check_placeholders: named after the place given");
 }
 
+static const char *label(const char *sql, const char *dir, const char *cwd, char *prog)
+{
+	static char out[32];
+	char *cmd[] = {prog, NULL};
+	nrpg_opts o = {.sql_file = sql, .migrations_dir = dir, .cwd = cwd, .command = cmd};
+	nrpg_template_label(&o, out, sizeof out);
+	return out;
+}
+
+static void template_labels(void)
+{
+	is_str(label("db/schema.sql", NULL, NULL, NULL), "schema", "label: a schema file's name");
+	is_str(label("a.b.sql", NULL, NULL, NULL), "a_b", "label: only the last extension goes");
+	is_str(label(".hidden", NULL, NULL, NULL), "_hidden", "label: a leading dot is no extension");
+	is_str(label(NULL, "/srv/app/Migrations/", NULL, NULL), "migrations",
+	       "label: a directory, trailing slashes and case gone");
+	is_str(label(NULL, NULL, "/srv/My-App", "python3"), "my_app",
+	       "label: a command's directory");
+	is_str(label(NULL, NULL, NULL, "/usr/bin/migrate.sh"), "migrate",
+	       "label: else the command's program");
+	is_str(label("a-very-long-schema-file-name.sql", NULL, NULL, NULL), "a_very_long_schema_f",
+	       "label: at most 20 bytes");
+	is_str(label(NULL, "/", NULL, NULL), "", "label: the root directory gives none");
+}
+
 static unsigned long long key_of(const char *kind, const char *uri, const char *kwargs)
 {
 	nrpg_opts o;
@@ -397,6 +422,7 @@ int main(void)
 	conninfo_and_coords();
 	placeholders();
 	options();
+	template_labels();
 	template_keys();
 
 	static const char *const files[] = {"mig/0001_init.sql", "mig/0002_more.sql",
