@@ -87,12 +87,14 @@ static size_t on_data(char *d, size_t sz, size_t n, void *ud)
 /* The delayed-ACK trap (nrunner-flow(5), CLIENTS, connection): a server
  * that writes a response in pieces without TCP_NODELAY holds each piece
  * after the first until the client acknowledges the one before, and on a
- * kept-alive connection the kernel delays that ACK by up to 40 ms
- * (interactive "pingpong" mode, re-entered each time we send a request,
- * so setting TCP_QUICKACK once does not last).  Setting it again when a
- * piece has been read sends the pending ACK at once, and the next piece
- * comes without the wait.  A few microseconds per response, and no cost
- * on the wire beside a pure ACK that would have gone later. */
+ * kept-alive connection the kernel delays that ACK by up to 40 ms: it
+ * takes the connection for an interactive one ("pingpong" mode) each time
+ * we send a request, so TCP_QUICKACK set once does not last.  Set again
+ * when a response's status line has been read, it sends the pending ACK at
+ * once and leaves that mode until our next request: the kernel then
+ * acknowledges each later piece of the response as it is read.  One
+ * system call per response (per status line: a 100 Continue or a redirect
+ * has its own), and a pure ACK that would have gone later. */
 static void quick_ack(const sockets *k)
 {
 #ifdef TCP_QUICKACK
@@ -128,22 +130,16 @@ typedef struct reply {
 	const sockets *socks;
 } reply;
 
-static size_t on_body(char *d, size_t sz, size_t n, void *ud)
-{
-	reply *rp = ud;
-	quick_ack(rp->socks);
-	return on_data(d, sz, n, &rp->body);
-}
-
 /* Headers of the last response only (after a 100 Continue or a redirect,
  * a new status line starts a new block). */
 static size_t on_header(char *d, size_t sz, size_t n, void *ud)
 {
 	reply *rp = ud;
 	size_t len = sz * n;
-	quick_ack(rp->socks);
-	if (len >= 5 && !strncmp(d, "HTTP/", 5))
+	if (len >= 5 && !strncmp(d, "HTTP/", 5)) {
+		quick_ack(rp->socks);
 		rp->head.n = 0;
+	}
 	return on_data(d, sz, n, &rp->head);
 }
 
@@ -470,8 +466,8 @@ static int do_request(run *r, const cJSON *s, request *q, response *resp, char *
 		    (!strcmp(q->method, "POST") && q->body);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, plain ? NULL : q->method);
 	reply rp = {.socks = c->socks};
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &rp);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &rp.body);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &rp);
 	r->curl_err[0] = '\0';
