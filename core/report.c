@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "report.h"
+#include "html.h"
 #include "runnable.h"
 #include "util.h"
 
@@ -404,6 +405,19 @@ int nrc_report_write_set(const cJSON *results, const char *dir,
 		free(path);
 		if (copies[i])
 			failed += write_one(writers[i], results, copies[i], &paths[i]);
+	}
+	return failed;
+}
+
+int nrc_report_write_all(const cJSON *results, const char *dir,
+			const char *junit, const char *tap, const char *html,
+			char *paths[4])
+{
+	char err[4096];
+	int failed = nrc_report_write_set(results, dir, junit, tap, paths);
+	if (nrc_report_html_set(results, dir, html, &paths[3], err, sizeof err) < 0) {
+		nrc_error("%s", err);
+		failed++;
 	}
 	return failed;
 }

@@ -31,6 +31,13 @@ int nrc_report_tap(const cJSON *results, const char *path, char *err,
 int nrc_report_write_set(const cJSON *results, const char *dir,
 			const char *junit, const char *tap, char *paths[3]);
 
+/* The same set and DIR/results.html (with a copy at html when it is not
+ * NULL): paths[3] receives the page's path, or NULL.  Returns the number
+ * of files that could not be written, each one line on stderr. */
+int nrc_report_write_all(const cJSON *results, const char *dir,
+			const char *junit, const char *tap, const char *html,
+			char *paths[4]);
+
 /* Reads several results.json files into one results object, tasks in
  * input order.  Overlapping shards (a task index twice) are an error. */
 cJSON *nrc_report_merge(char *const *paths, size_t n, char *err, size_t errlen);

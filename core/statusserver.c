@@ -5,7 +5,6 @@
 #include "job.h"
 #include "progress.h"
 #include "report.h"
-#include "html.h"
 #include "signals.h"
 #include "util.h"
 
@@ -79,13 +78,10 @@ static int write_results(const cJSON *results, const char *dir,
 	for (int i = 0; i < 3; i++)
 		free(paths[i]);
 	/* Each file that cannot be written is one line on stderr. */
-	int bad = nrc_report_write_set(results, dir, junit, tap, paths);
-	char err[2048], *html = NULL;
-	if (nrc_report_html_set(results, dir, NULL, &html, err, sizeof err) < 0) {
-		nrc_error("%s", err);
-		bad++;
-	}
-	free(html);
+	char *all[4];
+	int bad = nrc_report_write_all(results, dir, junit, tap, NULL, all);
+	memcpy(paths, all, 3 * sizeof *paths);
+	free(all[3]);
 	return bad ? NR_EXIT_RUNNER_FAIL : 0;
 }
 
