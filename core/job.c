@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -203,16 +204,23 @@ typedef struct sched {
 	size_t nretry;
 } sched;
 
-/* The task's status.jsonl in the job's results. */
+/* The task's status.jsonl in the job's results: the task process makes
+ * it (nrc_task_spec.log_name), the runner writes it. */
+#define STATUS_LOG "status.jsonl"
+
 static void log_message(nrc_job_task *t, const cJSON *msg)
 {
 	/* Opened at the first message: by then the task process has made
 	 * the task's directory. */
 	if (t->log_fd < 0 && !t->log_failed) {
-		char *log = nrc_xasprintf("%s/status.jsonl", t->dir);
-		t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+		char *log = nrc_xasprintf("%s/" STATUS_LOG, t->dir);
+		int flags = O_WRONLY | O_CLOEXEC | O_APPEND;
+		/* A task process made it empty; a settled task has none. */
+		t->log_fd = t->proc ? open(log, flags) : -1;
+		if (t->log_fd < 0)
+			t->log_fd = open(log, flags | O_CREAT | O_TRUNC, 0644);
 		if (t->log_fd < 0 && mkdir(t->dir, 0755) == 0)
-			t->log_fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+			t->log_fd = open(log, flags | O_CREAT | O_TRUNC, 0644);
 		if (t->log_fd < 0)
 			t->log_failed = errno;
 		free(log);
@@ -270,6 +278,27 @@ static void check_written(sched *s, nrc_job_task *t)
 				  t->dir);
 }
 
+/* What the job keeps of a kind's finished message: the keys its results
+ * and summary read, or NULL when it has none.  The whole message is in
+ * the task's status.jsonl; held for every task it would be most of the
+ * runner's memory in a long job, and a fork copies the page tables of all
+ * of it, once per task. */
+static cJSON *kept_of_finished(const cJSON *f)
+{
+	static const char *const keys[] = {"returncode", "phases", "timings",
+					   "notice", NULL};
+	cJSON *o = NULL;
+	for (const char *const *k = keys; *k; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(f, *k);
+		if (!v)
+			continue;
+		if (!o)
+			o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, *k, cJSON_Duplicate(v, 1));
+	}
+	return o;
+}
+
 static void set_result(nrc_job_task *t, const char *result, const char *reason)
 {
 	free(t->result);
@@ -303,7 +332,8 @@ static int start_task(sched *s, nrc_job_task *t)
 			     .kind = t->kind,
 			     .plugin_file = t->plugin->file,
 			     .output_dir = t->dir,
-			     .spawner = job->opts.spawner};
+			     .spawner = job->opts.spawner,
+			     .log_name = STATUS_LOG};
 	t->start = nrc_now();
 	t->started_ms = nrc_monotonic_ms();
 	t->proc = nrc_task_start(&spec, on_message, t, err, sizeof err);
@@ -373,7 +403,8 @@ static void record_settled(sched *s, nrc_job_task *t)
 	cJSON_AddNumberToObject(m, "time", t->start);
 	on_message(t, m);
 	cJSON_Delete(t->finished);
-	t->finished = m;
+	t->finished = kept_of_finished(m);
+	cJSON_Delete(m);
 	if (t->log_fd >= 0)
 		close(t->log_fd);
 	t->log_fd = -1;
@@ -452,7 +483,7 @@ static void finish_task(sched *s, nrc_job_task *t)
 	}
 	set_result(t, result, reason);
 	cJSON_Delete(t->finished);
-	t->finished = cJSON_Duplicate(f, 1);
+	t->finished = kept_of_finished(f);
 	t->runner_failed = nrc_task_runner_failed(t->proc);
 	t->duration = (double)(nrc_monotonic_ms() - t->started_ms) / 1000.0;
 	check_written(s, t);
@@ -653,6 +684,10 @@ int nrc_job_run(nrc_job *job, nrc_progress *progress, char *err, size_t errlen)
 		job->interrupted = 1;
 		s.stop_starting = 1;
 	}
+	/* Each task is a fork, whose cost grows with the pages nrunner has
+	 * mapped: the heap's free pages (the parse of the recipes, the
+	 * set-up) go back to the system before the first. */
+	malloc_trim(0);
 
 	for (;;) {
 		/* Retries first: with --failfast, only a task's last try

@@ -29,7 +29,9 @@ typedef struct nrc_job_task {
 	char *result;
 	char *fail_reason;
 	double start, duration; /* epoch seconds; seconds */
-	cJSON *finished;        /* the kind's finished message */
+	cJSON *finished;        /* of the kind's finished message, the keys
+				 * the reports read (returncode, phases,
+				 * timings, notice); NULL when none */
 	int runner_failed;
 	int worker;             /* 1-based slot it ran in (a timeline lane) */
 

@@ -400,6 +400,16 @@ nrc_task_proc *nrc_task_start(const nrc_task_spec *spec, nrc_message_fn fn,
 				child_fail(e);
 			free(o);
 			free(e);
+			if (spec->log_name) {
+				char *l = nrc_xasprintf("%s/%s", spec->output_dir,
+						       spec->log_name);
+				/* When it cannot be made, the runner says so as
+				 * it writes it. */
+				int fd = open(l, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+				if (fd >= 0)
+					close(fd);
+				free(l);
+			}
 		}
 		child_main(spec, msg[1], out_file >= 0 ? out_file : out[1],
 			   err_file >= 0 ? err_file : errp[1]);

@@ -23,6 +23,11 @@ typedef struct nrc_task_spec {
 	const char *plugin_file; /* named when the runner crashes */
 	const char *output_dir;  /* NULL: output becomes messages */
 	int spawner;             /* nrc_spawner (spawner.h); 0: a process group */
+	/* With output_dir: a file the task process creates there beside
+	 * stdout and stderr, empty, for the runner to write (the status
+	 * log): the file system's work of making it is done beside the
+	 * runner's event loop, not in it.  NULL: none. */
+	const char *log_name;
 } nrc_task_spec;
 
 /* Called for every message, in order; the callee borrows msg. */
