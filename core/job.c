@@ -779,9 +779,7 @@ int nrc_job_run(nrc_job *job, nrc_progress *progress, char *err, size_t errlen)
 			set_result(t, NR_RESULT_CANCEL, why);
 		}
 	}
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		job->max_rss_kb = ru.ru_maxrss;
+	job->max_rss_kb = nrc_peak_rss_kb();
 	free(fds);
 	free(owner);
 	free(s.live);

@@ -411,9 +411,7 @@ int nrc_status_server_run(const nrc_status_server_opts *o)
 			  (o->tasks && nrc_collector_finished(s.col) - open_tasks < o->tasks);
 	cJSON *res = nrc_collector_results(s.col, "status-server", abs, start,
 					  nrc_now() - start, interrupted);
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		cJSON_AddNumberToObject(res, "runner_max_rss_kb", (double)ru.ru_maxrss);
+	cJSON_AddNumberToObject(res, "runner_max_rss_kb", (double)nrc_peak_rss_kb());
 	cJSON_AddNumberToObject(res, "invalid_lines", (double)s.invalid);
 	cJSON_AddNumberToObject(res, "cut_lines", (double)s.cut);
 	if (stop)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void nrc_error(const char *fmt, ...)
@@ -340,6 +341,22 @@ int nrc_mkdir_p(const char *path, mode_t mode)
 	int r = mkdir(p, mode);
 	free(p);
 	return r < 0 && errno != EEXIST ? -1 : 0;
+}
+
+long nrc_peak_rss_kb(void)
+{
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	struct rusage ru;
+	if (kb < 0 && getrusage(RUSAGE_SELF, &ru) == 0)
+		kb = ru.ru_maxrss;
+	return kb < 0 ? 0 : kb;
 }
 
 void nrc_buf_append(nrc_buf *b, const void *p, size_t n)

@@ -32,6 +32,11 @@ char *nrc_xasprintf(const char *fmt, ...) NR_PRINTF_ATTR(1, 2);
 double nrc_now(void);
 /* Monotonic milliseconds. */
 long long nrc_monotonic_ms(void);
+/* The peak of nrunner's own memory, in KB (VmHWM).  getrusage's ru_maxrss
+ * would also count the memory of whoever started nrunner, when it did by
+ * vfork (Python's subprocess does): the old process's peak carries over
+ * through exec. */
+long nrc_peak_rss_kb(void);
 
 /* Length of the longest prefix of buf that is complete, valid UTF-8, or
  * (size_t)-1 if the bytes are invalid (not just cut short at the end). */
